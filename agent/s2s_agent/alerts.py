@@ -1,0 +1,103 @@
+"""Alert decisions: one syslog line per health transition, reminders while it persists.
+
+The message format is stable so admins can filter on it (documented in the README)::
+
+    tunnel=<name> ike=<conn> health=<STATE> previous=<STATE> reasons=<r1,r2|-> event=<kind> since=<ISO>
+
+``event`` is ``transition`` or ``reminder``. Severity: DOWN → ``err``, DEGRADED and
+UNKNOWN → ``warning``, UP → ``notice``. This module only decides; the daemon sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+SEVERITY = {"UP": "notice", "DEGRADED": "warning", "DOWN": "err", "UNKNOWN": "warning"}
+
+
+@dataclass
+class TunnelAlertState:
+    health: str
+    reasons: tuple[str, ...]
+    since: float
+    last_alert: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"health": self.health, "reasons": list(self.reasons), "since": self.since,
+                "last_alert": self.last_alert}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TunnelAlertState:
+        return cls(str(d["health"]), tuple(d.get("reasons", ())), float(d["since"]),
+                   None if d.get("last_alert") is None else float(d["last_alert"]))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Alert:
+    tunnel: str
+    severity: str
+    message: str
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def format_message(tunnel: str, ike: str, health: str, previous: str, reasons, event: str,
+                   since: float) -> str:  # fmt: skip
+    return (
+        f"tunnel={tunnel} ike={ike} health={health} previous={previous} "
+        f"reasons={','.join(reasons) or '-'} event={event} since={iso(since)}"
+    )
+
+
+@dataclass
+class AlertTracker:
+    """Remembers each tunnel's last health and decides which alerts to send."""
+
+    reminder_interval: float = 1800.0
+    states: dict[str, TunnelAlertState] = field(default_factory=dict)
+
+    def update(self, tunnel: str, ike: str, health: str, reasons, now: float) -> list[Alert]:
+        reasons = tuple(reasons)
+        cur = self.states.get(tunnel)
+        if cur is None:
+            # first sight (no persisted state): only a problem is worth a line
+            self.states[tunnel] = TunnelAlertState(health, reasons, now)
+            if health == "UP":
+                return []
+            return [self._emit(tunnel, ike, health, "UNKNOWN", reasons, "transition", now)]
+        if health != cur.health:
+            previous = cur.health
+            self.states[tunnel] = TunnelAlertState(health, reasons, now)
+            return [self._emit(tunnel, ike, health, previous, reasons, "transition", now)]
+        cur.reasons = reasons
+        if (
+            health != "UP"
+            and self.reminder_interval > 0
+            and now - (cur.last_alert or cur.since) >= self.reminder_interval
+        ):
+            return [self._emit(tunnel, ike, health, health, reasons, "reminder", now)]
+        return []
+
+    def _emit(self, tunnel, ike, health, previous, reasons, event, now) -> Alert:
+        st = self.states[tunnel]
+        st.last_alert = now
+        msg = format_message(tunnel, ike, health, previous, reasons, event, st.since)
+        return Alert(tunnel, SEVERITY.get(health, "warning"), msg)
+
+    def forget_except(self, names: set[str]) -> None:
+        for name in list(self.states):
+            if name not in names:
+                del self.states[name]
+
+    def to_dict(self) -> dict:
+        return {name: st.to_dict() for name, st in self.states.items()}
+
+    def load(self, data: dict) -> None:
+        for name, d in (data or {}).items():
+            try:
+                self.states[name] = TunnelAlertState.from_dict(d)
+            except (KeyError, TypeError, ValueError):
+                continue

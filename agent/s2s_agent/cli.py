@@ -1,0 +1,173 @@
+"""The ``s2s-agent`` command line: run, status, check, metrics, parse, validate-config.
+
+The daemon returns data; this module only fetches and formats it. Exit codes: 0 fine,
+1 a runtime failure, 2 invalid config or usage, and for ``check`` the Nagios codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+from . import __version__, render
+from . import config as config_mod
+from .errors import ConfigError, ControlError, ParseError, S2SError, StateError
+
+log = logging.getLogger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=config_mod.DEFAULT_PATH,
+                        help=f"config file (default {config_mod.DEFAULT_PATH})")  # fmt: skip
+    p = argparse.ArgumentParser(prog="s2s-agent", parents=[common],
+                                description="Keeps a site-to-site IPsec tunnel to Azure alive.")  # fmt: skip
+    p.add_argument("--version", action="version", version=f"s2s-agent {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    r = sub.add_parser("run", parents=[common], help="run the daemon in the foreground")
+    r.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    s = sub.add_parser("status", parents=[common], help="show tunnel health")
+    s.add_argument("--json", action="store_true", help="print the status document as JSON")
+    sub.add_parser("check", parents=[common], help="Nagios plugin: one line, exit 0/1/2/3")
+    sub.add_parser("metrics", parents=[common], help="Prometheus text exposition format")
+    sub.add_parser("validate-config", parents=[common], help="check the config file and exit")
+    pa = sub.add_parser("parse", help="offline: parse saved strongSwan output into JSON")
+    pa.add_argument("format", choices=("statusall", "list-sas", "log"))
+    pa.add_argument("file", help="the saved output, or - for standard input")
+    pa.add_argument("--year", type=int, default=None,
+                    help="year for BSD syslog timestamps, which carry none (default: this year)")  # fmt: skip
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"run": cmd_run, "status": cmd_status, "check": cmd_check,
+                "metrics": cmd_metrics, "validate-config": cmd_validate, "parse": cmd_parse}  # fmt: skip
+    if args.command is None:
+        _parser().print_help(sys.stderr)
+        return 2
+    try:
+        return handlers[args.command](args)
+    except ConfigError as exc:
+        print(f"s2s-agent: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    except S2SError as exc:
+        print(f"s2s-agent: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_validate(args) -> int:
+    cfg = config_mod.load(args.config)
+    names = ", ".join(f"{t.name} ({t.ike})" for t in cfg.tunnels)
+    print(f"{cfg.path}: OK, {len(cfg.tunnels)} tunnel(s): {names}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    cfg = config_mod.load(args.config)
+    level = logging.DEBUG if args.verbose else getattr(logging, cfg.agent.log_level.upper())
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.getLogger("s2s_agent").setLevel(level)
+    from .daemon import Daemon  # keeps the CLI's other commands light
+
+    return Daemon(cfg).run()
+
+
+def fetch_status(config_path: str) -> tuple[dict | None, str | None]:
+    """The daemon's status, else the last persisted one with its age; (doc, error)."""
+    try:
+        cfg = config_mod.load(config_path)
+        sock, state_file = cfg.agent.control_socket, cfg.agent.state_file
+    except ConfigError as exc:
+        print(f"s2s-agent: warning: {exc}; using default paths", file=sys.stderr)
+        d = config_mod.AgentSettings()
+        sock, state_file = d.control_socket, d.state_file
+    try:
+        return _live(sock), None
+    except ControlError as exc:
+        why = str(exc)
+    from .atomic import read_json
+
+    try:
+        data, _mtime = read_json(state_file)
+        doc = dict(data["status"])
+        doc["source"] = "state_file"
+        doc["age_seconds"] = round(max(0.0, time.time() - float(data["saved"])), 1)
+        doc["note"] = why
+        return doc, None
+    except FileNotFoundError:
+        return None, f"{why}; no saved state at {state_file}"
+    except (StateError, KeyError, TypeError, ValueError) as exc:
+        return None, f"{why}; saved state unusable: {exc}"
+
+
+def _live(sock: str) -> dict:
+    from . import control
+
+    return control.request(sock, "status")
+
+
+def cmd_status(args) -> int:
+    doc, err = fetch_status(args.config)
+    if doc is None:
+        print(f"s2s-agent: {err}", file=sys.stderr)
+        return 3
+    sys.stdout.write(render.to_json(doc) if args.json else render.status_text(doc))
+    return 0 if doc.get("source") == "daemon" else 1
+
+
+def cmd_check(args) -> int:
+    doc, err = fetch_status(args.config)
+    stale = None
+    if doc is not None:
+        interval = (doc.get("agent") or {}).get("interval") or 10
+        stale = 3 * float(interval)
+    code, line = render.check(doc, stale_after=stale, error=err)
+    print(line)
+    return code
+
+
+def cmd_metrics(args) -> int:
+    doc, err = fetch_status(args.config)
+    if doc is None:
+        print(f"s2s-agent: {err}", file=sys.stderr)
+        return 3
+    sys.stdout.write(render.metrics(doc))
+    return 0
+
+
+def cmd_parse(args) -> int:
+    from . import parsers
+
+    if args.file == "-":
+        text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+    else:
+        try:
+            with open(args.file, "rb") as fh:
+                text = fh.read().decode("utf-8", errors="replace")
+        except OSError as exc:
+            print(f"s2s-agent: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return 1
+    try:
+        if args.format == "statusall":
+            out = parsers.parse_statusall(text).to_dict()
+        elif args.format == "list-sas":
+            out = parsers.parse_list_sas(text).to_dict()
+        else:
+            kwargs = {"year": args.year} if args.year else {}
+            out = [e.to_dict() for e in parsers.parse_log(text, **kwargs)]
+    except ParseError as exc:
+        print(f"s2s-agent: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""Configuration: load ``/usr/local/etc/s2s-agent.yaml`` and validate it strictly.
+
+Every problem raises :class:`ConfigError` naming the file and the key
+(``tunnels[0].probe.source``), so ``s2s-agent validate-config`` and the daemon print one
+message an admin can act on. Unknown keys are errors: a typo must not be silently ignored.
+The sample with every key documented is ``etc/s2s-agent.yaml.sample``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/usr/local/etc/s2s-agent.yaml"
+SOURCES = ("auto", "vici", "swanctl", "statusall")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+FACILITIES = (
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+    "authpriv", "ftp", "security", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
+)  # fmt: skip
+# Sections later features own; accepted so a config written for a newer agent still loads.
+RESERVED_SECTIONS = ("azure", "wan", "remediation", "pfsense")
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    interval: float = 10.0
+    state_dir: str = "/var/db/s2s-agent"
+    control_socket: str = "/var/run/s2s-agent.sock"
+    log_level: str = "info"
+    metrics_textfile: str | None = None
+
+    @property
+    def state_file(self) -> str:
+        return os.path.join(self.state_dir, "state.json")
+
+
+@dataclass(frozen=True)
+class StrongswanSettings:
+    source: str = "auto"
+    vici_socket: str = "/var/run/charon.vici"
+    swanctl: str = "swanctl"
+    ipsec: str = "ipsec"
+    command_timeout: float = 10.0
+    log_file: str | None = "/var/log/ipsec.log"
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    syslog_socket: str | None = None
+    facility: str = "daemon"
+    tag: str = "s2s-agent"
+    reminder_interval: float = 1800.0
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    event_window: float = 300.0
+    probe_loss_degraded: float = 0.2
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    source: str
+    target: str
+    count: int = 3
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class TunnelSettings:
+    name: str
+    ike: str
+    children: tuple[str, ...]
+    probe: ProbeSettings | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    strongswan: StrongswanSettings = field(default_factory=StrongswanSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
+    tunnels: tuple[TunnelSettings, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Reader:
+    """Typed access to one mapping of the YAML, recording which keys were used."""
+
+    def __init__(self, data: Any, where: str, path: str):
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"must be a mapping, got {type(data).__name__}", path=path, key=where)
+        self.data, self.where, self.path = data, where, path
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.where}.{name}" if self.where else name
+
+    def err(self, name: str, msg: str) -> ConfigError:
+        return ConfigError(msg, path=self.path, key=self.key(name))
+
+    def get(self, name: str, kind: type | tuple, default: Any = ..., *, nullable=False) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            if default is ...:
+                raise self.err(name, "is required")
+            return default
+        value = self.data[name]
+        if value is None and nullable:
+            return None
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.err(name, f"must be {_names(kinds)}, got a boolean")
+        if not isinstance(value, kinds):
+            raise self.err(name, f"must be {_names(kinds)}, got {value!r}")
+        return value
+
+    def text(self, name: str, default: Any = ..., *, nullable=False) -> Any:
+        value = self.get(name, str, default, nullable=nullable)
+        if isinstance(value, str) and not value.strip():
+            raise self.err(name, "must not be empty")
+        return value
+
+    def number(self, name: str, default: Any = ..., *, minimum: float, maximum: float) -> float:
+        value = self.get(name, float, default)
+        if not minimum <= value <= maximum:
+            raise self.err(name, f"must be between {minimum:g} and {maximum:g}, got {value:g}")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: Any = ...) -> str:
+        value = self.text(name, default)
+        if value not in choices:
+            raise self.err(name, f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def sub(self, name: str, *, required: bool = False) -> _Reader:
+        self.used.add(name)
+        if required and name not in self.data:
+            raise self.err(name, "is required")
+        return _Reader(self.data.get(name), self.key(name), self.path)
+
+    def done(self) -> None:
+        unknown = sorted(set(map(str, self.data)) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used))
+            raise self.err(unknown[0], f"unknown key (known keys here: {known})")
+
+
+def _names(kinds: tuple) -> str:
+    words = {str: "a string", float: "a number", int: "an integer", bool: "true or false",
+             list: "a list", dict: "a mapping"}  # fmt: skip
+    return " or ".join(words.get(k, k.__name__) for k in kinds)
+
+
+def _ip(r: _Reader, name: str) -> str:
+    value = r.text(name)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise r.err(name, f"must be an IP address, got {value!r}") from None
+    return value
+
+
+def _abs_path(r: _Reader, name: str, default: Any, *, nullable=False) -> Any:
+    value = r.text(name, default, nullable=nullable)
+    if value is not None and not os.path.isabs(value):
+        raise r.err(name, f"must be an absolute path, got {value!r}")
+    return value
+
+
+def parse(data: Any, path: str = "<config>") -> Config:
+    """Validate already-loaded YAML data and build a :class:`Config` (pure)."""
+    top = _Reader(data, "", path)
+    a = top.sub("agent")
+    agent = AgentSettings(
+        interval=a.number("interval", 10.0, minimum=1, maximum=3600),
+        state_dir=_abs_path(a, "state_dir", AgentSettings.state_dir),
+        control_socket=_abs_path(a, "control_socket", AgentSettings.control_socket),
+        log_level=a.choice("log_level", LOG_LEVELS, "info"),
+        metrics_textfile=_abs_path(a, "metrics_textfile", None, nullable=True),
+    )
+    a.done()
+    s = top.sub("strongswan")
+    strongswan = StrongswanSettings(
+        source=s.choice("source", SOURCES, "auto"),
+        vici_socket=_abs_path(s, "vici_socket", StrongswanSettings.vici_socket),
+        swanctl=s.text("swanctl", "swanctl"),
+        ipsec=s.text("ipsec", "ipsec"),
+        command_timeout=s.number("command_timeout", 10.0, minimum=0.5, maximum=300),
+        log_file=_abs_path(s, "log_file", StrongswanSettings.log_file, nullable=True),
+    )
+    s.done()
+    al = top.sub("alerts")
+    alerts = AlertSettings(
+        syslog_socket=_abs_path(al, "syslog_socket", None, nullable=True),
+        facility=al.choice("facility", FACILITIES, "daemon"),
+        tag=al.text("tag", "s2s-agent"),
+        reminder_interval=al.number("reminder_interval", 1800.0, minimum=0, maximum=7 * 86400),
+    )
+    al.done()
+    h = top.sub("health")
+    health = HealthSettings(
+        event_window=h.number("event_window", 300.0, minimum=10, maximum=86400),
+        probe_loss_degraded=h.number("probe_loss_degraded", 0.2, minimum=0, maximum=1),
+    )
+    h.done()
+    tunnels = _tunnels(top, path)
+    extra = {}
+    for name in RESERVED_SECTIONS:
+        top.used.add(name)
+        if name in top.data:
+            extra[name] = top.data[name]
+    top.done()
+    return Config(path, agent, strongswan, alerts, health, tunnels, extra)
+
+
+def _tunnels(top: _Reader, path: str) -> tuple[TunnelSettings, ...]:
+    raw = top.get("tunnels", list)
+    if not raw:
+        raise top.err("tunnels", "must list at least one tunnel")
+    out: list[TunnelSettings] = []
+    for i, item in enumerate(raw):
+        t = _Reader(item, f"tunnels[{i}]", path)
+        ike = t.text("ike")
+        children = t.get("children", list, [ike])
+        if not children or not all(isinstance(c, str) and c.strip() for c in children):
+            raise t.err("children", "must be a non-empty list of CHILD_SA names")
+        probe = None
+        if t.data.get("probe") is not None:
+            p = t.sub("probe")
+            probe = ProbeSettings(
+                source=_ip(p, "source"),
+                target=_ip(p, "target"),
+                count=int(p.number("count", 3, minimum=1, maximum=20)),
+                timeout=p.number("timeout", 2.0, minimum=0.2, maximum=30),
+            )
+            p.done()
+        else:
+            t.used.add("probe")
+        tunnel = TunnelSettings(t.text("name", ike), ike, tuple(children), probe)
+        t.done()
+        if any(o.name == tunnel.name for o in out):
+            raise t.err("name", f"duplicate tunnel name {tunnel.name!r}")
+        out.append(tunnel)
+    return tuple(out)
+
+
+def load(path: str = DEFAULT_PATH) -> Config:
+    """Read and validate the config file; ConfigError names the file and key."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise ConfigError(
+            "file not found; copy etc/s2s-agent.yaml.sample there or pass -c FILE", path=path
+        ) from None
+    except (PermissionError, IsADirectoryError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", path=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"not valid YAML{where}: {problem}", path=path) from None
+    return parse(data, path)

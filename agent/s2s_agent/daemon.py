@@ -1,0 +1,190 @@
+"""``s2s-agent run``: the observing daemon's loop, signals, control socket and persistence.
+
+Single-threaded around one selector (the probes run in their own threads). Signal handlers
+only set flags and wake the selector: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the
+config (an invalid new config is logged and the old one kept). The Azure SDK is never
+imported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import selectors
+import signal
+import socket
+import time
+
+from . import __version__, render
+from . import config as config_mod
+from .alerts import AlertTracker, iso
+from .atomic import read_json, write_atomic
+from .config import Config
+from .control import ControlServer
+from .errors import S2SError, StateError
+from .observer import Observer
+from .syslogsend import SyslogSender
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+PERSIST_EVERY = 60.0
+
+
+class Daemon:
+    def __init__(self, cfg: Config, *, observer: Observer | None = None,
+                 sender: SyslogSender | None = None, clock=time.time):  # fmt: skip
+        self.cfg = cfg
+        self.clock = clock
+        self.observer = observer or Observer(cfg, clock=clock)
+        self.sender = sender or self._sender(cfg)
+        self.tracker = AlertTracker(cfg.alerts.reminder_interval)
+        self.started = clock()
+        self.tunnels: list[dict] = []
+        self.cycles = 0
+        self.stop_requested = False
+        self.reload_requested = False
+        self._last_persist = 0.0
+        self._persisted_key: object = None
+        self.selector = selectors.DefaultSelector()
+        self.control: ControlServer | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._restore_state()
+
+    @staticmethod
+    def _sender(cfg: Config) -> SyslogSender:
+        a = cfg.alerts
+        return SyslogSender(a.syslog_socket, facility=a.facility, tag=a.tag)
+
+    # ---- state -------------------------------------------------------------------------
+    def _restore_state(self) -> None:
+        try:
+            data, _mtime = read_json(self.cfg.agent.state_file)
+        except FileNotFoundError:
+            return
+        except StateError as exc:
+            log.warning("ignoring persisted state: %s", exc)
+            return
+        if isinstance(data, dict) and data.get("version") == STATE_VERSION:
+            self.tracker.load(data.get("alerts") or {})
+
+    def status(self, _req: dict | None = None) -> dict:
+        return {
+            "version": 1,
+            "source": "daemon",
+            "age_seconds": 0,
+            "generated": iso(self.clock()),
+            "agent": {
+                "version": __version__,
+                "pid": os.getpid(),
+                "started": iso(self.started),
+                "config": self.cfg.path,
+                "interval": self.cfg.agent.interval,
+                "sa_source": self.observer.source.kind,
+                "error": self.observer.source_error,
+                "log": self.observer.tailer.status() if self.observer.tailer else None,
+                "cycles": self.cycles,
+            },
+            "tunnels": self.tunnels,
+        }
+
+    def persist(self, now: float, *, force: bool = False) -> None:
+        key = [(t["name"], t["health"], tuple(t["reasons"])) for t in self.tunnels]
+        if not force and key == self._persisted_key and now - self._last_persist < PERSIST_EVERY:
+            return
+        doc = {"version": STATE_VERSION, "saved": now, "status": self.status(),
+               "alerts": self.tracker.to_dict()}  # fmt: skip
+        try:
+            os.makedirs(self.cfg.agent.state_dir, mode=0o700, exist_ok=True)
+            write_atomic(self.cfg.agent.state_file, render.to_json(doc), mode=0o600)
+        except (StateError, OSError) as exc:
+            log.error("cannot persist state (will retry): %s", exc)
+            return
+        self._persisted_key, self._last_persist = key, now
+
+    # ---- one cycle ---------------------------------------------------------------------
+    def cycle(self) -> None:
+        self.tunnels = self.observer.cycle()
+        self.cycles += 1
+        now = self.clock()
+        self.tracker.forget_except({t["name"] for t in self.tunnels})
+        for t in self.tunnels:
+            for alert in self.tracker.update(t["name"], t["ike"], t["health"], t["reasons"], now):
+                log.info("alert: %s", alert.message)
+                self.sender.send(alert.severity, alert.message)
+        self.persist(now)
+        path = self.cfg.agent.metrics_textfile
+        if path:
+            try:
+                write_atomic(path, render.metrics(self.status()), mode=0o644)
+            except StateError as exc:
+                log.error("cannot write metrics textfile: %s", exc)
+
+    # ---- loop --------------------------------------------------------------------------
+    def _on_signal(self, signum, _frame) -> None:
+        if signum == signal.SIGHUP:
+            self.reload_requested = True
+        else:
+            self.stop_requested = True
+
+    def _drain_wake(self, _mask) -> None:
+        with contextlib.suppress(BlockingIOError):
+            self._wake_r.recv(4096)
+
+    def reload(self) -> None:
+        self.reload_requested = False
+        try:
+            new = config_mod.load(self.cfg.path)
+        except S2SError as exc:
+            log.error("reload refused, keeping the running config: %s", exc)
+            self.sender.send("err", f"event=reload_failed error={exc}")
+            return
+        old_log = self.observer.tailer
+        self.cfg = new
+        observer = Observer(new, clock=self.clock, probes=self.observer.probes)
+        if old_log is not None and observer.tailer is not None and old_log.path == observer.tailer.path:
+            observer.tailer = old_log  # keep the position: no re-read, no missed lines
+        observer.events = self.observer.events
+        observer.since = self.observer.since
+        self.observer = observer
+        self.sender = self._sender(new)
+        self.tracker.reminder_interval = new.alerts.reminder_interval
+        logging.getLogger("s2s_agent").setLevel(new.agent.log_level.upper())
+        log.info("configuration reloaded from %s", new.path)
+
+    def run(self) -> int:
+        self.control = ControlServer(self.cfg.agent.control_socket,
+                                     {"status": self.status, "ping": lambda _r: {"pong": True}},
+                                     self.selector)  # fmt: skip
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
+        old_wakeup = signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        handlers = {s: signal.signal(s, self._on_signal)
+                    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}  # fmt: skip
+        log.info("s2s-agent %s started (pid %d, config %s, %d tunnel(s))",
+                 __version__, os.getpid(), self.cfg.path, len(self.cfg.tunnels))  # fmt: skip
+        try:
+            next_cycle = time.monotonic()
+            while not self.stop_requested:
+                if self.reload_requested:
+                    self.reload()
+                    next_cycle = time.monotonic()
+                if time.monotonic() >= next_cycle:
+                    try:
+                        self.cycle()
+                    except Exception:  # never die on a bug in one cycle
+                        log.exception("observation cycle failed")
+                    next_cycle = max(next_cycle + self.cfg.agent.interval, time.monotonic())
+                timeout = max(0.0, next_cycle - time.monotonic())
+                for key, mask in self.selector.select(timeout):
+                    key.data(mask)
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            for s, h in handlers.items():
+                signal.signal(s, h)
+            self.persist(self.clock(), force=True)
+            self.control.close()
+            log.info("s2s-agent stopped")
+        return 0
