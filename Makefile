@@ -58,7 +58,7 @@ package: setup
 
 lint: setup
 	$(VENV)/bin/ruff check agent tests pkg
-	shellcheck rc.d/s2s_agent
+	shellcheck -s sh rc.d/s2s_agent pkg/pfSense-pkg-s2s-agent/files/pkg-*.in
 	find pkg -name '*.php' -o -name '*.inc' | xargs -r -n1 php -l
 
 clean:

@@ -17,17 +17,14 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .syslogsend import FACILITIES
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/etc/s2s-agent.yaml"
 SOURCES = ("auto", "vici", "swanctl", "statusall")
 LOG_LEVELS = ("debug", "info", "warning", "error")
-FACILITIES = (
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-    "authpriv", "ftp", "security", "local0", "local1", "local2", "local3", "local4",
-    "local5", "local6", "local7",
-)  # fmt: skip
+FACILITY_NAMES = tuple(FACILITIES)
 # Sections later features own; accepted so a config written for a newer agent still loads.
 RESERVED_SECTIONS = ("azure", "wan", "remediation", "pfsense")
 
@@ -209,7 +206,7 @@ def parse(data: Any, path: str = "<config>") -> Config:
     al = top.sub("alerts")
     alerts = AlertSettings(
         syslog_socket=_abs_path(al, "syslog_socket", None, nullable=True),
-        facility=al.choice("facility", FACILITIES, "daemon"),
+        facility=al.choice("facility", FACILITY_NAMES, "daemon"),
         tag=al.text("tag", "s2s-agent"),
         reminder_interval=al.number("reminder_interval", 1800.0, minimum=0, maximum=7 * 86400),
     )

@@ -119,10 +119,11 @@ def assess(
     recent = [e for e in events if e.conn == ike_name and now - e.seen <= event_window]
     established = ike is not None and ike.state == "ESTABLISHED"
     if established:
-        # only what happened since the (last) establishment speaks about this SA
-        last_up = max((e.seen for e in recent if e.kind == "ike_established"), default=None)
-        if last_up is not None:
-            recent = [e for e in recent if e.seen >= last_up]
+        # only what the log says after the (last) establishment speaks about this SA;
+        # events are in log order, and one poll may read a whole failure-and-recovery story
+        ups = [i for i, e in enumerate(recent) if e.kind == "ike_established"]
+        if ups:
+            recent = recent[ups[-1] + 1 :]
     log_reasons = _ordered({LOG_FAILURE_REASONS[e.kind] for e in recent if e.kind in LOG_FAILURE_REASONS})
 
     reasons: list[str] = []

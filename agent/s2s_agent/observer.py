@@ -46,7 +46,9 @@ class ProbeScheduler:
         if t is not None and t.is_alive():
             return
 
-        def work(name=tunnel.name, started=clock()):
+        started = clock()
+
+        def work(name=tunnel.name):
             try:
                 res = self.run(p.source, p.target, p.count, p.timeout)
             except Exception as exc:  # run_probe reports errors in the result; be safe anyway
@@ -181,5 +183,6 @@ def _probe_dict(res: ProbeResult | None) -> dict | None:
         "loss": res.loss,
         "rtt_avg_ms": res.rtt_avg,
         "error": res.error,
+        "detail": res.detail,
         "time": iso(res.time) if isinstance(res.time, int | float) else res.time,
     }

@@ -16,6 +16,7 @@ ONPREM_WAN = "198.51.100.2"
 AZURE_GW1 = "203.0.113.1"
 AZURE_GW2 = "203.0.113.2"
 AZURE_GW3 = "203.0.113.3"
+AZURE_GWS = (AZURE_GW1, AZURE_GW2, AZURE_GW3)
 ONPREM_LANS = ("192.168.1.1/24", "192.168.2.1/24")
 AZURE_VNETS = ("10.1.10.1/24", "10.1.20.1/24", "10.1.30.1/24")
 MOVE_NET = "192.0.2.0/24"
@@ -46,6 +47,7 @@ class Scenario:
     retransmit_tries: int = 3
     retransmit_base: float = 1.8
     dpd_delay: int = 10
+    azure_dpd_delay: int = 30  # longer than onprem's, so onprem is the side that sends DPDs
     psk: str = "lab-psk-not-a-secret-0123456789"
     syslog: bool = True
 
@@ -67,7 +69,11 @@ class Tunnel:
 
 
 def tunnels(sc: Scenario) -> list[Tunnel]:
-    out = [Tunnel("con1", "onprem", AZURE_GW1, 2, (("con1", "vnet", "192.168.1.0/24", "10.1.10.0/24"),))]
+    out = [
+        Tunnel(
+            "con1", "onprem", AZURE_GW1, 2, (("con1", "vnet", "192.168.1.0/24", "10.1.10.0/24"),)
+        )
+    ]
     if sc.con2:
         out.append(
             Tunnel(
@@ -83,7 +89,13 @@ def tunnels(sc: Scenario) -> list[Tunnel]:
         )
     if sc.con3:
         out.append(
-            Tunnel("con3", "onprem3", AZURE_GW3, 1, (("con3", "vnet3", "192.168.2.0/24", "10.1.30.0/24"),))
+            Tunnel(
+                "con3",
+                "onprem3",
+                AZURE_GW3,
+                1,
+                (("con3", "vnet3", "192.168.2.0/24", "10.1.30.0/24"),),
+            )
         )
     return out
 
@@ -242,15 +254,30 @@ def onprem_swanctl(sc: Scenario, local_ip: str) -> str:
         secrets += _secret(f"ike-{t.ike}", "%any", t.gw, sc.psk)
     if sc.test_conns:
         lan, vnet = "192.168.1.0/24", "10.1.10.0/24"
-        common = {"version": 2, "local_addr": local_ip, "remote_addr": AZURE_GW1, "remote_id": AZURE_GW1}
+        common = {
+            "version": 2,
+            "local_addr": local_ip,
+            "remote_addr": AZURE_GW1,
+            "remote_id": AZURE_GW1,
+        }
         for name, lid, props, lts, rts in (
             ("con91", "badpsk.onprem.test", "aes256-sha256-modp1024", lan, vnet),
             ("con92", local_ip, "aes128-sha1-modp2048", lan, vnet),
-            ("con93", "tstest.onprem.test", "aes256-sha256-modp1024", "192.168.99.0/24", "10.1.99.0/24"),
+            (
+                "con93",
+                "tstest.onprem.test",
+                "aes256-sha256-modp1024",
+                "192.168.99.0/24",
+                "10.1.99.0/24",
+            ),
             ("con94", "unknown.onprem.test", "aes256-sha256-modp1024", lan, vnet),
         ):
             conns += _conn(
-                name, **common, local_id=lid, proposals=props, dpd_delay=sc.dpd_delay,
+                name,
+                **common,
+                local_id=lid,
+                proposals=props,
+                dpd_delay=sc.dpd_delay,
                 children=[(name, lts, rts, "none")],
             )
         secrets += _secret("ike-con91", "badpsk.onprem.test", AZURE_GW1, "this-is-the-wrong-psk")
@@ -273,7 +300,7 @@ def azure_swanctl(sc: Scenario, onprem_ip: str) -> str:
             local_id=t.gw,
             remote_id=onprem_ip,
             proposals="aes256-sha256-modp1024",
-            dpd_delay=sc.dpd_delay,
+            dpd_delay=sc.azure_dpd_delay,
             children=[(c[1], c[3], c[2], "clear") for c in t.children],
         )
         secrets += _secret(f"ike-{t.azure_ike}", t.gw, onprem_ip, sc.psk)
@@ -283,10 +310,29 @@ def azure_swanctl(sc: Scenario, onprem_ip: str) -> str:
             ("tstest", "tstest.onprem.test", "10.1.10.0/24", "192.168.1.0/24"),
         ):
             conns += _conn(
-                name, version=2, local_addr=AZURE_GW1, remote_addr=onprem_ip, local_id=AZURE_GW1,
-                remote_id=rid, proposals="aes256-sha256-modp1024", dpd_delay=sc.dpd_delay,
+                name,
+                version=2,
+                local_addr=AZURE_GW1,
+                remote_addr=onprem_ip,
+                local_id=AZURE_GW1,
+                remote_id=rid,
+                proposals="aes256-sha256-modp1024",
+                dpd_delay=sc.azure_dpd_delay,
                 children=[(name, lts, rts, "clear")],
             )
+        # azure initiates with an identity pfSense does not know: "no matching peer config"
+        conns += _conn(
+            "unknownid",
+            version=2,
+            local_addr=AZURE_GW1,
+            remote_addr=onprem_ip,
+            local_id="unknown.azure.test",
+            remote_id=onprem_ip,
+            proposals="aes256-sha256-modp1024",
+            dpd_delay=sc.azure_dpd_delay,
+            children=[("unknownid", "10.1.10.0/24", "192.168.1.0/24", "clear")],
+        )
+        secrets += _secret("ike-unknownid", "unknown.azure.test", onprem_ip, sc.psk)
         secrets += _secret("ike-authtest", AZURE_GW1, "badpsk.onprem.test", sc.psk)
         secrets += _secret("ike-tstest", AZURE_GW1, "tstest.onprem.test", sc.psk)
     if sc.mode == "starter":
@@ -306,6 +352,7 @@ def ipsec_conf(sc: Scenario, side: str, onprem_ip: str) -> str:
                 left, right, lsub, rsub, dpd, auto = onprem_ip, t.gw, onet, anet, "restart", "add"
             else:
                 left, right, lsub, rsub, dpd, auto = t.gw, onprem_ip, anet, onet, "clear", "add"
+            delay = sc.dpd_delay if side == "onprem" else sc.azure_dpd_delay
             out += f"""conn {name}
   fragmentation = yes
   keyexchange = ikev{t.version}
@@ -316,8 +363,8 @@ def ipsec_conf(sc: Scenario, side: str, onprem_ip: str) -> str:
   installpolicy = yes
   type = tunnel
   dpdaction = {dpd}
-  dpddelay = {sc.dpd_delay}s
-  dpdtimeout = {sc.dpd_delay * 6}s
+  dpddelay = {delay}s
+  dpdtimeout = {delay * 6}s
   auto = {auto}
   left = {left}
   right = {right}
@@ -342,5 +389,5 @@ def ipsec_secrets(sc: Scenario, side: str, onprem_ip: str) -> str:
     lines = []
     for t in tunnels(sc):
         a, b = (onprem_ip, t.gw) if side == "onprem" else (t.gw, onprem_ip)
-        lines.append(f'{a} {b} : PSK {_b64(sc.psk)}')
+        lines.append(f"{a} {b} : PSK {_b64(sc.psk)}")
     return "\n".join(lines) + "\n"

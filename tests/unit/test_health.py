@@ -98,3 +98,9 @@ def test_overall():
     assert H.overall(["UP", "DEGRADED"]) == "DEGRADED"
     assert H.overall(["UP", "DOWN", "UNKNOWN"]) == "UNKNOWN"
     assert H.overall([]) == "UNKNOWN"
+
+
+def test_log_order_not_read_time_decides_what_is_after_establishment():
+    # one poll read the failed attempt and the successful one: same `seen` time
+    events = [ev("retransmit", NOW - 5), ev("retransmit_giveup", NOW - 5), ev("ike_established", NOW - 5)]
+    assert assess(snap(ike()), events).health == "UP"

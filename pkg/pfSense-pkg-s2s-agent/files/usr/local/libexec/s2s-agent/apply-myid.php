@@ -1,0 +1,42 @@
+#!/usr/local/bin/php -f
+<?php
+/*
+ * apply-myid.php: re-apply an IPsec phase 1 "My identifier" after a WAN address change.
+ *
+ * Usage: php /usr/local/libexec/s2s-agent/apply-myid.php --ikeid N --ip A.B.C.D
+ *
+ * Prints one JSON object on stdout:
+ *   {"changed": true|false, "old": "198.51.100.7"|null, "new": "203.0.113.9"}
+ * or, on failure, {"error": "message"}.
+ * Exit status: 0 done (changed or already right), 1 could not apply (no such phase 1,
+ * identifier type is not "address", ...), 2 usage error.
+ *
+ * Called by s2s-agent (as root); goes through pfSense's config API (config_set_path,
+ * write_config, ipsec_configure) so the change is in config.xml and its history.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+function s2s_agent_cli_exit($obj, $code) {
+	echo json_encode($obj, JSON_UNESCAPED_SLASHES) . "\n";
+	exit($code);
+}
+
+if (PHP_SAPI !== 'cli' && PHP_SAPI !== 'cgi-fcgi' && PHP_SAPI !== 'cgi') {
+	exit(2);
+}
+
+$opts = getopt('', array('ikeid:', 'ip:'));
+$ikeid = isset($opts['ikeid']) ? $opts['ikeid'] : '';
+$ip = isset($opts['ip']) ? $opts['ip'] : '';
+if (is_array($ikeid) || is_array($ip) || !preg_match('/^[0-9]+$/', $ikeid) || $ip === '') {
+	s2s_agent_cli_exit(array('error' => 'usage: apply-myid.php --ikeid N --ip A.B.C.D'), 2);
+}
+if (filter_var($ip, FILTER_VALIDATE_IP) === false) {
+	s2s_agent_cli_exit(array('error' => "--ip: '{$ip}' is not an IP address"), 2);
+}
+
+require_once(getenv('S2S_AGENT_INC') ?: '/usr/local/pkg/s2s-agent.inc');
+
+$result = s2s_agent_apply_myid($ikeid, $ip);
+s2s_agent_cli_exit($result, isset($result['error']) ? 1 : 0);

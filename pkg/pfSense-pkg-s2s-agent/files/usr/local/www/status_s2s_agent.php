@@ -1,0 +1,165 @@
+<?php
+/*
+ * status_s2s_agent.php: Status > s2s-agent.
+ *
+ * Renders "s2s-agent status --json": per tunnel health with reasons, IKE/CHILD state,
+ * traffic, the in-tunnel probe, recent charon events, the Azure view and the last
+ * remediations. Every value from the agent is escaped with htmlspecialchars.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+##|+PRIV
+##|*IDENT=page-status-s2s-agent
+##|*NAME=Status: s2s-agent
+##|*DESCR=Allow access to the 's2s-agent' status page.
+##|*MATCH=status_s2s_agent.php*
+##|-PRIV
+
+require_once("guiconfig.inc");
+require_once("/usr/local/www/widgets/include/s2s_agent.inc");
+
+$pgtitle = array(gettext("Status"), gettext("s2s-agent"));
+$pglinks = array("", "@self");
+include("head.inc");
+
+$tab_array = array();
+$tab_array[] = array(gettext("Settings"), false, "/pkg_edit.php?xml=s2s-agent.xml&id=0");
+$tab_array[] = array(gettext("Status"), true, "/status_s2s_agent.php");
+$tab_array[] = array(gettext("Logs"), false, "/status_logs_packages.php?pkg=s2s-agent");
+display_top_tabs($tab_array);
+
+list($status, $error) = s2s_agent_status();
+
+function s2s_agent_row($label, $value) {
+	echo '<tr><th>' . s2s_agent_h($label) . '</th><td>' . $value . "</td></tr>\n";
+}
+
+function s2s_agent_kv_table($obj) {
+	echo '<table class="table table-condensed table-striped"><tbody>';
+	foreach ($obj as $k => $v) {
+		s2s_agent_row($k, s2s_agent_h($v));
+	}
+	echo "</tbody></table>\n";
+}
+
+if ($error !== null) {
+	print_info_box(s2s_agent_h($error) . '<br/>' .
+	    gettext('Check that the service runs (Status > Services) and see the Logs tab.'), 'danger', false);
+	include("foot.inc");
+	exit;
+}
+
+$agent = is_array($status['agent'] ?? null) ? $status['agent'] : array();
+?>
+<div class="panel panel-default">
+	<div class="panel-heading"><h2 class="panel-title"><?=gettext("Agent")?></h2></div>
+	<div class="panel-body">
+		<table class="table table-condensed"><tbody>
+<?php
+s2s_agent_row(gettext('Version'), s2s_agent_h($agent['version'] ?? ''));
+s2s_agent_row(gettext('PID'), s2s_agent_h($agent['pid'] ?? ''));
+s2s_agent_row(gettext('Started'), s2s_agent_h($agent['started'] ?? ''));
+s2s_agent_row(gettext('Configuration'), s2s_agent_h($agent['config'] ?? ''));
+s2s_agent_row(gettext('SA source'), s2s_agent_h($agent['sa_source'] ?? ''));
+s2s_agent_row(gettext('Data from'), s2s_agent_h($status['source'] ?? '') . ' (' .
+    s2s_agent_h($status['age_seconds'] ?? '?') . ' s old)');
+if (!empty($agent['error'])) {
+	s2s_agent_row(gettext('Error'), '<span class="text-danger">' . s2s_agent_h($agent['error']) . '</span>');
+}
+?>
+		</tbody></table>
+	</div>
+</div>
+<?php
+foreach ($status['tunnels'] as $t) {
+	if (!is_array($t)) {
+		continue;
+	}
+	$health = (string)($t['health'] ?? 'UNKNOWN');
+	$class = s2s_agent_health_class($health);
+	$reasons = is_array($t['reasons'] ?? null) ? $t['reasons'] : array();
+?>
+<div class="panel panel-default">
+	<div class="panel-heading">
+		<h2 class="panel-title">
+			<?=s2s_agent_h($t['name'] ?? '')?> (<?=s2s_agent_h($t['ike'] ?? '')?>)
+			<span class="label label-<?=$class?>"><?=s2s_agent_h($health)?></span>
+		</h2>
+	</div>
+	<div class="panel-body">
+		<table class="table table-condensed"><tbody>
+<?php
+	s2s_agent_row(gettext('Reasons'), $reasons ? s2s_agent_h(implode(', ', $reasons)) : '-');
+	s2s_agent_row(gettext('Since'), s2s_agent_h($t['since'] ?? ''));
+	s2s_agent_row(gettext('IKE SA'), s2s_agent_h($t['ike_state'] ?? 'none') .
+	    ' ' . gettext('established for') . ' ' . s2s_agent_h(s2s_agent_fmt_duration($t['established_seconds'] ?? null)));
+	$children = array();
+	foreach ((is_array($t['child_states'] ?? null) ? $t['child_states'] : array()) as $c => $st) {
+		$children[] = s2s_agent_h($c) . ': ' . s2s_agent_h($st ?? 'none');
+	}
+	s2s_agent_row(gettext('CHILD SAs'), $children ? implode('<br/>', $children) : '-');
+	s2s_agent_row(gettext('Local'), s2s_agent_h($t['local_host'] ?? '') . ' [' . s2s_agent_h($t['local_id'] ?? '') . ']');
+	s2s_agent_row(gettext('Remote'), s2s_agent_h($t['remote_host'] ?? '') . ' [' . s2s_agent_h($t['remote_id'] ?? '') . ']');
+	s2s_agent_row(gettext('Traffic in / out'),
+	    s2s_agent_h(s2s_agent_fmt_bytes($t['bytes_in'] ?? null)) . ' (' . s2s_agent_h($t['packets_in'] ?? '-') . ' pkts) / ' .
+	    s2s_agent_h(s2s_agent_fmt_bytes($t['bytes_out'] ?? null)) . ' (' . s2s_agent_h($t['packets_out'] ?? '-') . ' pkts)');
+	$p = $t['probe'] ?? null;
+	if (is_array($p)) {
+		$txt = sprintf('%s &rarr; %s: %s/%s %s, %s%% %s, %s ms',
+		    s2s_agent_h($p['source'] ?? ''), s2s_agent_h($p['target'] ?? ''),
+		    s2s_agent_h($p['received'] ?? '?'), s2s_agent_h($p['sent'] ?? '?'), gettext('answered'),
+		    s2s_agent_h(isset($p['loss']) && is_numeric($p['loss']) ? round($p['loss'] * 100) : '?'), gettext('loss'),
+		    s2s_agent_h($p['rtt_avg_ms'] ?? '-'));
+		if (!empty($p['error'])) {
+			$txt .= ' <span class="text-danger">' . s2s_agent_h($p['error']) . '</span>';
+		}
+		s2s_agent_row(gettext('Probe'), $txt . ' (' . s2s_agent_h($p['time'] ?? '') . ')');
+	} else {
+		s2s_agent_row(gettext('Probe'), gettext('not configured'));
+	}
+?>
+		</tbody></table>
+<?php
+	$events = is_array($t['events'] ?? null) ? $t['events'] : array();
+	if ($events) {
+?>
+		<h4><?=gettext("Recent events")?></h4>
+		<table class="table table-condensed table-striped">
+			<thead><tr><th><?=gettext("Time")?></th><th><?=gettext("Kind")?></th><th><?=gettext("Message")?></th></tr></thead>
+			<tbody>
+<?php
+		foreach (array_slice($events, -20) as $e) {
+			if (!is_array($e)) {
+				continue;
+			}
+			echo '<tr><td>' . s2s_agent_h($e['time'] ?? '') . '</td><td>' . s2s_agent_h($e['kind'] ?? '') .
+			    '</td><td>' . s2s_agent_h($e['message'] ?? '') . "</td></tr>\n";
+		}
+?>
+			</tbody>
+		</table>
+<?php
+	}
+	if (is_array($t['azure'] ?? null)) {
+		echo '<h4>' . gettext("Azure") . '</h4>';
+		s2s_agent_kv_table($t['azure']);
+	}
+	$rem = is_array($t['remediations'] ?? null) ? $t['remediations'] : array();
+	if ($rem) {
+		echo '<h4>' . gettext("Last remediations") . '</h4>';
+		foreach (array_slice($rem, -5) as $r) {
+			if (is_array($r)) {
+				s2s_agent_kv_table($r);
+			}
+		}
+	}
+?>
+	</div>
+</div>
+<?php
+}
+if (empty($status['tunnels'])) {
+	print_info_box(gettext('No tunnel is configured. Choose one under VPN > s2s-agent.'), 'warning', false);
+}
+include("foot.inc");

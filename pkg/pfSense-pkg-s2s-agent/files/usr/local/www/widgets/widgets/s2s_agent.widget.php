@@ -1,0 +1,44 @@
+<?php
+/*
+ * s2s_agent.widget.php: dashboard widget with the health of every watched tunnel.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+
+require_once("guiconfig.inc");
+require_once("/usr/local/www/widgets/include/s2s_agent.inc");
+
+list($s2s_status, $s2s_error) = s2s_agent_status();
+?>
+<table class="table table-striped table-hover table-condensed">
+	<thead>
+		<tr>
+			<th><?=gettext("Tunnel")?></th>
+			<th><?=gettext("Health")?></th>
+			<th><?=gettext("IKE")?></th>
+			<th><?=gettext("Reasons")?></th>
+		</tr>
+	</thead>
+	<tbody>
+<?php if ($s2s_error !== null): ?>
+		<tr><td colspan="4" class="text-danger"><?=s2s_agent_h($s2s_error)?></td></tr>
+<?php elseif (empty($s2s_status['tunnels'])): ?>
+		<tr><td colspan="4"><?=gettext("No tunnel is configured.")?></td></tr>
+<?php else: ?>
+<?php	foreach ($s2s_status['tunnels'] as $t):
+		if (!is_array($t)) {
+			continue;
+		}
+		$health = (string)($t['health'] ?? 'UNKNOWN');
+		$reasons = is_array($t['reasons'] ?? null) ? implode(', ', $t['reasons']) : '';
+?>
+		<tr>
+			<td><a href="/status_s2s_agent.php"><?=s2s_agent_h($t['name'] ?? '')?></a></td>
+			<td><span class="label label-<?=s2s_agent_health_class($health)?>"><?=s2s_agent_h($health)?></span></td>
+			<td><?=s2s_agent_h($t['ike_state'] ?? '-')?></td>
+			<td><?=s2s_agent_h($reasons)?></td>
+		</tr>
+<?php	endforeach; ?>
+<?php endif; ?>
+	</tbody>
+</table>

@@ -1,0 +1,82 @@
+"""Fixtures of the package tests: the builder modules and a package built once per session."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PKG_DIR = ROOT / "pkg"
+PORT = PKG_DIR / "pfSense-pkg-s2s-agent"
+FILES = PORT / "files"
+EPOCH = 1767225600  # fixed SOURCE_DATE_EPOCH for the tests
+
+
+def load_builder():
+    """Import pkg/build.py (and its helpers pkgformat, vendor) as modules."""
+    if str(PKG_DIR) not in sys.path:
+        sys.path.insert(0, str(PKG_DIR))
+    return importlib.import_module("build")
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"`{name}` is not installed (make setup installs it)")
+    return path
+
+
+def build_into(out: Path, monkeypatch: pytest.MonkeyPatch | None = None, *extra: str) -> Path:
+    build = load_builder()
+    args = build.parse_args(["--out", str(out), "--skip-plist-check", *extra])
+    if monkeypatch is not None:
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
+    return build.build(args)
+
+
+@pytest.fixture(scope="session")
+def builder():
+    return load_builder()
+
+
+@pytest.fixture(scope="session")
+def built_pkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    mp = pytest.MonkeyPatch()
+    try:
+        return build_into(tmp_path_factory.mktemp("dist"), mp)
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="session")
+def members(built_pkg: Path) -> list[tarfile.TarInfo]:
+    with tarfile.open(built_pkg, "r:xz") as tar:
+        return tar.getmembers()
+
+
+@pytest.fixture(scope="session")
+def manifest(built_pkg: Path) -> dict:
+    import json
+
+    with tarfile.open(built_pkg, "r:xz") as tar:
+        return json.load(tar.extractfile("+MANIFEST"))
+
+
+@pytest.fixture(scope="session")
+def installed_root(built_pkg: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The archive extracted into a temporary root (what pkg add would install)."""
+    root = tmp_path_factory.mktemp("root")
+    with tarfile.open(built_pkg, "r:xz") as tar:
+        for m in tar.getmembers():
+            if m.name.startswith("+"):
+                continue
+            dest = root / m.name.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(tar.extractfile(m).read())
+            dest.chmod(m.mode)
+    return root

@@ -1,0 +1,401 @@
+"""pfSense GUI files: PHP syntax, XML the package framework understands, and the PHP logic
+(resync -> YAML + secret file, validation, apply-myid) run with php-cli against stand-ins of
+pfSense's config API (tests/pkg/php_stubs)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import FILES, PORT, require_tool
+
+STUBS = Path(__file__).parent / "php_stubs"
+INC = FILES / "usr/local/pkg/s2s-agent.inc"
+APPLY = FILES / "usr/local/libexec/s2s-agent/apply-myid.php"
+PHP_FILES = sorted(p for p in FILES.rglob("*") if p.suffix in (".php", ".inc"))
+XML_FILES = sorted(FILES.rglob("*.xml"))
+
+# Elements pfSense's package framework reads from a <packagegui> file. Collected from
+# pfsense/pfsense (master, 2026-03): src/usr/local/www/pkg_edit.php and pkg.php ($pkg[...],
+# $pkga[...], $tab[...] keys), src/etc/inc/pkg-utils.inc (install_package_xml,
+# delete_package_xml: menu, service, tabs, custom_php_* keys), src/etc/inc/service-utils.inc
+# ($service[...] keys) and src/etc/inc/xmlparse.inc listtags_pkg() (list elements).
+PACKAGEGUI_ELEMENTS = {
+    # document / top level
+    "packagegui", "copyright", "name", "title", "description", "version", "include_file",
+    "aftersaveredirect", "savetext", "savehelp", "saveicon", "savebtnclass", "note",
+    "addedit_string", "delete_string", "adddeleteeditpagefields", "donotsave", "preoutput",
+    "start_command", "restart_command", "filter_rules_needed", "shortcut_section",
+    "custom_php_validation_command", "custom_php_resync_config_command",
+    "custom_php_install_command", "custom_php_deinstall_command",
+    "custom_php_pre_deinstall_command", "custom_php_global_functions",
+    "custom_php_command_before_form", "custom_php_after_form_command",
+    "custom_php_after_head_command", "custom_add_php_command", "custom_add_php_command_late",
+    "custom_delete_php_command", "plugins", "ramdisk_dir_names",
+    # <menu>
+    "menu", "tooltiptext", "section", "url", "configfile",
+    # <service>
+    "service", "rcfile", "executable", "prefix", "startcmd", "stopcmd", "restartcmd",
+    "custom_php_service_status_command", "starts_on_sync",
+    # <tabs>
+    "tabs", "tab", "text", "active", "xml", "tab_level",
+    # <fields>
+    "fields", "field", "fielddescr", "fieldname", "type", "size", "required", "default_value",
+    "options", "option", "value", "source", "source_name", "source_value",
+    "show_disable_value", "multiple", "rows", "cols", "encoding", "enablefields",
+    "checkenablefields", "advancedfield", "combinefields", "hideinterfaceregex", "sethelp",
+    "width", "wrap", "onchange", "showips", "showlistenall", "showvirtualips", "typealiases",
+    "buttonclass", "buttonicon", "collapse", "rowhelper", "rowhelperfield",
+}  # fmt: skip
+# Field types pkg_edit.php renders (its `case "..."` labels) plus "listtopic" (section header).
+FIELD_TYPES = {
+    "input", "password", "info", "select", "select_source", "vpn_selection", "checkbox",
+    "textarea", "aliases", "interfaces_selection", "radio", "button", "schedule_selection",
+    "rowhelper", "listtopic",
+}  # fmt: skip
+# info.xml (<pfsensepkgs>): keys pkg-utils.inc / syslog.inc read from installedpackages/package.
+INFO_ELEMENTS = {
+    "pfsensepkgs", "package", "name", "internal_name", "descr", "website", "category",
+    "version", "configurationfile", "maintainer", "after_install_info", "logging",
+    "facilityname", "logfilename", "logowner", "logmode", "rotatecount", "logfilesize",
+    "rotatetime", "rotateflags", "pidcmd", "signal", "logsocket",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", PHP_FILES, ids=lambda p: p.name)
+def test_php_syntax(path):
+    php = require_tool("php")
+    r = subprocess.run([php, "-l", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("path", XML_FILES, ids=lambda p: p.name)
+def test_xml_parses_and_uses_known_elements(path):
+    root = ET.parse(path).getroot()
+    allowed = PACKAGEGUI_ELEMENTS if root.tag == "packagegui" else INFO_ELEMENTS
+    unknown = sorted({el.tag for el in root.iter()} - allowed)
+    assert not unknown, f"{path.name}: elements pfSense does not know: {unknown}"
+    for field in root.iter("field"):
+        assert field.findtext("type") in FIELD_TYPES, ET.tostring(field)[:200]
+
+
+def test_packagegui_wiring():
+    root = ET.parse(FILES / "usr/local/pkg/s2s-agent.xml").getroot()
+    assert root.findtext("include_file") == "/usr/local/pkg/s2s-agent.inc"
+    assert root.findtext("name") == "s2sagent"  # -> installedpackages/s2sagent/config/0
+    svc = root.find("service")
+    assert svc.findtext("name") == "s2s-agent" and svc.findtext("rcfile") == "s2s-agent.sh"
+    assert {m.findtext("section") for m in root.findall("menu")} == {"VPN", "Status"}
+    assert "s2s_agent_validate_input" in root.findtext("custom_php_validation_command")
+    assert "s2s_agent_resync" in root.findtext("custom_php_resync_config_command")
+    names = [f.findtext("fieldname") for f in root.iter("field") if f.findtext("fieldname")]
+    assert len(names) == len(set(names))
+    src = [f for f in root.iter("field") if f.findtext("fieldname") == "ikeid"][0]
+    assert src.findtext("type") == "select_source" and "phase1" in src.findtext("source")
+    secret = [f for f in root.iter("field") if f.findtext("fieldname") == "client_secret"][0]
+    assert secret.findtext("type") == "password"
+    tabs = [t.findtext("url") for t in root.iter("tab")]
+    assert "/status_logs_packages.php?pkg=s2s-agent" in tabs
+    inc = INC.read_text()
+    for name in names:  # every field reaches the settings defaults
+        assert f"'{name}' =>" in inc, name
+    info = ET.parse(FILES / "usr/local/share/pfSense-pkg-s2s-agent/info.xml").getroot()
+    assert info.findtext("package/configurationfile") == "s2s-agent.xml"
+    assert info.findtext("package/logging/logfilename") == "s2s-agent.log"
+    assert info.findtext("package/logging/facilityname") == "s2s-agent"
+
+
+# --- PHP logic against the stand-ins ---------------------------------------------------
+
+PHASE1 = [
+    {
+        "ikeid": "1",
+        "descr": "Azure HQ",
+        "remote-gateway": "198.51.100.1",
+        "myid_type": "address",
+        "myid_data": "203.0.113.5",
+    },
+    {"ikeid": "2", "descr": "other", "myid_type": "myaddress"},
+]
+GOOD = {
+    "enable": "on", "ikeid": "1", "tunnel_name": "azure-hq", "children": "", "interval": "15",
+    "log_level": "info", "probe_source": "192.168.1.1", "probe_target": "10.1.10.4",
+    "probe_count": "3", "probe_timeout": "2", "remediation": "on", "cloud": "AzureCloud",
+    "tenant_id": "11111111-2222-3333-4444-555555555555",
+    "client_id": "66666666-7777-8888-9999-000000000000",
+    "subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "auth_method": "secret",
+    "client_secret": "s3cr3t-value", "resource_group": "rg-net", "local_network_gateway": "lng-hq",
+    "connection": "cn-hq", "wan_source": "interface", "wan_interface": "wan",
+}  # fmt: skip
+
+
+def run_harness(tmp_path: Path, mode: str, settings: dict | None = None, arg=None) -> dict:
+    php = require_tool("php")
+    cfg = {
+        "ipsec": {"phase1": PHASE1},
+        "installedpackages": {"s2sagent": {"config": [settings or {}]}},
+    }
+    cfg_file = tmp_path / "config.json"
+    cfg_file.write_text(json.dumps(cfg))
+    argv = [php, str(STUBS / "harness.php"), str(INC), str(cfg_file), str(tmp_path), mode]
+    if arg is not None:
+        argv.append(json.dumps(arg))
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout)
+
+
+def test_resync_writes_yaml_secret_and_rc(tmp_path):
+    out = run_harness(tmp_path, "resync", GOOD)
+    conf = yaml.safe_load((tmp_path / "s2s-agent.yaml").read_text())
+    assert conf["tunnels"] == [
+        {
+            "name": "azure-hq",
+            "ike": "con1",
+            "children": ["con1"],
+            "probe": {"source": "192.168.1.1", "target": "10.1.10.4", "count": 3, "timeout": 2},
+        }
+    ]
+    assert conf["agent"]["interval"] == 15
+    assert conf["strongswan"]["swanctl"] == "/usr/local/sbin/swanctl"
+    assert conf["azure"]["client_secret_file"] == f"{tmp_path}/s2s-agent/azure-secret"
+    assert conf["azure"]["client_certificate_file"] is None
+    assert conf["wan"]["interface"] == "igb0"
+    assert conf["pfsense"]["ikeid"] == 1
+    assert "s3cr3t" not in (tmp_path / "s2s-agent.yaml").read_text()
+    secret = tmp_path / "s2s-agent" / "azure-secret"
+    assert secret.read_text() == "s3cr3t-value"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "s2s-agent").stat().st_mode) == 0o700
+    calls = [c[0] for c in out["calls"]]
+    assert calls == ["write_rcfile", "restart_service"]
+    rc = out["calls"][0][1]
+    assert rc["file"] == "s2s-agent.sh" and rc["start"].endswith("s2s_agent onestart")
+
+
+def test_resync_yaml_is_accepted_by_the_agent(tmp_path):
+    config = pytest.importorskip("s2s_agent.config")
+    run_harness(tmp_path, "resync", {**GOOD, "remediation": ""})
+    cfg = config.load(str(tmp_path / "s2s-agent.yaml"))
+    assert cfg.tunnels[0].ike == "con1"
+
+
+def test_resync_yaml_quotes_hostile_text(tmp_path):
+    run_harness(tmp_path, "resync", {**GOOD, "tunnel_name": 'x: "y"\n- z #', "remediation": ""})
+    conf = yaml.safe_load((tmp_path / "s2s-agent.yaml").read_text())
+    assert conf["tunnels"][0]["name"] == 'x: "y"\n- z #'
+    assert "azure" not in conf
+
+
+def test_certificate_auth_writes_pem_and_removes_secret(tmp_path):
+    run_harness(tmp_path, "resync", GOOD)
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    settings = {
+        **GOOD,
+        "auth_method": "certificate",
+        "client_certificate": base64.b64encode(pem.encode()).decode(),
+    }
+    run_harness(tmp_path, "resync", settings)
+    cert = tmp_path / "s2s-agent" / "azure-cert.pem"
+    assert cert.read_text() == pem and stat.S_IMODE(cert.stat().st_mode) == 0o600
+    assert not (tmp_path / "s2s-agent" / "azure-secret").exists()
+
+
+def test_disabled_resync_stops_the_service(tmp_path):
+    out = run_harness(tmp_path, "resync", {**GOOD, "enable": ""})
+    assert ["stop_service", "s2s-agent"] in out["calls"]
+    assert not (tmp_path / "s2s-agent.yaml").exists()
+
+
+def test_validation_accepts_good_input(tmp_path):
+    assert run_harness(tmp_path, "validate", arg=GOOD)["result"] == []
+
+
+@pytest.mark.parametrize(("change", "label"), [
+    ({"ikeid": "9"}, "Tunnel to watch:"),
+    ({"interval": "0"}, "Check interval:"),
+    ({"probe_source": "not-an-ip"}, "Probe source:"),
+    ({"probe_target": ""}, "Probe source:"),
+    ({"children": "con1 bad/name"}, "Child SA names:"),
+    ({"tenant_id": "nope"}, "Tenant ID:"),
+    ({"client_secret": ""}, "Client secret:"),
+    ({"resource_group": "bad group!"}, "Resource group:"),
+    ({"wan_source": "http", "http_endpoints": "http://plain.example/"}, "HTTP endpoints:"),
+    ({"max_writes_per_hour": "500"}, "Azure writes per hour:"),
+])  # fmt: skip
+def test_validation_names_the_bad_field(tmp_path, change, label):
+    errors = run_harness(tmp_path, "validate", arg={**GOOD, **change})["result"]
+    assert errors and all(isinstance(e, str) for e in errors)
+    assert any(e.startswith(label) for e in errors), errors
+
+
+def test_phase1_options(tmp_path):
+    opts = run_harness(tmp_path, "phase1")["result"]
+    assert opts[0] == {"ikeid": "1", "descr": "con1: Azure HQ (198.51.100.1)"}
+    assert [o["ikeid"] for o in opts] == ["1", "2"]
+
+
+def run_apply(tmp_path: Path, *args: str) -> tuple[int, dict, dict]:
+    php = require_tool("php")
+    cfg_file = tmp_path / "config.json"
+    cfg_file.write_text(json.dumps({"ipsec": {"phase1": PHASE1}}))
+    dump = tmp_path / "dump.json"
+    env = {
+        **os.environ,
+        "S2S_AGENT_INC": str(INC),
+        "S2S_TEST_CONFIG": str(cfg_file),
+        "S2S_TEST_DUMP": str(dump),
+    }
+    r = subprocess.run(
+        [php, "-d", f"include_path={STUBS}", str(APPLY), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    state = json.loads(dump.read_text()) if dump.exists() else {}
+    return r.returncode, json.loads(r.stdout), state
+
+
+def test_apply_myid_changes_address_identifier(tmp_path):
+    code, out, state = run_apply(tmp_path, "--ikeid", "1", "--ip", "203.0.113.9")
+    assert (code, out) == (0, {"changed": True, "old": "203.0.113.5", "new": "203.0.113.9"})
+    assert state["config"]["ipsec"]["phase1"][0]["myid_data"] == "203.0.113.9"
+    names = [c[0] for c in state["calls"]]
+    assert names == ["write_config", "ipsec_configure"]
+    assert state["calls"][0][1].startswith("s2s-agent: ")
+
+
+def test_apply_myid_same_address_is_a_no_op(tmp_path):
+    code, out, state = run_apply(tmp_path, "--ikeid", "1", "--ip", "203.0.113.5")
+    assert (code, out["changed"]) == (0, False)
+    assert state["calls"] == []
+
+
+def test_apply_myid_refuses_other_identifier_types_and_unknown_ikeid(tmp_path):
+    code, out, _ = run_apply(tmp_path, "--ikeid", "2", "--ip", "203.0.113.9")
+    assert code == 1 and "myaddress" in out["error"]
+    code, out, _ = run_apply(tmp_path, "--ikeid", "7", "--ip", "203.0.113.9")
+    assert code == 1 and "ikeid 7" in out["error"]
+
+
+@pytest.mark.parametrize(
+    "args", [(), ("--ikeid", "x", "--ip", "1.2.3.4"), ("--ikeid", "1", "--ip", "999.1.1.1")]
+)
+def test_apply_myid_usage_errors_exit_2(tmp_path, args):
+    code, out, _ = run_apply(tmp_path, *args)
+    assert code == 2 and "error" in out
+
+
+def test_port_makefile_has_the_required_variables():
+    text = (PORT / "Makefile").read_text()
+    for var in (
+        "PORTNAME=",
+        "PORTVERSION=",
+        "CATEGORIES=",
+        "MAINTAINER=",
+        "COMMENT=",
+        "LICENSE=",
+        "RUN_DEPENDS=",
+        "NO_BUILD=",
+        "SUB_FILES=",
+        "do-install:",
+    ):
+        assert var in text, var
+    for dep in ("pyyaml", "requests", "cryptography"):
+        assert f"${{PYTHON_PKGNAMEPREFIX}}{dep}" in text
+
+
+STATUS = {
+    "version": 1, "source": "daemon", "age_seconds": 0,
+    "agent": {"version": "0.1.0", "pid": 123, "started": "2026-11-26T22:00:00+00:00",
+              "config": "/usr/local/etc/s2s-agent.yaml", "sa_source": "vici", "error": None},
+    "tunnels": [{
+        "name": "<script>alert(1)</script>", "ike": "con1", "children": ["con1"],
+        "health": "DEGRADED", "reasons": ["probe_loss"], "since": "2026-11-26T22:01:00+00:00",
+        "ike_state": "ESTABLISHED", "child_states": {"con1": "INSTALLED"},
+        "established_seconds": 3725, "local_host": "203.0.113.5", "remote_host": "198.51.100.1",
+        "local_id": "203.0.113.5", "remote_id": "198.51.100.1", "bytes_in": 2048,
+        "bytes_out": 10, "packets_in": 4, "packets_out": 1,
+        "probe": {"source": "192.168.1.1", "target": "10.1.10.4", "sent": 3, "received": 2,
+                  "loss": 0.33, "rtt_avg_ms": 0.5, "error": None, "time": "2026-11-26T22:02:00+00:00"},
+        "events": [{"time": None, "conn": "con1", "kind": "dpd_request", "message": "a<b>&c"}],
+        "azure": {"lng_ip": "203.0.113.5"}, "remediations": [{"time": "t", "action": "<i>x</i>"}]}],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("page", ["status_s2s_agent.php", "widgets/widgets/s2s_agent.widget.php"])
+def test_status_page_and_widget_render_escaped(tmp_path, page):
+    php = require_tool("php")
+    fake = tmp_path / "s2s-agent"
+    fake.write_text(f"#!/bin/sh\ncat <<'JSON'\n{json.dumps(STATUS)}\nJSON\n")
+    fake.chmod(0o755)
+    www = FILES / "usr/local/www"
+    inc = tmp_path / "s2s_agent.inc"
+    inc.write_text((www / "widgets/include/s2s_agent.inc").read_text())
+    src = (www / page).read_text().replace("/usr/local/www/widgets/include/s2s_agent.inc", str(inc))
+    (tmp_path / "page.php").write_text(src)
+    prepend = tmp_path / "prepend.php"
+    prepend.write_text(f"<?php define('S2S_AGENT_BIN', {json.dumps(str(fake))});\n")
+    r = subprocess.run(
+        [
+            php,
+            "-d",
+            f"include_path={STUBS}",
+            "-d",
+            f"auto_prepend_file={prepend}",
+            str(tmp_path / "page.php"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    html = r.stdout
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "label-warning" in html and "DEGRADED" in html
+    if page.startswith("status"):
+        assert "a&lt;b&gt;&amp;c" in html and "&lt;i&gt;x&lt;/i&gt;" in html
+        assert "2.0 KiB" in html and "01:02:05" in html and "INSTALLED" in html
+
+
+def test_status_page_reports_agent_failure(tmp_path):
+    php = require_tool("php")
+    fake = tmp_path / "s2s-agent"
+    fake.write_text("#!/bin/sh\necho 'cannot reach <daemon>' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    www = FILES / "usr/local/www"
+    inc = tmp_path / "s2s_agent.inc"
+    inc.write_text((www / "widgets/include/s2s_agent.inc").read_text())
+    src = (
+        (www / "status_s2s_agent.php")
+        .read_text()
+        .replace("/usr/local/www/widgets/include/s2s_agent.inc", str(inc))
+    )
+    (tmp_path / "page.php").write_text(src)
+    prepend = tmp_path / "prepend.php"
+    prepend.write_text(f"<?php define('S2S_AGENT_BIN', {json.dumps(str(fake))});\n")
+    r = subprocess.run(
+        [
+            php,
+            "-d",
+            f"include_path={STUBS}",
+            "-d",
+            f"auto_prepend_file={prepend}",
+            str(tmp_path / "page.php"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "alert-danger" in r.stdout and "exit 3" in r.stdout
+    assert "cannot reach &lt;daemon&gt;" in r.stdout
