@@ -160,3 +160,17 @@ def test_invalid_config_exits_2_with_one_message(tmp_path):
         assert r.stderr.strip().count("\n") == 0
         assert str(p) in r.stderr and "tunnels[0].probe.source" in r.stderr
     assert cli("validate-config", "-c", "etc/s2s-agent.yaml.sample").returncode == 0
+
+
+def test_metrics_textfile_is_written_each_cycle(env):
+    tmp, _sas, _ = env
+    text = (tmp / "cfg.yaml").read_text().replace(
+        "control_socket:", f"metrics_textfile: {tmp}/prom/s2s.prom, control_socket:")
+    (tmp / "cfg.yaml").write_text(text)
+    (tmp / "prom").mkdir()
+    cfg = config.load(str(tmp / "cfg.yaml"))
+    d = Daemon(cfg, sender=SyslogSender(cfg.alerts.syslog_socket))
+    d.cycle()
+    prom = (tmp / "prom" / "s2s.prom").read_text()
+    assert 's2s_tunnel_up{tunnel="hq",ike="con1"} 1' in prom
+    assert stat.S_IMODE(os.stat(tmp / "prom" / "s2s.prom").st_mode) == 0o644
