@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("check", parents=[common], help="Nagios plugin: one line, exit 0/1/2/3")
     sub.add_parser("metrics", parents=[common], help="Prometheus text exposition format")
     sub.add_parser("validate-config", parents=[common], help="check the config file and exit")
+    rm = sub.add_parser("remediate", parents=[common], help="run the remediation plan once now")
+    rm.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    rm.add_argument("--json", action="store_true", help="print JSON")
     pa = sub.add_parser("parse", help="offline: parse saved strongSwan output into JSON")
     pa.add_argument("format", choices=("statusall", "list-sas", "log"))
     pa.add_argument("file", help="the saved output, or - for standard input")
@@ -45,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"run": cmd_run, "status": cmd_status, "check": cmd_check,
-                "metrics": cmd_metrics, "validate-config": cmd_validate, "parse": cmd_parse}  # fmt: skip
+                "metrics": cmd_metrics, "validate-config": cmd_validate, "parse": cmd_parse,
+                "remediate": cmd_remediate}  # fmt: skip
     if args.command is None:
         _parser().print_help(sys.stderr)
         return 2
@@ -140,6 +144,47 @@ def cmd_metrics(args) -> int:
         return 3
     sys.stdout.write(render.metrics(doc))
     return 0
+
+
+def cmd_remediate(args) -> int:
+    """Ask the running daemon; without one, observe once here and plan (or run) locally."""
+    from . import control
+
+    cfg = config_mod.load(args.config)
+    command = "plan" if args.dry_run else "remediate"
+    try:
+        out = control.request(cfg.agent.control_socket, command, timeout=10)
+        out["via"] = "daemon"
+    except ControlError:
+        out = _remediate_locally(cfg, args.dry_run)
+        out["via"] = "one-shot (daemon not running)"
+    if args.json:
+        sys.stdout.write(render.to_json(out))
+    else:
+        sys.stdout.write(render.plan_text(out, dry_run=args.dry_run))
+    if not out.get("enabled", True):
+        return 1
+    rec = out.get("record")
+    return 1 if rec is not None and not rec.get("ok") else 0
+
+
+def _remediate_locally(cfg, dry_run: bool) -> dict:
+    from .daemon import Daemon
+
+    d = Daemon(cfg)
+    if d.remedy_loop is None:
+        return d._plan({})
+    d.tunnels = d.observer.cycle()
+    d.remedy_loop.wan.poll()
+    if dry_run:
+        return d._plan({})
+    out = d._remediate({})
+    d.remedy_loop.remedy.wait()
+    records = d.remedy_loop.remedy.to_dict()["records"]
+    if out.get("started") and records:
+        out["record"] = records[-1]
+    d.persist(d.clock(), force=True)
+    return out
 
 
 def cmd_parse(args) -> int:

@@ -25,8 +25,8 @@ DEFAULT_PATH = "/usr/local/etc/s2s-agent.yaml"
 SOURCES = ("auto", "vici", "swanctl", "statusall")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 FACILITY_NAMES = tuple(FACILITIES)
-# Sections later features own; accepted so a config written for a newer agent still loads.
-RESERVED_SECTIONS = ("azure", "wan", "remediation", "pfsense")
+# Sections whose parsers live beside the code that uses them (azure_settings, wan, pfsense).
+RESERVED_SECTIONS = ("azure", "wan", "pfsense")
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,22 @@ class TunnelSettings:
 
 
 @dataclass(frozen=True)
+class RemediationSettings:
+    enabled: bool = False
+    tunnel: str | None = None  # name of the tunnel the LNG belongs to; None = the first
+    max_azure_writes_per_hour: int = 6
+    reset_connection_after: float = 0.0
+    backoff_base: float = 10.0
+    backoff_cap: float = 900.0
+    local_backend: str = "auto"  # auto | pfsense | swanctl | none
+    swanctl_conf: str = "/usr/local/etc/swanctl/swanctl.conf"
+    verify_timeout: float = 20.0
+    azure_status_interval: float = 300.0
+    carp_interface: str | None = None
+    carp_vhid: int | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     agent: AgentSettings = field(default_factory=AgentSettings)
@@ -91,6 +107,14 @@ class Config:
     health: HealthSettings = field(default_factory=HealthSettings)
     tunnels: tuple[TunnelSettings, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    remediation: RemediationSettings = field(default_factory=RemediationSettings)
+    azure: Any = None  # azure_settings.AzureSettings
+    wan: Any = None  # wan.WanSettings
+    pfsense: Any = None  # pfsense.PfsenseSettings
+
+    def remediated_tunnel(self) -> TunnelSettings:
+        name = self.remediation.tunnel
+        return next((t for t in self.tunnels if t.name == name), self.tunnels[0])
 
 
 class _Reader:
@@ -221,10 +245,54 @@ def parse(data: Any, path: str = "<config>") -> Config:
     extra = {}
     for name in RESERVED_SECTIONS:
         top.used.add(name)
-        if name in top.data:
+        if top.data.get(name) is not None:
             extra[name] = top.data[name]
+    rem = _remediation(top.sub("remediation"), tunnels)
     top.done()
-    return Config(path, agent, strongswan, alerts, health, tunnels, extra)
+    # the section parsers live beside the code that uses them (imported here: no cycle)
+    from .azure_settings import parse_azure
+    from .pfsense import parse_pfsense
+    from .wan import parse_wan
+
+    azure = parse_azure(extra["azure"], path) if "azure" in extra else None
+    wan = parse_wan(extra["wan"], path) if "wan" in extra else None
+    pfsense = parse_pfsense(extra["pfsense"], path) if "pfsense" in extra else None
+    if rem.enabled:
+        for name, value in (("azure", azure), ("wan", wan)):
+            if value is None:
+                raise ConfigError("is required when remediation.enabled is true", path=path, key=name)
+        if rem.local_backend == "pfsense" and pfsense is None:
+            raise ConfigError("is required when remediation.local_backend is pfsense", path=path,
+                              key="pfsense")  # fmt: skip
+    return Config(path, agent, strongswan, alerts, health, tunnels, extra, rem, azure, wan, pfsense)
+
+
+def _remediation(r: _Reader, tunnels: tuple[TunnelSettings, ...]) -> RemediationSettings:
+    d = RemediationSettings()
+    vhid = r.get("carp_vhid", int, None, nullable=True)
+    if vhid is not None and not 1 <= vhid <= 255:
+        raise r.err("carp_vhid", f"must be between 1 and 255, got {vhid}")
+    rem = RemediationSettings(
+        enabled=r.get("enabled", bool, False),
+        tunnel=r.text("tunnel", None, nullable=True),
+        max_azure_writes_per_hour=int(r.number("max_azure_writes_per_hour", 6, minimum=1, maximum=60)),
+        reset_connection_after=r.number("reset_connection_after", 0.0, minimum=0, maximum=86400),
+        backoff_base=r.number("backoff_base", d.backoff_base, minimum=1, maximum=3600),
+        backoff_cap=r.number("backoff_cap", d.backoff_cap, minimum=1, maximum=86400),
+        local_backend=r.choice("local_backend", ("auto", "pfsense", "swanctl", "none"), "auto"),
+        swanctl_conf=_abs_path(r, "swanctl_conf", d.swanctl_conf),
+        verify_timeout=r.number("verify_timeout", d.verify_timeout, minimum=1, maximum=600),
+        azure_status_interval=r.number("azure_status_interval", d.azure_status_interval,
+                                       minimum=0, maximum=86400),  # fmt: skip
+        carp_interface=r.text("carp_interface", None, nullable=True),
+        carp_vhid=vhid,
+    )
+    r.done()
+    if rem.tunnel is not None and all(t.name != rem.tunnel for t in tunnels):
+        raise r.err("tunnel", f"names no tunnel in tunnels (have: {', '.join(t.name for t in tunnels)})")
+    if (rem.carp_interface is None) != (rem.carp_vhid is None):
+        raise r.err("carp_vhid", "carp_interface and carp_vhid go together")
+    return rem
 
 
 def _tunnels(top: _Reader, path: str) -> tuple[TunnelSettings, ...]:

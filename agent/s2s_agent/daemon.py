@@ -50,7 +50,18 @@ class Daemon:
         self.selector = selectors.DefaultSelector()
         self.control: ControlServer | None = None
         self._wake_r, self._wake_w = socket.socketpair()
-        self._restore_state()
+        self.remedy_loop = None
+        state = self._restore_state()
+        if cfg.remediation.enabled:
+            self.remedy_loop = self._make_remedy_loop(cfg, state.get("remediation") or {})
+
+    def _make_remedy_loop(self, cfg: Config, saved: dict):
+        from .remedyloop import RemedyLoop  # no Azure SDK: that runs in a worker process
+
+        loop = RemedyLoop(cfg, notify=lambda sev, msg: self.sender.send(sev, msg),
+                          clock=self.clock, previous_wan=saved.get("wan_ip"))  # fmt: skip
+        loop.load(saved)
+        return loop
 
     @staticmethod
     def _sender(cfg: Config) -> SyslogSender:
@@ -58,16 +69,18 @@ class Daemon:
         return SyslogSender(a.syslog_socket, facility=a.facility, tag=a.tag)
 
     # ---- state -------------------------------------------------------------------------
-    def _restore_state(self) -> None:
+    def _restore_state(self) -> dict:
         try:
             data, _mtime = read_json(self.cfg.agent.state_file)
         except FileNotFoundError:
-            return
+            return {}
         except StateError as exc:
             log.warning("ignoring persisted state: %s", exc)
-            return
+            return {}
         if isinstance(data, dict) and data.get("version") == STATE_VERSION:
             self.tracker.load(data.get("alerts") or {})
+            return data
+        return {}
 
     def status(self, _req: dict | None = None) -> dict:
         return {
@@ -91,10 +104,14 @@ class Daemon:
 
     def persist(self, now: float, *, force: bool = False) -> None:
         key = [(t["name"], t["health"], tuple(t["reasons"])) for t in self.tunnels]
+        rem = self.remedy_loop.to_dict() if self.remedy_loop else None
+        if rem:
+            key.append((rem["applied_ip"], rem["wan_ip"], len(rem["records"]),
+                        tuple(r["ok"] for r in rem["records"])))  # fmt: skip
         if not force and key == self._persisted_key and now - self._last_persist < PERSIST_EVERY:
             return
         doc = {"version": STATE_VERSION, "saved": now, "status": self.status(),
-               "alerts": self.tracker.to_dict()}  # fmt: skip
+               "alerts": self.tracker.to_dict(), "remediation": rem}  # fmt: skip
         try:
             os.makedirs(self.cfg.agent.state_dir, mode=0o700, exist_ok=True)
             write_atomic(self.cfg.agent.state_file, render.to_json(doc), mode=0o600)
@@ -109,6 +126,8 @@ class Daemon:
         self.cycles += 1
         now = self.clock()
         self.tracker.forget_except({t["name"] for t in self.tunnels})
+        if self.remedy_loop is not None:
+            self.remedy_loop.tick(self.tunnels)
         for t in self.tunnels:
             for alert in self.tracker.update(t["name"], t["ike"], t["health"], t["reasons"], now):
                 log.info("alert: %s", alert.message)
@@ -150,13 +169,63 @@ class Daemon:
         self.observer = observer
         self.sender = self._sender(new)
         self.tracker.reminder_interval = new.alerts.reminder_interval
+        self._swap_remedy_loop(new)
         logging.getLogger("s2s_agent").setLevel(new.agent.log_level.upper())
         log.info("configuration reloaded from %s", new.path)
 
+    def _swap_remedy_loop(self, new: Config) -> None:
+        old = self.remedy_loop
+        saved = old.to_dict() if old else {}
+        if old is not None:
+            self._unwatch(old)
+            old.close()
+        self.remedy_loop = self._make_remedy_loop(new, saved) if new.remediation.enabled else None
+        self._watch(self.remedy_loop)
+
+    def _watch(self, loop) -> None:
+        if loop is not None and loop.fileno() is not None and self.control is not None:
+            self.selector.register(loop.fileno(), selectors.EVENT_READ, self._on_address_event)
+
+    def _unwatch(self, loop) -> None:
+        if loop.fileno() is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(loop.fileno())
+
+    def _on_address_event(self, _mask) -> None:
+        loop = self.remedy_loop
+        if loop is not None and loop.wan.wake():
+            log.info("address change event: checking the WAN IP now")
+            loop.tick(self.tunnels)
+
+    def _plan(self, _req: dict) -> dict:
+        if self.remedy_loop is None:
+            return {"enabled": False, "reason": "remediation disabled (remediation.enabled)"}
+        loop = self.remedy_loop
+        name = self.cfg.remediated_tunnel().name
+        t = next((t for t in self.tunnels if t["name"] == name), {"health": "UNKNOWN"})
+        role = "backup" if loop.role in ("backup", "unknown") else loop.role
+        plan = loop.remedy.decide(t["health"], loop.wan.tracker.current, role)
+        return {"enabled": True, "tunnel": name, "health": t["health"], "role": loop.role,
+                "wan_ip": loop.wan.tracker.current, "running": loop.remedy.busy,
+                "plan": plan.to_dict()}  # fmt: skip
+
+    def _remediate(self, req: dict) -> dict:
+        out = self._plan(req)
+        loop = self.remedy_loop
+        if loop is None or loop.remedy.busy:
+            return {**out, "started": False}
+        from .remediation import Plan
+
+        plan = Plan(loop.remedy.last_plan.steps, loop.remedy.last_plan.reason)
+        started = loop.remedy.start(plan, loop.wan.tracker.current)
+        return {**out, "started": started}
+
     def run(self) -> int:
         self.control = ControlServer(self.cfg.agent.control_socket,
-                                     {"status": self.status, "ping": lambda _r: {"pong": True}},
+                                     {"status": self.status, "ping": lambda _r: {"pong": True},
+                                      "plan": self._plan, "remediate": self._remediate},
                                      self.selector)  # fmt: skip
+        self._watch(self.remedy_loop)
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
@@ -184,6 +253,8 @@ class Daemon:
             signal.set_wakeup_fd(old_wakeup)
             for s, h in handlers.items():
                 signal.signal(s, h)
+            if self.remedy_loop is not None:
+                self.remedy_loop.remedy.wait(30)  # let a running step finish and be recorded
             self.persist(self.clock(), force=True)
             self.control.close()
             log.info("s2s-agent stopped")

@@ -86,6 +86,27 @@ def status_text(doc: dict) -> str:
             )
         if t.get("error"):
             lines.append(f"{t['name']}: {t['error']}")
+        rem = t.get("remediation")
+        if rem:
+            lines.append(
+                f"{t['name']}: remediation {'on' if rem.get('enabled') else 'off'}, role {rem.get('role')}, "
+                f"WAN {rem.get('wan_ip') or '?'}" + (f" (pending {rem['wan_candidate']})" if rem.get("wan_candidate") else "")
+                + f", applied {rem.get('applied_ip') or '-'}, Azure LNG {rem.get('lng_ip') or '?'}, "
+                f"Azure writes {rem.get('azure_writes_last_hour', 0)} in the last hour"
+                + (", RUNNING" if rem.get("running") else "")
+            )
+            plan = rem.get("plan") or {}
+            if plan.get("blocked"):
+                lines.append(f"  blocked: {plan['blocked']}")
+        az = t.get("azure")
+        if az:
+            lines.append(f"{t['name']}: Azure sees {az.get('status') or az.get('connection_status') or '?'}"
+                         f", in {human_bytes(az.get('ingress_bytes'))}, out {human_bytes(az.get('egress_bytes'))}"
+                         f" (read {az.get('read_at') or '?'})" + (f"; error: {az['error']}" if az.get("error") else ""))
+        for r in (t.get("remediations") or [])[:3]:
+            steps = ", ".join(f"{s['kind']}{'' if s['ok'] else ' FAILED'}" for s in r.get("steps", []))
+            lines.append(f"  remediation {r.get('started')}: {'ok' if r.get('ok') else 'FAILED' if r.get('ok') is False else 'running'}"
+                         f" in {r.get('seconds')}s: {r.get('trigger')} [{steps}]")
         for e in t.get("events") or []:
             lines.append(f"  {e.get('time') or e.get('seen') or '-'} {e.get('kind')}: {e.get('message')}")
     return "\n".join(lines) + "\n"
@@ -198,3 +219,31 @@ def metrics(doc: dict) -> str:
            per(lambda t: None if (t.get("probe") or {}).get("rtt_avg_ms") is None
                else t["probe"]["rtt_avg_ms"] / 1000))  # fmt: skip
     return "\n".join(out) + "\n"
+
+
+def plan_text(out: dict, *, dry_run: bool) -> str:
+    """``s2s-agent remediate [--dry-run]`` output."""
+    lines = [f"via {out.get('via', '?')}"]
+    if not out.get("enabled", True):
+        lines.append(out.get("reason", "remediation disabled"))
+        return "\n".join(lines) + "\n"
+    plan = out.get("plan") or {}
+    lines.append(f"tunnel {out.get('tunnel')}: health {out.get('health')}, role {out.get('role')}, "
+                 f"WAN IP {out.get('wan_ip') or 'unknown'}")  # fmt: skip
+    lines.append(f"reason: {plan.get('reason') or '-'}")
+    if plan.get("blocked"):
+        lines.append(f"blocked: {plan['blocked']}")
+    steps = plan.get("steps") or []
+    verb = "would run" if dry_run else ("running" if out.get("started") else "nothing to run")
+    if steps:
+        lines.append(f"{verb}: " + " -> ".join(s["kind"] + (f"({s['ip']})" if s.get("ip") else "") for s in steps))
+    else:
+        lines.append("no steps: nothing to do now")
+    if out.get("running") and not dry_run:
+        lines.append("a remediation is already running; see `s2s-agent status`")
+    rec = out.get("record")
+    if rec:
+        for st in rec.get("steps", []):
+            lines.append(f"  {st['kind']:16s} {'ok' if st['ok'] else 'FAILED':6s} {st['seconds']:7.2f}s  {st['detail']}")
+        lines.append(f"result: {'healed' if rec.get('ok') else 'failed'} in {rec.get('seconds')}s")
+    return "\n".join(lines) + "\n"

@@ -23,6 +23,7 @@ from typing import Any
 
 from s2s_agent.osio import run
 
+from .seed import Names
 from .server import FakeAzure
 
 
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hook-timeout", type=float, default=60.0)
     p.add_argument("--retry-after", type=int, default=1)
     p.add_argument("--lro-delay", type=int, default=0, help="InProgress polls per LRO")
+    p.add_argument("--gateway-ip", help="the LNG's initial gatewayIpAddress (the lab's WAN IP)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(
@@ -57,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    names = Names(gateway_ip=args.gateway_ip) if args.gateway_ip else None
     with FakeAzure(
-        host=args.host, port=args.port, on_lng_change=hook, retry_after=args.retry_after
+        host=args.host, port=args.port, on_lng_change=hook, retry_after=args.retry_after,
+        names=names,
     ) as fake:
         fake.faults.lro_delay = args.lro_delay
         n = fake.names

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m tests.lab", description="the s2s-agent strongSwan lab"
     )
-    ap.add_argument("command", choices=["up", "down", "status", "initiate", "ping", "capture"])
+    ap.add_argument(
+        "command", choices=["up", "down", "status", "initiate", "ping", "capture", "azure-peer"]
+    )
+    ap.add_argument("--ip", help="azure-peer: the onprem IP the Azure side expects "
+                    "(default: $S2S_NEW_IP, as the fake Azure's --on-change-cmd sets it)")
     ap.add_argument(
         "--root", default=str(DEFAULT_ROOT), help="lab directory (default: %(default)s)"
     )
@@ -63,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
             res = Lab.load(root).ping(3)
             print(f"{res.received}/{res.sent} replies")
             return 0 if res else 1
+        elif args.command == "azure-peer":
+            ip = args.ip or os.environ.get("S2S_NEW_IP")
+            if not ip:
+                print("error: azure-peer needs --ip or S2S_NEW_IP", file=sys.stderr)
+                return 2
+            Lab.load(root).reprogram_azure_peer(ip)
+            print(f"azure side now expects onprem at {ip}")
         elif args.command == "capture":
             from .capture import main as capture_main
 

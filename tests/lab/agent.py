@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -44,13 +46,74 @@ class SyslogListener:
         self.path.unlink(missing_ok=True)
 
 
+class FakeAzureProc:
+    """The fake Azure (Entra ID + ARM over HTTPS) as a process in the onprem namespace.
+
+    An LNG IP change runs ``python -m tests.lab azure-peer`` (S2S_NEW_IP set): the Azure-side
+    charon is reprogrammed to expect the onprem gateway at the new IP, as Azure does.
+    """
+
+    def __init__(self, lab: Lab, *, lro_delay: int = 0):
+        self.lab = lab
+        self.info_path = lab.root / "fakeazure.json"
+        self.info_path.unlink(missing_ok=True)
+        repo = Path(__file__).resolve().parents[2]
+        hook = f"{sys.executable} -m tests.lab azure-peer --root {lab.root}"
+        self.proc = lab.popen(
+            "onprem",
+            [sys.executable, "-m", "tests.fakeazure", "--info", str(self.info_path),
+             "--on-change-cmd", hook, "--gateway-ip", lab.wan_ip, "--lro-delay", str(lro_delay)],
+            cwd=str(repo), env={**os.environ, "PYTHONPATH": str(repo)}, stdout=subprocess.DEVNULL, stderr=open(lab.root / "fakeazure.log", "ab"),  # noqa: SIM115
+        )  # fmt: skip
+        wait_for(lambda: self.info_path.exists() and self.info_path.stat().st_size > 0, 20,
+                 what="the fake Azure to start")  # fmt: skip
+        time.sleep(0.2)
+        self.info = json.loads(self.info_path.read_text())
+
+    def settings(self, agent_dir: Path) -> dict:
+        secret = agent_dir / "azure-secret"
+        secret.write_text(self.info["client_secret"])
+        secret.chmod(0o600)
+        i = self.info
+        return {"tenant_id": i["tenant_id"], "client_id": i["client_id"],
+                "client_secret_file": str(secret), "subscription_id": i["subscription_id"],
+                "resource_group": i["resource_group"], "local_network_gateway": i["lng_name"],
+                "connection": i["connection_name"], "authority": i["url"], "arm_endpoint": i["url"],
+                "ca_bundle": i["ca_path"]}  # fmt: skip
+
+    def lng_ip(self) -> str | None:
+        """Ask the fake over HTTPS from inside the namespace, as any client would."""
+        code = (
+            "import json,sys,requests; i=json.load(open(sys.argv[1]));"
+            "t=requests.post(i['url']+'/'+i['tenant_id']+'/oauth2/v2.0/token',data={'grant_type':"
+            "'client_credentials','client_id':i['client_id'],'client_secret':i['client_secret'],"
+            "'scope':'https://management.azure.com/.default'},verify=i['ca_path']).json()['access_token'];"
+            "r=requests.get(i['url']+i['lng_id'],params={'api-version':'2024-05-01'},"
+            "headers={'Authorization':'Bearer '+t},verify=i['ca_path']);"
+            "print(r.json()['properties']['gatewayIpAddress'])"
+        )
+        out = self.lab.exec("onprem", [sys.executable, "-c", code, str(self.info_path)], timeout=20)
+        return out.stdout.strip() or None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
 class LabAgent:
     def __init__(self, lab: Lab, name: str = "agent", *, source: str = "vici",
                  interval: float = 1.0, probe: bool = True, log: str = "syslog",
-                 reminder: float = 3600.0):  # fmt: skip
+                 reminder: float = 3600.0, azure: FakeAzureProc | None = None,
+                 remediation: dict | None = None, wan: dict | None = None,
+                 swanctl: str | None = None):  # fmt: skip
         self.lab = lab
         self.dir = lab.root / name
-        self.dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.dir, ignore_errors=True)  # every agent starts without memory
+        self.dir.mkdir(parents=True)
         self.config_path = self.dir / "s2s-agent.yaml"
         self.syslog = SyslogListener(self.dir / "alerts.sock")
         tunnel = {"name": "azure-hq", "ike": "con1", "children": ["con1"]}
@@ -65,6 +128,16 @@ class LabAgent:
             "health": {"event_window": 300},
             "tunnels": [tunnel],
         }  # fmt: skip
+        if swanctl is not None:
+            cfg["strongswan"]["swanctl"] = swanctl
+        if azure is not None:
+            cfg["azure"] = azure.settings(self.dir)
+            cfg["wan"] = {"source": "interface", "interface": "wan0", "allow_private": True,
+                          "hold_seconds": 0.3, "hold_count": 1, "poll_interval": 5, **(wan or {})}
+            cfg["remediation"] = {"enabled": True, "local_backend": "swanctl",
+                                  "swanctl_conf": "/etc/swanctl/swanctl.conf",
+                                  "verify_timeout": 15, "azure_status_interval": 5,
+                                  **(remediation or {})}  # fmt: skip
         self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         self.proc: subprocess.Popen | None = None
         self.stderr_path = self.dir / "agent.stderr"

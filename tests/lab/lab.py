@@ -206,15 +206,15 @@ class Lab:
         """Delete an IKE SA; ``force`` drops it without waiting for a dead peer (never fails)."""
         if self.scenario.mode == "starter" and not force:  # stroke has no --force; vici does
             return self.ipsec(side, "down", name, timeout=timeout + 5)
-        extra = ["--force"] if force else []
+        # force without --timeout: charon destroys the SA at once (with a timeout it waits
+        # for the dead peer and reports a failure)
+        extra = ["--force"] if force else ["--timeout", f"{timeout:g}"]
         return self.swanctl(
             side,
             "--terminate",
             "--ike",
             name,
             *extra,
-            "--timeout",
-            f"{timeout:g}",
             timeout=timeout + 5,
             ok_codes=(0, 1) if force else (0,),
         )

@@ -80,3 +80,20 @@ def installed_root(built_pkg: Path, tmp_path_factory: pytest.TempPathFactory) ->
             dest.write_bytes(tar.extractfile(m).read())
             dest.chmod(m.mode)
     return root
+
+
+@pytest.fixture(scope="session")
+def freebsd_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An interpreter with only the declared compiled deps (see tests/pkg/isolated.py)."""
+    from .isolated import make_freebsd_python
+
+    vendor = load_builder().vendor
+    return make_freebsd_python(tmp_path_factory.mktemp("py311"), vendor.SYSTEM_MODULES)
+
+
+@pytest.fixture(scope="session")
+def launcher(installed_root: Path, freebsd_python: Path) -> Path:
+    """The installed /usr/local/bin/s2s-agent, pointed at the temporary root."""
+    from .isolated import make_launcher
+
+    return make_launcher(installed_root, freebsd_python)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
 import subprocess
 import xml.etree.ElementTree as ET
@@ -229,6 +228,13 @@ def test_validation_accepts_good_input(tmp_path):
     ({"client_secret": ""}, "Client secret:"),
     ({"resource_group": "bad group!"}, "Resource group:"),
     ({"wan_source": "http", "http_endpoints": "http://plain.example/"}, "HTTP endpoints:"),
+    ({"wan_source": "http", "http_endpoints": "https://a.example/"}, "HTTP endpoints:"),
+    ({"wan_source": "http", "http_endpoints": "https://a.example/\nhttps://a.example/"},
+     "HTTP endpoints:"),
+    ({"wan_source": "http", "http_endpoints": "https://a.example/\nhttps://b.example/",
+      "quorum": "3"}, "Quorum:"),
+    ({"quorum": "1"}, "Quorum:"),
+    ({"hold_seconds": "7200"}, "Hold time:"),
     ({"max_writes_per_hour": "500"}, "Azure writes per hour:"),
 ])  # fmt: skip
 def test_validation_names_the_bad_field(tmp_path, change, label):
@@ -243,56 +249,13 @@ def test_phase1_options(tmp_path):
     assert [o["ikeid"] for o in opts] == ["1", "2"]
 
 
-def run_apply(tmp_path: Path, *args: str) -> tuple[int, dict, dict]:
-    php = require_tool("php")
-    cfg_file = tmp_path / "config.json"
-    cfg_file.write_text(json.dumps({"ipsec": {"phase1": PHASE1}}))
-    dump = tmp_path / "dump.json"
-    env = {
-        **os.environ,
-        "S2S_AGENT_INC": str(INC),
-        "S2S_TEST_CONFIG": str(cfg_file),
-        "S2S_TEST_DUMP": str(dump),
-    }
-    r = subprocess.run(
-        [php, "-d", f"include_path={STUBS}", str(APPLY), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    state = json.loads(dump.read_text()) if dump.exists() else {}
-    return r.returncode, json.loads(r.stdout), state
-
-
-def test_apply_myid_changes_address_identifier(tmp_path):
-    code, out, state = run_apply(tmp_path, "--ikeid", "1", "--ip", "203.0.113.9")
-    assert (code, out) == (0, {"changed": True, "old": "203.0.113.5", "new": "203.0.113.9"})
-    assert state["config"]["ipsec"]["phase1"][0]["myid_data"] == "203.0.113.9"
-    names = [c[0] for c in state["calls"]]
-    assert names == ["write_config", "ipsec_configure"]
-    assert state["calls"][0][1].startswith("s2s-agent: ")
-
-
-def test_apply_myid_same_address_is_a_no_op(tmp_path):
-    code, out, state = run_apply(tmp_path, "--ikeid", "1", "--ip", "203.0.113.5")
-    assert (code, out["changed"]) == (0, False)
-    assert state["calls"] == []
-
-
-def test_apply_myid_refuses_other_identifier_types_and_unknown_ikeid(tmp_path):
-    code, out, _ = run_apply(tmp_path, "--ikeid", "2", "--ip", "203.0.113.9")
-    assert code == 1 and "myaddress" in out["error"]
-    code, out, _ = run_apply(tmp_path, "--ikeid", "7", "--ip", "203.0.113.9")
-    assert code == 1 and "ikeid 7" in out["error"]
-
-
-@pytest.mark.parametrize(
-    "args", [(), ("--ikeid", "x", "--ip", "1.2.3.4"), ("--ikeid", "1", "--ip", "999.1.1.1")]
-)
-def test_apply_myid_usage_errors_exit_2(tmp_path, args):
-    code, out, _ = run_apply(tmp_path, *args)
-    assert code == 2 and "error" in out
+def test_yaml_writer_is_split_out_and_files_stay_small():
+    yaml_inc = INC.with_name("s2s-agent-yaml.inc")
+    assert "function s2s_agent_build_config(" in yaml_inc.read_text()
+    assert "function s2s_agent_build_config(" not in INC.read_text()
+    assert "require_once(__DIR__ . '/s2s-agent-yaml.inc');" in INC.read_text()
+    for path in PHP_FILES:
+        assert len(path.read_text().splitlines()) <= 400, path
 
 
 def test_port_makefile_has_the_required_variables():

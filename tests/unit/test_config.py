@@ -1,4 +1,5 @@
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,51 @@ def test_missing_and_unreadable(tmp_path):
         config.load(str(tmp_path))
 
 
-def test_reserved_sections_are_kept(tmp_path):
-    cfg = config.load(write(tmp_path, "tunnels: [{ike: c}]\nazure: {tenant_id: t}\n"))
-    assert cfg.extra == {"azure": {"tenant_id": "t"}}
+FULL = """
+tunnels: [{name: hq, ike: con1}]
+azure:
+  tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+  client_id: 11111111-2222-3333-4444-555555555555
+  client_secret_file: /usr/local/etc/s2s-agent/azure-secret
+  subscription_id: 00000000-1111-2222-3333-444444444444
+  resource_group: rg-vpn
+  local_network_gateway: lng-office
+  connection: conn-office
+wan: {source: interface, interface: igb0}
+pfsense: {config_xml: /cf/conf/config.xml, ikeid: 1}
+remediation: {enabled: true, max_azure_writes_per_hour: 4, carp_interface: igb0, carp_vhid: 3}
+"""
+
+
+def test_full_remediation_config(tmp_path):
+    cfg = config.load(write(tmp_path, FULL))
+    assert cfg.remediation.enabled and cfg.remediation.max_azure_writes_per_hour == 4
+    assert cfg.azure.local_network_gateway == "lng-office"
+    assert cfg.wan.interface == "igb0" and cfg.pfsense.ikeid == 1
+    assert cfg.remediated_tunnel().name == "hq"
+    assert (cfg.remediation.carp_interface, cfg.remediation.carp_vhid) == ("igb0", 3)
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda t: t.replace("wan: {source: interface, interface: igb0}\n", ""), "wan"),
+        (lambda t: t.replace("resource_group: rg-vpn", "resource_group: 'bad/rg'"), "azure.resource_group"),
+        (lambda t: t.replace("carp_vhid: 3", "carp_vhid: 300"), "remediation.carp_vhid"),
+        (lambda t: t.replace("enabled: true", "enabled: true, tunnel: nope"), "remediation.tunnel"),
+        (lambda t: t.replace("enabled: true", "enabled: true, bogus: 1"), "remediation.bogus"),
+    ],
+)
+def test_remediation_config_errors_name_the_key(tmp_path, edit, key):
+    with pytest.raises(ConfigError) as exc:
+        config.load(write(tmp_path, edit(FULL)))
+    assert exc.value.key == key
+
+
+def test_sample_remediation_block_is_valid_when_uncommented(tmp_path):
+    text = Path(SAMPLE).read_text()
+    head, tail = text.split("# ---- Remediation", 1)
+    block = "\n".join(ln[2:] if ln.startswith("# ") else "" for ln in tail.splitlines()[1:])
+    cfg = config.load(write(tmp_path, head + block))
+    assert cfg.remediation.enabled and cfg.azure.local_network_gateway == "lng-office"
+    assert cfg.wan.interface == "igb0" and cfg.pfsense.ikeid == 1

@@ -36,7 +36,13 @@ if (filter_var($ip, FILTER_VALIDATE_IP) === false) {
 	s2s_agent_cli_exit(array('error' => "--ip: '{$ip}' is not an IP address"), 2);
 }
 
-require_once(getenv('S2S_AGENT_INC') ?: '/usr/local/pkg/s2s-agent.inc');
+/*
+ * The package's .inc of this same installation: <prefix>/libexec/s2s-agent/apply-myid.php
+ * -> <prefix>/pkg/s2s-agent.inc (/usr/local/pkg on pfSense). Derived from this file's own
+ * location, never from the environment, the working directory or include_path, so nobody
+ * can make this root-run script load other code.
+ */
+require_once(dirname(__DIR__, 2) . '/pkg/s2s-agent.inc');
 
 $result = s2s_agent_apply_myid($ikeid, $ip);
 s2s_agent_cli_exit($result, isset($result['error']) ? 1 : 0);

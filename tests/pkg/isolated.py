@@ -1,0 +1,83 @@
+"""Run the installed package the way a pfSense box would, with nothing of the project venv.
+
+* :func:`make_freebsd_python`: a fresh venv (no system site-packages) whose site-packages
+  holds only the compiled dependencies the package declares (``vendor.SYSTEM_MODULES``,
+  standing in for FreeBSD's py311-pyyaml, py311-requests, py311-cryptography).
+* :func:`make_launcher`: the installed ``/usr/local/bin/s2s-agent`` with the interpreter and
+  the lib dir pointed into the temporary root, run with ``sh`` (it keeps ``-I``).
+* :func:`run_python`: ``python -I -c CODE`` with only the vendored folder prepended.
+
+Every run gets a clean environment: no ``PYTHON*`` variables, no ``REQUESTS_CA_BUNDLE``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sysconfig
+import venv
+from pathlib import Path
+
+LIB = "/usr/local/lib/s2s-agent"
+TIMEOUT = 180
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        env.pop(name, None)
+    return env
+
+
+def make_freebsd_python(env_dir: Path, system_modules: tuple[str, ...]) -> Path:
+    venv.EnvBuilder(with_pip=False, system_site_packages=False, symlinks=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    site = Path(
+        subprocess.run(
+            [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    )  # fmt: skip
+    src_site = Path(sysconfig.get_paths()["purelib"])
+    for name in system_modules:
+        found = [
+            p
+            for p in src_site.iterdir()
+            if p.name == name or p.name == f"{name}.py" or p.name.startswith(f"{name}.cpython")
+        ]
+        if not found:
+            raise FileNotFoundError(f"{name} is not in the project venv ({src_site})")
+        for p in found:
+            (site / p.name).symlink_to(p)
+    return py
+
+
+def make_launcher(installed_root: Path, python: Path) -> Path:
+    """The installed launcher with the interpreter and the lib dir pointed into the tmp root."""
+    text = (installed_root / "usr/local/bin/s2s-agent").read_text()
+    if "/usr/local/bin/python3.11 -I " not in text:
+        raise AssertionError(f"the launcher no longer runs python3.11 -I:\n{text}")
+    text = text.replace("/usr/local/bin/python3.11", str(python))
+    text = text.replace(LIB, str(installed_root) + LIB)
+    path = installed_root / "s2s-agent-test-launcher"
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def run_launcher(
+    launcher: Path, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["sh", str(launcher), *args],
+        capture_output=True, text=True, timeout=TIMEOUT, env=clean_env(),
+        cwd=cwd or launcher.parent,
+    )  # fmt: skip
+
+
+def run_python(installed_root: Path, python: Path, code: str) -> subprocess.CompletedProcess:
+    prelude = f"import sys; sys.path[:0] = [{str(installed_root) + LIB!r}]\n"
+    return subprocess.run(
+        [str(python), "-I", "-c", prelude + code],
+        capture_output=True, text=True, timeout=TIMEOUT, env=clean_env(), cwd=installed_root,
+    )  # fmt: skip

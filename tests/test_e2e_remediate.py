@@ -1,0 +1,111 @@
+"""End to end: the WAN IP changes and the agent heals the tunnel by itself.
+
+Real charons in the lab, the fake Azure (HTTPS, real azure-identity + azure-mgmt-network
+in the agent's worker process) in the onprem namespace playing the VPN gateway: the LNG
+update reprograms the Azure-side charon, exactly as Azure does.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import ensure_tunnel
+from tests.lab.agent import FakeAzureProc, LabAgent
+
+pytestmark = pytest.mark.lab
+
+NEW_IP = "192.0.2.77"
+
+
+@pytest.fixture
+def healing_lab(tunnel):
+    lab = tunnel
+    original = lab.wan_ip
+    azure = FakeAzureProc(lab)
+    agent = None
+    try:
+        agent = LabAgent(lab, "agent-heal", azure=azure, interval=2).start()
+        yield lab, azure, agent
+    finally:
+        if agent is not None:
+            agent.stop()
+        azure.stop()
+        lab.set_wan_ip(original)
+        lab.reprogram_azure_peer(original)
+        lab.reconfigure_onprem(original)
+        ensure_tunnel(lab)
+
+
+def test_wan_ip_change_is_healed(healing_lab):
+    lab, azure, agent = healing_lab
+    t = agent.wait_tunnel(lambda t: t["health"] == "UP" and t.get("remediation", {}).get("wan_ip"),
+                          30, "UP with a known WAN IP")
+    assert t["remediation"]["wan_ip"] == lab.wan_ip and t["remediation"]["role"] == "standalone"
+    assert azure.lng_ip() == lab.wan_ip
+
+    t0 = time.monotonic()
+    lab.set_wan_ip(NEW_IP)  # the ISP hands out a new address
+    t = agent.wait_tunnel(lambda t: t["remediations"] and t["remediations"][0]["ok"]
+                          and t["health"] == "UP" and t["local_id"] == NEW_IP, 60, "healed")
+    took = time.monotonic() - t0
+    rec = t["remediations"][0]
+    assert [s["kind"] for s in rec["steps"]] == ["update_lng", "apply_local_id", "restart_ike", "verify"]
+    assert "198.51.100.2 -> 192.0.2.77" in rec["trigger"]
+    assert azure.lng_ip() == NEW_IP
+    assert lab.ping(2)
+    assert t["remediation"]["applied_ip"] == NEW_IP and t["remediation"]["azure_writes_last_hour"] == 1
+    conf = (lab.root / "onprem" / "etc" / "swanctl" / "swanctl.conf").read_text()
+    assert f"id = {NEW_IP}" in conf
+    msgs = agent.alerts()
+    assert any("event=remediated" in m for m in msgs), msgs
+    print(f"WAN change -> healed and verified in {took:.2f}s; steps: "
+          + ", ".join(f"{s['kind']} {s['seconds']}s" for s in rec["steps"]))
+
+    # nothing more to do: no second write, the plan is empty
+    plan = agent.cli("remediate", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    assert '"steps": []' in plan.stdout
+
+
+def test_local_apply_failure_rolls_back_and_alerts(tunnel):
+    """charon refuses the rewritten config: the file is restored, the old config reloaded.
+
+    The refusal is injected by a wrapper around the real swanctl that fails `--load-all` while
+    the file holds the new IP (charon itself accepts it); everything else is real.
+    """
+    lab = tunnel
+    original = lab.wan_ip
+    wrapper = lab.root / "swanctl-refusing"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" --load-all "*)\n'
+        f"  if grep -q '{NEW_IP}' /etc/swanctl/swanctl.conf; then\n"
+        "    echo \"loading connection 'con1' failed: refused by the test\"; exit 1; fi;;\n"
+        "esac\n"
+        'exec swanctl "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    conf_path = lab.root / "onprem" / "etc" / "swanctl" / "swanctl.conf"
+    before = conf_path.read_bytes()
+    azure = FakeAzureProc(lab)
+    agent = LabAgent(lab, "agent-rollback", azure=azure, interval=2, swanctl=str(wrapper)).start()
+    try:
+        agent.wait_tunnel(lambda t: t["health"] == "UP" and t.get("remediation", {}).get("wan_ip"), 30, "UP")
+        lab.set_wan_ip(NEW_IP)
+        t = agent.wait_tunnel(lambda t: t["remediations"] and t["remediations"][0]["ok"] is False, 60,
+                              "a failed remediation")
+        steps = t["remediations"][0]["steps"]
+        assert [s["kind"] for s in steps] == ["update_lng", "apply_local_id"]
+        assert "rolled back" in steps[1]["detail"] and "refused by the test" in steps[1]["detail"]
+        assert conf_path.read_bytes() == before  # the previous file is back, byte for byte
+        assert lab.swanctl("onprem", "--list-conns").stdout.count(original) >= 1  # old config loaded
+        assert any("event=remediation_failed step=apply_local_id" in m for m in agent.alerts())
+    finally:
+        agent.stop()
+        azure.stop()
+        lab.set_wan_ip(original)
+        lab.reprogram_azure_peer(original)
+        lab.reconfigure_onprem(original)
+        ensure_tunnel(lab)
