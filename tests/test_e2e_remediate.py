@@ -109,3 +109,60 @@ def test_local_apply_failure_rolls_back_and_alerts(tunnel):
         lab.reprogram_azure_peer(original)
         lab.reconfigure_onprem(original)
         ensure_tunnel(lab)
+
+
+def test_azure_failing_for_a_while_then_recovering(tunnel):
+    """Azure answers 500 to the first PUTs: retries, a failed attempt with an alert, backoff,
+    then the heal once Azure answers again."""
+    lab = tunnel
+    original = lab.wan_ip
+    azure = FakeAzureProc(lab, fail_puts=6)
+    agent = LabAgent(lab, "agent-5xx", azure=azure, interval=2,
+                     remediation={"azure_deadline": 6, "backoff_base": 3}).start()
+    try:
+        agent.wait_tunnel(lambda t: t["health"] == "UP" and t.get("remediation", {}).get("wan_ip"), 30, "UP")
+        lab.set_wan_ip(NEW_IP)
+        t = agent.wait_tunnel(lambda t: t["remediations"] and t["remediations"][0]["ok"]
+                              and t["health"] == "UP", 90, "healed after Azure recovered")
+        recs = list(reversed(t["remediations"]))  # oldest first
+        assert recs[0]["ok"] is False and recs[0]["steps"][0]["kind"] == "update_lng"
+        assert "500" in recs[0]["steps"][0]["detail"] or "InternalServerError" in recs[0]["steps"][0]["detail"]
+        assert recs[-1]["ok"] and [s["kind"] for s in recs[-1]["steps"]][0] == "update_lng"
+        assert azure.lng_ip() == NEW_IP and lab.ping(2)
+        assert any("event=remediation_failed step=update_lng" in m for m in agent.alerts())
+    finally:
+        agent.stop()
+        azure.stop()
+        lab.set_wan_ip(original)
+        lab.reprogram_azure_peer(original)
+        lab.reconfigure_onprem(original)
+        ensure_tunnel(lab)
+
+
+def test_crash_mid_remediation_converges_after_restart(tunnel):
+    """SIGKILL while the LNG update's long-running operation is in progress; the restarted
+    agent re-reads the world (WAN IP, Azure, its saved state) and finishes the heal."""
+    lab = tunnel
+    original = lab.wan_ip
+    azure = FakeAzureProc(lab, lro_delay=4)
+    agent = LabAgent(lab, "agent-crash", azure=azure, interval=1).start()
+    try:
+        agent.wait_tunnel(lambda t: t["health"] == "UP" and t.get("remediation", {}).get("wan_ip"), 30, "UP")
+        lab.set_wan_ip(NEW_IP)
+        agent.wait_tunnel(lambda t: t.get("remediation", {}).get("running"), 20, "a running remediation")
+        time.sleep(1.5)  # the PUT is in, the LRO still InProgress
+        agent.crash()
+        state = (agent.dir / "state" / "state.json").read_text()
+        assert '"applied_ip": "198.51.100.2"' in state  # nothing claims success that was not verified
+        agent.start()
+        t = agent.wait_tunnel(lambda t: t["remediations"] and t["remediations"][0]["ok"]
+                              and t["health"] == "UP" and t["local_id"] == NEW_IP, 60, "converged")
+        assert t["remediation"]["applied_ip"] == NEW_IP
+        assert azure.lng_ip() == NEW_IP and lab.ping(2)
+    finally:
+        agent.stop()
+        azure.stop()
+        lab.set_wan_ip(original)
+        lab.reprogram_azure_peer(original)
+        lab.reconfigure_onprem(original)
+        ensure_tunnel(lab)

@@ -93,6 +93,7 @@ class RemediationSettings:
     local_backend: str = "auto"  # auto | pfsense | swanctl | none
     swanctl_conf: str = "/usr/local/etc/swanctl/swanctl.conf"
     verify_timeout: float = 20.0
+    azure_deadline: float = 120.0
     azure_status_interval: float = 300.0
     carp_interface: str | None = None
     carp_vhid: int | None = None
@@ -282,6 +283,7 @@ def _remediation(r: _Reader, tunnels: tuple[TunnelSettings, ...]) -> Remediation
         local_backend=r.choice("local_backend", ("auto", "pfsense", "swanctl", "none"), "auto"),
         swanctl_conf=_abs_path(r, "swanctl_conf", d.swanctl_conf),
         verify_timeout=r.number("verify_timeout", d.verify_timeout, minimum=1, maximum=600),
+        azure_deadline=r.number("azure_deadline", d.azure_deadline, minimum=5, maximum=3600),
         azure_status_interval=r.number("azure_status_interval", d.azure_status_interval,
                                        minimum=0, maximum=86400),  # fmt: skip
         carp_interface=r.text("carp_interface", None, nullable=True),

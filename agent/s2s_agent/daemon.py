@@ -246,7 +246,11 @@ class Daemon:
                     except Exception:  # never die on a bug in one cycle
                         log.exception("observation cycle failed")
                     next_cycle = max(next_cycle + self.cfg.agent.interval, time.monotonic())
-                timeout = max(0.0, next_cycle - time.monotonic())
+                loop = self.remedy_loop
+                if loop is not None and loop.wan.due() and self.cycles:
+                    loop.tick(self.tunnels)  # a pending WAN change is confirmed between cycles
+                wake_at = min(next_cycle, loop.wan.next_poll) if loop is not None else next_cycle
+                timeout = max(0.0, wake_at - time.monotonic())
                 for key, mask in self.selector.select(timeout):
                     key.data(mask)
         finally:

@@ -51,7 +51,7 @@ class Record:
     ok: bool | None = None
 
     def to_dict(self) -> dict:
-        return {"started": iso(self.started), "trigger": self.trigger, "ok": self.ok,
+        return {"started": iso(self.started), "started_ts": self.started, "trigger": self.trigger, "ok": self.ok,
                 "seconds": None if self.finished is None else round(self.finished - self.started, 3),
                 "steps": [s.to_dict() for s in self.steps]}  # fmt: skip
 
@@ -179,13 +179,18 @@ class Remediator:
                 self.applied_ip = wan_ip
                 self.history.attempts.clear()
         if ok:
-            self.notify("notice", f"tunnel={self.tunnel.name} event=remediated trigger=\"{plan.reason}\" "
+            # "remediated" only when the in-tunnel probe proved it; a ladder rung that went
+            # through is an attempt: the health transition to UP is the proof then
+            event = "remediated" if any(s.kind == "verify" for s in rec.steps) else "remediation_attempt"
+            self.notify("notice", f"tunnel={self.tunnel.name} event={event} trigger=\"{plan.reason}\" "
                                   f"steps={','.join(s.kind for s in rec.steps)} "
                                   f"seconds={rec.finished - rec.started:.1f}")  # fmt: skip
         return rec
 
     # ---- the steps ---------------------------------------------------------------------
-    def _azure(self, op: str, arg: str | None = None, deadline: float = 120.0) -> dict:
+    def _azure(self, op: str, arg: str | None = None, deadline: float | None = None) -> dict:
+        if deadline is None:
+            deadline = self.cfg.remediation.azure_deadline
         try:
             return self.worker.call(op, arg, deadline=deadline)
         except S2SError as exc:
@@ -204,7 +209,7 @@ class Remediator:
         return f"LNG already had {step.ip}"
 
     def _check_lng(self, step: R.Step, wan_ip: str | None) -> str:
-        lng = self._azure("get-lng", deadline=60)
+        lng = self._azure("get-lng", deadline=min(60.0, self.cfg.remediation.azure_deadline))
         with self._lock:
             self.lng_ip = lng.get("ip")
         if wan_ip and self.lng_ip != wan_ip:

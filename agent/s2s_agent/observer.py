@@ -123,7 +123,8 @@ class Observer:
             return None, None
         started, res = got
         # a probe sent before the SA (re-)established says nothing about the new SA
-        if established_at is not None and started < established_at - 1:
+        # (established_seconds is whole seconds: a probe within 1 s of it is not trusted)
+        if established_at is not None and started < established_at + 1:
             return None, res
         return H.ProbeView(res.sent, res.received, res.error), res
 

@@ -105,8 +105,9 @@ def status_text(doc: dict) -> str:
                          f" (read {az.get('read_at') or '?'})" + (f"; error: {az['error']}" if az.get("error") else ""))
         for r in (t.get("remediations") or [])[:3]:
             steps = ", ".join(f"{s['kind']}{'' if s['ok'] else ' FAILED'}" for s in r.get("steps", []))
-            lines.append(f"  remediation {r.get('started')}: {'ok' if r.get('ok') else 'FAILED' if r.get('ok') is False else 'running'}"
-                         f" in {r.get('seconds')}s: {r.get('trigger')} [{steps}]")
+            result = {True: "ok", False: "FAILED"}.get(r.get("ok"), "running")
+            took = f" in {r['seconds']}s" if r.get("seconds") is not None else ""
+            lines.append(f"  remediation {r.get('started')}: {result}{took}: {r.get('trigger')} [{steps}]")
         for e in t.get("events") or []:
             lines.append(f"  {e.get('time') or e.get('seen') or '-'} {e.get('kind')}: {e.get('message')}")
     return "\n".join(lines) + "\n"

@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hook-timeout", type=float, default=60.0)
     p.add_argument("--retry-after", type=int, default=1)
     p.add_argument("--lro-delay", type=int, default=0, help="InProgress polls per LRO")
+    p.add_argument("--fail-puts", type=int, default=0,
+                   help="answer the first N PUTs of the LNG with 500 InternalServerError")
     p.add_argument("--gateway-ip", help="the LNG's initial gatewayIpAddress (the lab's WAN IP)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         names=names,
     ) as fake:
         fake.faults.lro_delay = args.lro_delay
+        if args.fail_puts:
+            fake.faults.add("PUT", r"/localNetworkGateways/", status=500, times=args.fail_puts)
         n = fake.names
         info = {
             "url": fake.url,

@@ -53,7 +53,7 @@ class FakeAzureProc:
     charon is reprogrammed to expect the onprem gateway at the new IP, as Azure does.
     """
 
-    def __init__(self, lab: Lab, *, lro_delay: int = 0):
+    def __init__(self, lab: Lab, *, lro_delay: int = 0, fail_puts: int = 0):
         self.lab = lab
         self.info_path = lab.root / "fakeazure.json"
         self.info_path.unlink(missing_ok=True)
@@ -62,7 +62,8 @@ class FakeAzureProc:
         self.proc = lab.popen(
             "onprem",
             [sys.executable, "-m", "tests.fakeazure", "--info", str(self.info_path),
-             "--on-change-cmd", hook, "--gateway-ip", lab.wan_ip, "--lro-delay", str(lro_delay)],
+             "--on-change-cmd", hook, "--gateway-ip", lab.wan_ip, "--lro-delay", str(lro_delay),
+             "--fail-puts", str(fail_puts)],
             cwd=str(repo), env={**os.environ, "PYTHONPATH": str(repo)}, stdout=subprocess.DEVNULL, stderr=open(lab.root / "fakeazure.log", "ab"),  # noqa: SIM115
         )  # fmt: skip
         wait_for(lambda: self.info_path.exists() and self.info_path.stat().st_size > 0, 20,
@@ -167,6 +168,13 @@ class LabAgent:
             self._stderr.close()
         self.syslog.close()
         return rc
+
+    def crash(self) -> None:
+        """SIGKILL the daemon (a crash: no clean-up, whatever it was doing)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._stderr.close()
 
     def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -1,0 +1,149 @@
+"""The executor and the daemon's remediation loop, with a fake Azure worker and fake local
+actions (the real ones run in the lab tests)."""
+
+import textwrap
+
+import pytest
+
+from s2s_agent import config
+from s2s_agent.azureworker import AzureCallError
+from s2s_agent.executor import Remediator
+from s2s_agent.remediation import Plan, Step
+
+CFG = """
+tunnels: [{name: hq, ike: con1}]
+azure:
+  tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+  client_id: 11111111-2222-3333-4444-555555555555
+  client_secret_file: /nonexistent/secret
+  subscription_id: 00000000-1111-2222-3333-444444444444
+  resource_group: rg-vpn
+  local_network_gateway: lng-office
+wan: {source: interface, interface: wan0}
+remediation: {enabled: true, max_azure_writes_per_hour: 3, local_backend: none}
+"""
+
+
+class FakeWorker:
+    """Plays the Azure worker: an LNG with an IP, optional failures."""
+
+    def __init__(self, ip="198.51.100.2"):
+        self.ip = ip
+        self.fail = 0
+        self.calls = []
+        self.writes = 0
+
+    def call(self, op, arg=None, *, deadline=120.0):
+        self.calls.append((op, arg))
+        if self.fail:
+            self.fail -= 1
+            raise AzureCallError("AzureError", "Azure answered 500 InternalServerError (retries exhausted)")
+        if op == "get-lng":
+            return {"ip": self.ip}
+        if op == "update-lng":
+            old, changed = self.ip, self.ip != arg
+            self.ip = arg
+            self.writes += changed
+            return {"changed": changed, "old_ip": old, "new_ip": arg, "seconds": 0.1}
+        return {}
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text(textwrap.dedent(CFG))
+    return config.load(str(p))
+
+
+def make(cfg, worker, clock, notes):
+    local = {"apply_local_id": lambda s, w: f"id -> {s.ip}", "restart_ike": lambda s, w: "restarted",
+             "initiate_child": lambda s, w: "initiated", "verify": lambda s, w: "ping ok"}
+    return Remediator(cfg, worker=worker, actions=local, clock=lambda: clock[0],
+                      notify=lambda sev, msg: notes.append((sev, msg)))
+
+
+def test_wan_change_heals_and_is_remembered(cfg):
+    w, clock, notes = FakeWorker(), [1000.0], []
+    r = make(cfg, w, clock, notes)
+    assert r.decide("UP", "198.51.100.2", "standalone").steps == ()
+    assert r.applied_ip == "198.51.100.2"  # a working tunnel on this IP is the applied state
+    plan = r.decide("DOWN", "192.0.2.77", "standalone")
+    rec = r.execute(plan, "192.0.2.77")
+    assert rec.ok and [s.kind for s in rec.steps] == ["update_lng", "apply_local_id", "restart_ike", "verify"]
+    assert w.ip == "192.0.2.77" and r.applied_ip == "192.0.2.77"
+    assert notes[-1][0] == "notice" and "event=remediated" in notes[-1][1]
+    # a restarted agent (crash after success) has nothing left to do
+    r2 = make(cfg, w, clock, notes)
+    r2.load(r.to_dict())
+    assert r2.decide("UP", "192.0.2.77", "standalone").steps == ()
+
+
+def test_crash_after_azure_write_converges_without_a_second_write(cfg):
+    w, clock, notes = FakeWorker(), [1000.0], []
+    r = make(cfg, w, clock, notes)
+    r.decide("UP", "198.51.100.2", "standalone")
+    r.actions["apply_local_id"] = lambda s, wan: (_ for _ in ()).throw(SystemExit("killed"))
+    with pytest.raises(SystemExit):
+        r.execute(r.decide("DOWN", "192.0.2.77", "standalone"), "192.0.2.77")
+    saved = r.to_dict()
+    assert saved["applied_ip"] == "198.51.100.2" and w.writes == 1
+    r2 = make(cfg, w, clock, notes)  # the agent restarts and re-reads the world
+    r2.load(saved)
+    clock[0] += 60
+    rec = r2.execute(r2.decide("DOWN", "192.0.2.77", "standalone"), "192.0.2.77")
+    assert rec.ok and r2.applied_ip == "192.0.2.77"
+    assert w.writes == 1  # the LNG already had the IP: no second write
+
+
+def test_azure_failure_alerts_backs_off_and_recovers(cfg):
+    w, clock, notes = FakeWorker(), [1000.0], []
+    r = make(cfg, w, clock, notes)
+    r.decide("UP", "198.51.100.2", "standalone")
+    w.fail = 1
+    rec = r.execute(r.decide("DOWN", "192.0.2.77", "standalone"), "192.0.2.77")
+    assert rec.ok is False and [s.kind for s in rec.steps] == ["update_lng"]
+    assert "step=update_lng" in notes[-1][1] and "500" in notes[-1][1] and notes[-1][0] == "err"
+    clock[0] += 1
+    p = r.decide("DOWN", "192.0.2.77", "standalone")
+    assert p.steps == () and p.blocked and p.wait_until == 1010.0
+    clock[0] = 1010.0
+    assert r.execute(r.decide("DOWN", "192.0.2.77", "standalone"), "192.0.2.77").ok
+
+
+def test_flapping_wan_never_exceeds_the_write_limit(cfg):
+    w, clock, notes = FakeWorker(), [0.0], []
+    r = make(cfg, w, clock, notes)
+    r.decide("UP", "198.51.100.2", "standalone")
+    blocked = 0
+    for i in range(40):  # the IP flaps every minute for 40 minutes
+        clock[0] += 60
+        ip = ("192.0.2.77", "198.51.100.2")[i % 2]
+        plan = r.decide("DOWN", ip, "standalone")
+        blocked += "write limit" in (plan.blocked or "")
+        if plan.steps:
+            r.execute(plan, ip)
+    assert w.writes == 3  # the limit of the config, not one more
+    assert blocked >= 15  # every flap away from the applied IP after the third write
+
+
+def test_backup_node_only_observes(cfg):
+    w, clock, notes = FakeWorker(), [1000.0], []
+    r = make(cfg, w, clock, notes)
+    r.decide("UP", "198.51.100.2", "standalone")
+    p = r.decide("DOWN", "192.0.2.77", "backup")
+    assert p.steps == () and "BACKUP" in p.reason and w.calls == []
+
+
+def test_check_lng_heals_a_mismatch_found_by_the_ladder(cfg):
+    w, clock, notes = FakeWorker(ip="203.0.113.99"), [1000.0], []
+    r = make(cfg, w, clock, notes)
+    r.applied_ip = "192.0.2.77"
+    rec = r.execute(Plan((Step("check_lng", "192.0.2.77"),), "tunnel DOWN, attempt 3"), "192.0.2.77")
+    assert [s.kind for s in rec.steps] == ["check_lng", "update_lng", "apply_local_id", "restart_ike", "verify"]
+    assert rec.ok and w.ip == "192.0.2.77"
+
+
+def test_no_secret_or_state_junk_breaks_load(cfg):
+    r = make(cfg, FakeWorker(), [0.0], [])
+    r.load({"applied_ip": "1.2.3.4", "attempts": "garbage"})
+    assert r.applied_ip == "1.2.3.4"
