@@ -42,6 +42,7 @@ class Daemon:
         self.tracker = AlertTracker(cfg.alerts.reminder_interval)
         self.started = clock()
         self.tunnels: list[dict] = []
+        self.observed_at: float | None = None
         self.cycles = 0
         self.stop_requested = False
         self.reload_requested = False
@@ -122,12 +123,14 @@ class Daemon:
 
     # ---- one cycle ---------------------------------------------------------------------
     def cycle(self) -> None:
+        observed_at = self.clock()
         self.tunnels = self.observer.cycle()
+        self.observed_at = observed_at
         self.cycles += 1
         now = self.clock()
         self.tracker.forget_except({t["name"] for t in self.tunnels})
         if self.remedy_loop is not None:
-            self.remedy_loop.tick(self.tunnels)
+            self.remedy_loop.tick(self.tunnels, self.observed_at)
         for t in self.tunnels:
             for alert in self.tracker.update(t["name"], t["ike"], t["health"], t["reasons"], now):
                 log.info("alert: %s", alert.message)
@@ -195,7 +198,7 @@ class Daemon:
         loop = self.remedy_loop
         if loop is not None and loop.wan.wake():
             log.info("address change event: checking the WAN IP now")
-            loop.tick(self.tunnels)
+            loop.tick(self.tunnels, self.observed_at)
 
     def _plan(self, _req: dict) -> dict:
         if self.remedy_loop is None:
@@ -248,7 +251,7 @@ class Daemon:
                     next_cycle = max(next_cycle + self.cfg.agent.interval, time.monotonic())
                 loop = self.remedy_loop
                 if loop is not None and loop.wan.due() and self.cycles:
-                    loop.tick(self.tunnels)  # a pending WAN change is confirmed between cycles
+                    loop.tick(self.tunnels, self.observed_at)  # confirm a WAN change between cycles
                 wake_at = min(next_cycle, loop.wan.next_poll) if loop is not None else next_cycle
                 timeout = max(0.0, wake_at - time.monotonic())
                 for key, mask in self.selector.select(timeout):

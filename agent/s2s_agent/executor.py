@@ -116,6 +116,12 @@ class Remediator:
             log.warning("ignoring unreadable remediation state: %s", exc)
 
     @property
+    def last_finished(self) -> float | None:
+        with self._lock:
+            done = [r.finished for r in self.records if r.finished is not None]
+        return max(done) if done else None
+
+    @property
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 

@@ -94,8 +94,12 @@ class RemedyLoop:
         if data.get("azure_view"):
             self.remedy.azure_view = data["azure_view"]
 
-    def tick(self, tunnels: list[dict]) -> None:
-        """Decide (and maybe start) a remediation; annotate the remediated tunnel's status."""
+    def tick(self, tunnels: list[dict], observed_at: float | None = None) -> None:
+        """Decide (and maybe start) a remediation; annotate the remediated tunnel's status.
+
+        ``observed_at`` (wall clock) is when ``tunnels`` were observed: health seen before the
+        last remediation finished says nothing about its result, so no new plan acts on it.
+        """
         if self.wan.due():
             self.wan.poll()
         r = self.cfg.remediation
@@ -106,9 +110,12 @@ class RemedyLoop:
             return
         wan_ip = self.wan.tracker.current
         plan = None
+        finished = self.remedy.last_finished
+        stale = observed_at is not None and finished is not None and observed_at < finished
         if not self.remedy.busy:
             role = "backup" if self.role in ("backup", "unknown") else self.role
-            plan = self.remedy.decide(entry["health"], wan_ip, role)
+            # stale health may still drive a WAN-change heal, but never the DOWN ladder
+            plan = self.remedy.decide("UNKNOWN" if stale else entry["health"], wan_ip, role)
             if plan.steps:
                 self.remedy.start(plan, wan_ip)
         self._maybe_read_azure()

@@ -174,3 +174,27 @@ def test_metrics_textfile_is_written_each_cycle(env):
     prom = (tmp / "prom" / "s2s.prom").read_text()
     assert 's2s_tunnel_up{tunnel="hq",ike="con1"} 1' in prom
     assert stat.S_IMODE(os.stat(tmp / "prom" / "s2s.prom").st_mode) == 0o644
+
+
+def test_remediate_dry_run_one_shot_without_daemon(env):
+    """No daemon running: `remediate --dry-run` observes once here and prints the plan."""
+    tmp, _sas, _ = env
+    secret = tmp / "secret"
+    secret.write_text("s")
+    secret.chmod(0o600)
+    text = (tmp / "cfg.yaml").read_text() + textwrap.dedent(f"""
+        azure: {{tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47,
+                 client_id: 11111111-2222-3333-4444-555555555555, client_secret_file: {secret},
+                 subscription_id: 00000000-1111-2222-3333-444444444444, resource_group: rg,
+                 local_network_gateway: lng}}
+        wan: {{source: interface, interface: lo, allow_private: true}}
+        remediation: {{enabled: true, local_backend: none}}
+    """)
+    (tmp / "cfg.yaml").write_text(text)
+    r = cli("remediate", "--dry-run", "-c", str(tmp / "cfg.yaml"), check=False)
+    assert r.returncode == 0, r.stderr
+    assert "via one-shot (daemon not running)" in r.stdout
+    assert "health UP" in r.stdout and "WAN IP 127.0.0.1" in r.stdout
+    assert "no steps: nothing to do now" in r.stdout
+    r = cli("remediate", "--dry-run", "-c", "etc/s2s-agent.yaml.sample", check=False)
+    assert r.returncode == 1 and "disabled" in r.stdout
