@@ -136,11 +136,13 @@ GOOD = {
 }  # fmt: skip
 
 
-def run_harness(tmp_path: Path, mode: str, settings: dict | None = None, arg=None) -> dict:
+def run_harness(tmp_path: Path, mode: str, settings: dict | None = None, arg=None,
+                extra: dict | None = None) -> dict:  # fmt: skip
     php = require_tool("php")
     cfg = {
         "ipsec": {"phase1": PHASE1},
         "installedpackages": {"s2sagent": {"config": [settings or {}]}},
+        **(extra or {}),
     }
     cfg_file = tmp_path / "config.json"
     cfg_file.write_text(json.dumps(cfg))
@@ -178,6 +180,22 @@ def test_resync_writes_yaml_secret_and_rc(tmp_path):
     assert calls == ["write_rcfile", "restart_service"]
     rc = out["calls"][0][1]
     assert rc["file"] == "s2s-agent.sh" and rc["start"].endswith("s2s_agent onestart")
+
+
+def test_resync_on_a_carp_vip_writes_the_carp_settings(tmp_path):
+    """A phase 1 on a CARP VIP (interface _vip<uniqid>): only the MASTER may remediate."""
+    config = pytest.importorskip("s2s_agent.config")
+    phase1 = [{**PHASE1[0], "interface": "_vip5f3a1b2c4d5e6"}, PHASE1[1]]
+    vips = {"vip": [{"mode": "ipalias", "interface": "lan", "uniqid": "111"},
+                    {"mode": "carp", "interface": "wan", "vhid": "7", "uniqid": "5f3a1b2c4d5e6"}]}
+    run_harness(tmp_path, "resync", GOOD, extra={"ipsec": {"phase1": phase1}, "virtualip": vips})
+    conf = yaml.safe_load((tmp_path / "s2s-agent.yaml").read_text())
+    assert conf["remediation"]["carp_interface"] == "igb0"
+    assert conf["remediation"]["carp_vhid"] == 7
+    cfg = config.load(str(tmp_path / "s2s-agent.yaml"))
+    assert (cfg.remediation.carp_interface, cfg.remediation.carp_vhid) == ("igb0", 7)
+    run_harness(tmp_path, "resync", GOOD)  # a plain WAN phase 1: no CARP keys
+    assert "carp_vhid" not in (tmp_path / "s2s-agent.yaml").read_text()
 
 
 def test_resync_yaml_is_accepted_by_the_agent(tmp_path):
@@ -291,7 +309,14 @@ STATUS = {
         "probe": {"source": "192.168.1.1", "target": "10.1.10.4", "sent": 3, "received": 2,
                   "loss": 0.33, "rtt_avg_ms": 0.5, "error": None, "time": "2026-11-26T22:02:00+00:00"},
         "events": [{"time": None, "conn": "con1", "kind": "dpd_request", "message": "a<b>&c"}],
-        "azure": {"lng_ip": "203.0.113.5"}, "remediations": [{"time": "t", "action": "<i>x</i>"}]}],
+        "azure": {"status": "Connected", "ingress_bytes": 5, "egress_bytes": 7},
+        "remediation": {"enabled": True, "role": "standalone", "role_detail": "no CARP configured",
+                        "wan_ip": "192.0.2.77", "wan_candidate": None, "applied_ip": "192.0.2.77",
+                        "lng_ip": "192.0.2.77", "running": False, "azure_writes_last_hour": 1,
+                        "plan": {"steps": [], "reason": "tunnel UP: nothing to do", "blocked": None}},
+        "remediations": [{"started": "2026-11-26T22:01:00+00:00", "trigger": "<i>x</i>", "ok": True,
+                          "seconds": 2.1, "steps": [{"kind": "update_lng", "ok": True, "seconds": 2.0,
+                                                     "detail": "LNG gatewayIpAddress -> 192.0.2.77"}]}]}],
 }  # fmt: skip
 
 
@@ -327,7 +352,11 @@ def test_status_page_and_widget_render_escaped(tmp_path, page):
     assert "label-warning" in html and "DEGRADED" in html
     if page.startswith("status"):
         assert "a&lt;b&gt;&amp;c" in html and "&lt;i&gt;x&lt;/i&gt;" in html
+        assert "update_lng ok (2 s)" in html or "update_lng ok (2.0 s)" in html
+        assert "Azure writes (last hour)" in html and "tunnel UP: nothing to do" in html
         assert "2.0 KiB" in html and "01:02:05" in html and "INSTALLED" in html
+    else:
+        assert "Last remediation" in html and "&lt;i&gt;x&lt;/i&gt;" in html and "Connected" in html
 
 
 def test_status_page_reports_agent_failure(tmp_path):

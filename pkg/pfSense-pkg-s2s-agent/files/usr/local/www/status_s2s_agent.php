@@ -145,14 +145,43 @@ foreach ($status['tunnels'] as $t) {
 		echo '<h4>' . gettext("Azure") . '</h4>';
 		s2s_agent_kv_table($t['azure']);
 	}
+	$rs = $t['remediation'] ?? null;
+	if (is_array($rs)) {
+		echo '<h4>' . gettext("Remediation") . '</h4>';
+		echo '<table class="table table-condensed"><tbody>';
+		s2s_agent_row(gettext('Role'), s2s_agent_h($rs['role'] ?? '') . ' ' . s2s_agent_h($rs['role_detail'] ?? ''));
+		s2s_agent_row(gettext('WAN IP'), s2s_agent_h($rs['wan_ip'] ?? '?') .
+		    (empty($rs['wan_candidate']) ? '' : ' (' . gettext('pending') . ' ' . s2s_agent_h($rs['wan_candidate']) . ')'));
+		s2s_agent_row(gettext('Applied / Azure LNG'), s2s_agent_h($rs['applied_ip'] ?? '-') . ' / ' . s2s_agent_h($rs['lng_ip'] ?? '?'));
+		s2s_agent_row(gettext('Azure writes (last hour)'), s2s_agent_h($rs['azure_writes_last_hour'] ?? 0));
+		$plan = is_array($rs['plan'] ?? null) ? $rs['plan'] : array();
+		s2s_agent_row(gettext('Now'), (!empty($rs['running']) ? gettext('remediation running') . '; ' : '') .
+		    s2s_agent_h($plan['reason'] ?? '') . (empty($plan['blocked']) ? '' : ' &mdash; ' . s2s_agent_h($plan['blocked'])));
+		echo '</tbody></table>';
+	}
 	$rem = is_array($t['remediations'] ?? null) ? $t['remediations'] : array();
 	if ($rem) {
 		echo '<h4>' . gettext("Last remediations") . '</h4>';
-		foreach (array_slice($rem, -5) as $r) {
-			if (is_array($r)) {
-				s2s_agent_kv_table($r);
+		echo '<table class="table table-condensed table-striped"><thead><tr><th>' . gettext("Started") .
+		    '</th><th>' . gettext("Trigger") . '</th><th>' . gettext("Result") . '</th><th>' . gettext("Steps") .
+		    "</th></tr></thead><tbody>\n";
+		foreach (array_slice($rem, 0, 5) as $r) { /* newest first */
+			if (!is_array($r)) {
+				continue;
 			}
+			$steps = array();
+			foreach ((is_array($r['steps'] ?? null) ? $r['steps'] : array()) as $st) {
+				if (is_array($st)) {
+					$steps[] = s2s_agent_h($st['kind'] ?? '') . ' ' . (!empty($st['ok']) ? 'ok' : '<b>FAILED</b>') .
+					    ' (' . s2s_agent_h($st['seconds'] ?? '') . ' s): ' . s2s_agent_h($st['detail'] ?? '');
+				}
+			}
+			$result = array_key_exists('ok', $r) && $r['ok'] !== null ? ($r['ok'] ? 'ok' : 'FAILED') : gettext('running');
+			echo '<tr><td>' . s2s_agent_h($r['started'] ?? '') . '</td><td>' . s2s_agent_h($r['trigger'] ?? '') .
+			    '</td><td>' . s2s_agent_h($result) . ' ' . s2s_agent_h($r['seconds'] ?? '') . ' s</td><td>' .
+			    implode('<br/>', $steps) . "</td></tr>\n";
 		}
+		echo "</tbody></table>\n";
 	}
 ?>
 	</div>

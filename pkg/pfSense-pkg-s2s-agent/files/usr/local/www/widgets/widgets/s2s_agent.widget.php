@@ -38,6 +38,24 @@ list($s2s_status, $s2s_error) = s2s_agent_status();
 			<td><?=s2s_agent_h($t['ike_state'] ?? '-')?></td>
 			<td><?=s2s_agent_h($reasons)?></td>
 		</tr>
+<?php
+		$az = is_array($t['azure'] ?? null) ? $t['azure'] : null;
+		$last = (is_array($t['remediations'] ?? null) && is_array($t['remediations'][0] ?? null)) ? $t['remediations'][0] : null;
+		if ($az !== null || $last !== null):
+?>
+		<tr>
+			<td colspan="4"><small>
+<?php		if ($az !== null): ?>
+				<?=gettext("Azure")?>: <?=s2s_agent_h($az['status'] ?? '?')?><?=empty($az['error']) ? '' : ' (' . s2s_agent_h($az['error']) . ')'?>
+<?php		endif; ?>
+<?php		if ($last !== null): ?>
+				<?=gettext("Last remediation")?>: <?=s2s_agent_h($last['started'] ?? '')?>
+				<?=s2s_agent_h(($last['ok'] ?? null) === null ? gettext('running') : ($last['ok'] ? 'ok' : 'FAILED'))?>
+				&mdash; <?=s2s_agent_h($last['trigger'] ?? '')?>
+<?php		endif; ?>
+			</small></td>
+		</tr>
+<?php		endif; ?>
 <?php	endforeach; ?>
 <?php endif; ?>
 	</tbody>
