@@ -178,6 +178,8 @@ class Daemon:
 
     def _swap_remedy_loop(self, new: Config) -> None:
         old = self.remedy_loop
+        if old is not None:
+            old.remedy.wait(60)  # a running remediation finishes and is recorded first
         saved = old.to_dict() if old else {}
         if old is not None:
             self._unwatch(old)

@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                 json.dump(info, fh, indent=1)
         print(json.dumps({"url": fake.url, "ca_path": fake.ca_path}), flush=True)
         stop.wait()
+        if args.info:  # what the clients sent that the spec does not allow, for the test to fail on
+            with open(args.info + ".violations", "w") as fh:
+                json.dump(fake.violations, fh, indent=1)
     return 0
 
 

@@ -97,12 +97,18 @@ class FakeAzureProc:
         return out.stdout.strip() or None
 
     def stop(self) -> None:
+        """Stop the fake; AssertionError if a client sent anything the Azure spec forbids."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        report = Path(str(self.info_path) + ".violations")
+        if report.exists():
+            violations = json.loads(report.read_text())
+            report.unlink()
+            assert not violations, f"requests/responses outside the Azure REST spec: {violations}"
 
 
 class LabAgent:
