@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # Debian packages the lab, the tests and the package builder need.
 APT_PACKAGES := strongswan strongswan-swanctl strongswan-starter strongswan-charon \
 	libcharon-extra-plugins libstrongswan-extra-plugins iproute2 iputils-ping \
-	php-cli shellcheck libarchive-tools xz-utils zstd
+	php-cli shellcheck libarchive-tools xz-utils zstd python3-venv
 
 .PHONY: help setup apt venv demo test test-unit bench package lint clean
 
