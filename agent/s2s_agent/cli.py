@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     pa.add_argument("format", choices=("statusall", "list-sas", "log"))
     pa.add_argument("file", help="the saved output, or - for standard input")
     pa.add_argument("--year", type=int, default=None,
-                    help="year for BSD syslog timestamps, which carry none (default: this year)")  # fmt: skip
+                    help="year for BSD syslog timestamps, which carry none (default: this year, "
+                         "or last year for a month more than one ahead of today)")  # fmt: skip
     return p
 
 

@@ -196,3 +196,20 @@ def test_parse_log_splits_on_newlines_only_and_skips_blank_lines():
     )
     kinds = [e.kind for e in parse_log(text)]
     assert kinds == ["dpd_request", "other", "retransmit_giveup"]
+
+
+def test_bsd_year_rolls_back_for_last_years_december(monkeypatch):
+    import time as real_time
+
+    from s2s_agent.parsers import charonlog
+
+    jan = real_time.struct_time((2027, 1, 1, 0, 0, 5, 4, 1, 0))
+    monkeypatch.setattr(charonlog._clock, "localtime", lambda *a: jan)
+    charonlog._stamp.cache_clear()
+    dec = charonlog.classify_line("Dec 31 23:59:58 pfsense charon[1]: 09[IKE] <con1|1> sending DPD request")
+    new = charonlog.classify_line("Jan  1 00:00:04 pfsense charon[1]: 09[IKE] <con1|1> sending DPD request")
+    feb = charonlog.classify_line("Feb  1 00:00:04 pfsense charon[1]: 09[IKE] <con1|1> sending DPD request")
+    assert (dec.time, new.time) == ("2026-12-31T23:59:58", "2027-01-01T00:00:04")
+    assert feb.time == "2027-02-01T00:00:04"  # one month ahead: clock skew, not last year
+    assert charonlog.classify_line("Dec 31 23:59:58 09[IKE] x", year=2030).time == "2030-12-31T23:59:58"
+    charonlog._stamp.cache_clear()

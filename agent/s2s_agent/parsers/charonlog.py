@@ -23,8 +23,9 @@ Schema of ``LogEvent.to_dict()`` (``ike_id`` is an attribute, not in the dict)::
 
     {"time": str|null,     # ISO 8601. ISO/RFC 5424 stamps verbatim ("2026-11-26 22:48:17"
                            #   gets a "T"); BSD stamps have no year and no zone: the year is
-                           #   the ``year`` argument (default: the current year; pass the
-                           #   log file's year around New Year), local time, no offset.
+                           #   the ``year`` argument, by default the current one, or the
+                           #   previous one for a month more than one ahead of now (a
+                           #   December line read in January); local time, no offset.
                            #   null when absent, "-" or not a valid date.
      "conn": str|null,     # name from "<name|id>", null when absent
      "kind": str,          # one of model.LOG_KINDS
@@ -147,7 +148,7 @@ def _hms_ok(hms: str) -> bool:
 
 
 @functools.lru_cache(maxsize=512)
-def _stamp(header: str, year: int) -> str | None:
+def _stamp(header: str, year: int | None, now_year: int, now_mon: int) -> str | None:
     # cached: consecutive lines mostly share one header (same second, same pid)
     m = _TIME.match(header)
     if m is None:
@@ -162,6 +163,10 @@ def _stamp(header: str, year: int) -> str | None:
     if mon is None:
         return None
     mo = _MONTHS.get(mon)
+    if year is None and mo is not None:
+        # BSD syslog has no year: a month more than one ahead of now is last year's
+        # (a December line read in January); one ahead is clock skew, still this year
+        year = now_year - 1 if mo > now_mon + 1 else now_year
     day = int(m.group("day"))
     t = m.group("btime")
     if mo is None or not (_iso_date(year, mo, day) and _hms_ok(t)):
@@ -190,7 +195,8 @@ def classify_line(line: str, *, year: int | None = None) -> LogEvent:
         if not header:
             stamp = None
         else:
-            stamp = _stamp(header, _clock.localtime().tm_year if year is None else year)
+            now = _clock.localtime()
+            stamp = _stamp(header, year, now.tm_year, now.tm_mon)
     k = _KINDS.match(message)
     kind = k.lastgroup if k is not None else "other"
     if kind == "address_change" and "endpoint changed" in message[:24]:
@@ -208,6 +214,4 @@ def parse_log(text: str, *, year: int | None = None) -> list[LogEvent]:
             if isinstance(text, bytes | bytearray)
             else str(text)
         )
-    if year is None:
-        year = _clock.localtime().tm_year
     return [classify_line(ln, year=year) for ln in text.split("\n") if ln.strip()]
