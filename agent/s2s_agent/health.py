@@ -17,7 +17,8 @@ no_proposal            DOWN*      no acceptable proposal (log)
 ts_unacceptable        DOWN*      traffic selectors refused (log)
 peer_config_not_found  DOWN*      the peer found no matching config (log)
 retransmits            DEGRADED   charon is retransmitting to the established peer (log)
-probe_loss             DEGRADED   some probe packets were lost (above health.probe_loss_degraded)
+probe_loss             DEGRADED   probe packets were lost: above health.probe_loss_degraded over
+                                  the last few probes (one lost ping is not an incident)
 probe_error            DEGRADED   the probe could not run (ping missing, timed out, bad output)
 =====================  =========  ==============================================================
 
@@ -63,10 +64,19 @@ class ProbeView:
     sent: int
     received: int
     error: str | None = None
+    # the last few probes together (for partial loss); None: the latest alone
+    window_sent: int | None = None
+    window_received: int | None = None
 
     @property
     def loss(self) -> float:
         return 1.0 if self.sent <= 0 else max(0.0, 1.0 - self.received / self.sent)
+
+    @property
+    def window_loss(self) -> float:
+        if self.window_sent is None or self.window_received is None or self.window_sent <= 0:
+            return self.loss
+        return max(0.0, 1.0 - self.window_received / self.window_sent)
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,7 @@ def assess(
             reasons.append("probe_error")
         elif probe.loss >= 1.0:
             return Assessment(DOWN, tuple(_dedupe(["probe_failed", *reasons, *log_reasons])), ike, found)
-        elif probe.loss > probe_loss_degraded:
+        elif probe.window_loss > probe_loss_degraded:
             health = _worst(health, DEGRADED)
             reasons.append("probe_loss")
     if any(e.kind in ("retransmit", "retransmit_giveup") for e in recent):

@@ -32,9 +32,12 @@ EVENTS_SHOWN = 10
 class ProbeScheduler:
     """Runs each tunnel's probe in a thread; keeps the newest finished result."""
 
+    WINDOW = 3  # probes whose packets are pooled for the partial-loss decision
+
     def __init__(self, run: Callable[..., ProbeResult] = run_probe):
         self.run = run
         self.results: dict[str, tuple[float, ProbeResult]] = {}
+        self.history: dict[str, deque[tuple[float, ProbeResult]]] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
 
@@ -57,6 +60,7 @@ class ProbeScheduler:
                                   loss=1.0, error=f"probe crashed: {exc}")  # fmt: skip
             with self._lock:
                 self.results[name] = (started, res)
+                self.history.setdefault(name, deque(maxlen=self.WINDOW)).append((started, res))
 
         t = threading.Thread(target=work, name=f"probe-{tunnel.name}", daemon=True)
         self._threads[tunnel.name] = t
@@ -65,6 +69,12 @@ class ProbeScheduler:
     def latest(self, name: str) -> tuple[float, ProbeResult] | None:
         with self._lock:
             return self.results.get(name)
+
+    def window(self, name: str, since: float | None) -> tuple[int, int]:
+        """(sent, received) of the last probes that started at or after ``since``."""
+        with self._lock:
+            got = [r for t, r in self.history.get(name, ()) if since is None or t >= since]
+        return sum(r.sent for r in got), sum(r.received for r in got)
 
     def wait(self, timeout: float) -> None:
         """Wait for running probes (tests and the one-shot commands)."""
@@ -124,9 +134,11 @@ class Observer:
         started, res = got
         # a probe sent before the SA (re-)established says nothing about the new SA
         # (established_seconds is whole seconds: a probe within 1 s of it is not trusted)
-        if established_at is not None and started < established_at + 1:
+        since = None if established_at is None else established_at + 1
+        if since is not None and started < since:
             return None, res
-        return H.ProbeView(res.sent, res.received, res.error), res
+        w_sent, w_received = self.probes.window(t.name, since)
+        return H.ProbeView(res.sent, res.received, res.error, w_sent, w_received), res
 
     def _tunnel(self, t: TunnelSettings, now: float) -> dict:
         snap = self.snapshot

@@ -104,3 +104,12 @@ def test_log_order_not_read_time_decides_what_is_after_establishment():
     # one poll read the failed attempt and the successful one: same `seen` time
     events = [ev("retransmit", NOW - 5), ev("retransmit_giveup", NOW - 5), ev("ike_established", NOW - 5)]
     assert assess(snap(ike()), events).health == "UP"
+
+
+def test_partial_loss_is_judged_over_the_window_total_loss_at_once():
+    # one lost ping of 3 in the latest probe, none in the two before: 1/9 = 11% <= 20%
+    assert assess(snap(ike()), probe=H.ProbeView(3, 2, None, 9, 8)).health == "UP"
+    # lost pings in every recent probe: 3/9 = 33% > 20%
+    assert assess(snap(ike()), probe=H.ProbeView(3, 2, None, 9, 6)).reasons == ("probe_loss",)
+    # the latest probe got nothing back: DOWN now, whatever the window says
+    assert assess(snap(ike()), probe=H.ProbeView(3, 0, None, 9, 6)).reasons == ("probe_failed",)
