@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from ..errors import ParseError
+from ..model import ChildSa, IkeSa, SaSnapshot
 
 MAX_INT_DIGITS = 20
 """Counters are 64-bit: more digits than this is garbage (and ``int()`` of a few thousand
@@ -96,3 +97,25 @@ def run_lines(source: str, text: object, handle, *, allow_empty: bool) -> None:
                 return
             raise ParseError(source, str(exc), line=n) from None
         parsed += 1
+
+
+def new_child(name: str, uid: int | None, state: str | None, mode: str | None) -> dict:
+    """A CHILD SA under construction (counters and selectors filled in by later lines)."""
+    return {"name": name, "uniqueid": uid, "state": state, "mode": mode,
+            "bytes_in": None, "bytes_out": None, "packets_in": None, "packets_out": None,
+            "local_ts": [], "remote_ts": []}  # fmt: skip
+
+
+def build_snapshot(ikes, children_of) -> SaSnapshot:
+    """Freeze IKE SA dicts (model field names, plus private keys starting with ``_`` or
+    the children container) into a :class:`SaSnapshot`; ``children_of(ike)`` lists the
+    CHILD dicts of one IKE SA."""
+    fields = IkeSa.__dataclass_fields__.keys() - {"child_sas"}
+    out = []
+    for ike in ikes:
+        kids = tuple(
+            ChildSa(**{**c, "local_ts": tuple(c["local_ts"]), "remote_ts": tuple(c["remote_ts"])})
+            for c in children_of(ike)
+        )
+        out.append(IkeSa(**{k: ike[k] for k in fields}, child_sas=kids))
+    return SaSnapshot(tuple(out))

@@ -64,8 +64,8 @@ import logging
 import re
 
 from ..errors import ParseError
-from ..model import ChildSa, IkeSa, SaSnapshot
-from ._common import LineError, run_lines, split_ts
+from ..model import SaSnapshot
+from ._common import LineError, build_snapshot, new_child, run_lines, split_ts
 
 log = logging.getLogger(__name__)
 
@@ -171,18 +171,7 @@ class _Builder:
             mode = m.group(2)
             if mode.endswith("_PROXY"):
                 mode = mode[: -len("_PROXY")]
-            children[key] = {
-                "name": name,
-                "uniqueid": uid,
-                "state": m.group(1),
-                "mode": mode,
-                "bytes_in": None,
-                "bytes_out": None,
-                "packets_in": None,
-                "packets_out": None,
-                "local_ts": [],
-                "remote_ts": [],
-            }
+            children[key] = new_child(name, uid, m.group(1), mode)
             return
         child = children.get(key)
         if child is None:
@@ -204,21 +193,7 @@ class _Builder:
         log.debug("statusall: ignoring unknown line of %s{%d}: %.60s", name, uid, rest)
 
     def snapshot(self) -> SaSnapshot:
-        ikes = []
-        for ike in self.ikes.values():
-            children = tuple(
-                ChildSa(
-                    **{
-                        **c,
-                        "local_ts": tuple(c["local_ts"]),
-                        "remote_ts": tuple(c["remote_ts"]),
-                    }
-                )
-                for c in ike["children"].values()
-            )
-            fields = {k: v for k, v in ike.items() if k != "children"}
-            ikes.append(IkeSa(**fields, child_sas=children))
-        return SaSnapshot(tuple(ikes))
+        return build_snapshot(self.ikes.values(), lambda ike: ike["children"].values())
 
 
 def parse_statusall(text: str) -> SaSnapshot:

@@ -51,8 +51,8 @@ from __future__ import annotations
 import logging
 import re
 
-from ..model import ChildSa, IkeSa, SaSnapshot
-from ._common import LineError, null_str, run_lines, split_ts, to_int
+from ..model import SaSnapshot
+from ._common import LineError, build_snapshot, new_child, null_str, run_lines, split_ts, to_int
 
 log = logging.getLogger(__name__)
 
@@ -146,18 +146,7 @@ class _Builder:
         mode = null_str(m.group(5).strip())
         if mode and mode.endswith("-in-UDP"):
             mode = mode[: -len("-in-UDP")]
-        self.child = {
-            "name": name,
-            "uniqueid": uid,
-            "state": null_str(m.group(4).strip()),
-            "mode": mode,
-            "bytes_in": None,
-            "bytes_out": None,
-            "packets_in": None,
-            "packets_out": None,
-            "local_ts": [],
-            "remote_ts": [],
-        }
+        self.child = new_child(name, uid, null_str(m.group(4).strip()), mode)
         self.ike["children"].append(self.child)
 
     def _child_detail(self, body: str) -> None:
@@ -178,17 +167,7 @@ class _Builder:
         log.debug("swanctl: ignoring CHILD_SA detail line: %.60s", body)
 
     def snapshot(self) -> SaSnapshot:
-        ikes = []
-        for ike in self.ikes:
-            children = tuple(
-                ChildSa(
-                    **{**c, "local_ts": tuple(c["local_ts"]), "remote_ts": tuple(c["remote_ts"])}
-                )
-                for c in ike["children"]
-            )
-            fields = {k: v for k, v in ike.items() if k not in ("children", "child_keys")}
-            ikes.append(IkeSa(**fields, child_sas=children))
-        return SaSnapshot(tuple(ikes))
+        return build_snapshot(self.ikes, lambda ike: ike["children"])
 
 
 def parse_list_sas(text: str) -> SaSnapshot:
