@@ -24,6 +24,8 @@ from .wanwatch import open_events, read_wan_ip
 
 log = logging.getLogger(__name__)
 
+ROLE_REFRESH = 5.0  # seconds between CARP state reads
+
 
 class WanMonitor:
     """Polls the WAN IP (every ``poll_interval``, sooner while a change is pending or after
@@ -79,6 +81,7 @@ class RemedyLoop:
         self.remedy = Remediator(cfg, worker=self.worker, clock=clock, notify=notify)
         self.wan = WanMonitor(cfg.wan, previous_wan)
         self.role, self.role_why = "standalone", ""
+        self._role_next = 0.0
         self._azure_next = 0.0
         self._azure_thread: threading.Thread | None = None
 
@@ -103,7 +106,9 @@ class RemedyLoop:
         if self.wan.due():
             self.wan.poll()
         r = self.cfg.remediation
-        self.role, self.role_why = carp_role(r.carp_interface, r.carp_vhid)
+        if time.monotonic() >= self._role_next:  # `ifconfig` at most every few seconds
+            self.role, self.role_why = carp_role(r.carp_interface, r.carp_vhid)
+            self._role_next = time.monotonic() + ROLE_REFRESH
         name = self.cfg.remediated_tunnel().name
         entry = next((t for t in tunnels if t["name"] == name), None)
         if entry is None:

@@ -147,3 +147,30 @@ def test_no_secret_or_state_junk_breaks_load(cfg):
     r = make(cfg, FakeWorker(), [0.0], [])
     r.load({"applied_ip": "1.2.3.4", "attempts": "garbage"})
     assert r.applied_ip == "1.2.3.4"
+
+
+def test_remedy_loop_on_a_carp_backup_only_observes(cfg, monkeypatch):
+    from s2s_agent import remedyloop
+
+    ips = iter(["198.51.100.2", "192.0.2.77", "192.0.2.77", "192.0.2.77"])
+    monkeypatch.setattr(remedyloop, "open_events", lambda iface: None)
+    role = ["backup", "CARP vhid 1 on igb0 is BACKUP: observing only"]
+    monkeypatch.setattr(remedyloop, "carp_role", lambda i, v: tuple(role))
+    worker = FakeWorker()
+    loop = remedyloop.RemedyLoop(cfg, notify=lambda s, m: None, worker=worker)
+    loop.wan.read = lambda settings: (next(ips), "")  # the WAN interface's address, in turn
+    loop.wan.tracker.hold_seconds, loop.wan.tracker.hold_count = 0, 1
+    tunnels = [{"name": "hq", "health": "UP"}]
+    loop.tick(tunnels)  # first WAN IP seen, tunnel UP: the applied state
+    loop.wan.next_poll = 0
+    tunnels = [{"name": "hq", "health": "DOWN"}]
+    loop.tick(tunnels)  # the WAN IP changed, but this node is BACKUP
+    assert not loop.remedy.busy and worker.calls == []
+    rem = tunnels[0]["remediation"]
+    assert rem["role"] == "backup" and "BACKUP" in rem["plan"]["reason"]
+    role[:] = ["master", "CARP vhid 1 on igb0 is MASTER"]
+    loop._role_next = 0
+    loop.wan.next_poll = 0
+    loop.tick(tunnels)  # failover: now this node acts
+    loop.remedy.wait(5)
+    assert ("update-lng", "192.0.2.77") in worker.calls
