@@ -66,3 +66,18 @@ class ControlError(S2SError):
 
 class StateError(S2SError):
     """The persisted state could not be read or written."""
+
+
+class LocalApplyError(S2SError):
+    """Changing the local strongSwan / pfSense side failed.
+
+    ``step``: what was being done (``terminate``, ``initiate``, ``load-all``, ``write``,
+    ``apply-myid`` ...); ``rolled_back``: True when the previous configuration was restored
+    (the tunnel config is as before the attempt), False when nothing needed restoring or
+    the restore itself failed (the message says which).
+    """
+
+    def __init__(self, step: str, message: str, *, rolled_back: bool = False):
+        self.step = step
+        self.rolled_back = rolled_back
+        super().__init__(message)

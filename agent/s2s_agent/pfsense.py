@@ -43,8 +43,7 @@ from typing import Any
 
 from . import osio
 from .config import _Reader
-from .errors import CommandError, ConfigError
-from .tunnelctl import LocalApplyError
+from .errors import CommandError, ConfigError, LocalApplyError
 
 log = logging.getLogger(__name__)
 

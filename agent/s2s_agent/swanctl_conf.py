@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 
 from . import osio
 from .atomic import write_atomic
-from .errors import ConfigError, S2SError, StateError
-from .tunnelctl import LocalApplyError, load_all
+from .errors import ConfigError, LocalApplyError, S2SError, StateError
+from .tunnelctl import load_all
 
 log = logging.getLogger(__name__)
 

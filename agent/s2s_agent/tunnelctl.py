@@ -18,27 +18,12 @@ import time
 from collections.abc import Callable, Sequence
 
 from . import osio
-from .errors import CommandError, S2SError
+from .errors import CommandError, LocalApplyError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_VICI_SOCKET = "/var/run/charon.vici"
 Runner = Callable[..., osio.Result]
-
-
-class LocalApplyError(S2SError):
-    """Changing the local strongSwan / pfSense side failed.
-
-    ``step``: what was being done (``terminate``, ``initiate``, ``load-all``, ``write``,
-    ``apply-myid`` ...); ``rolled_back``: True when the previous configuration was restored
-    (the tunnel config is as before the attempt), False when nothing needed restoring or
-    the restore itself failed (the message says which).
-    """
-
-    def __init__(self, step: str, message: str, *, rolled_back: bool = False):
-        self.step = step
-        self.rolled_back = rolled_back
-        super().__init__(message)
 
 
 def _vici_call(socket_path: str, timeout: float, what: str, fn: Callable) -> object:

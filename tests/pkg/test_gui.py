@@ -320,11 +320,11 @@ STATUS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("page", ["status_s2s_agent.php", "widgets/widgets/s2s_agent.widget.php"])
-def test_status_page_and_widget_render_escaped(tmp_path, page):
+def render_page(tmp_path: Path, page: str, agent_script: str) -> subprocess.CompletedProcess:
+    """Run a page of the package under php-cli, with ``agent_script`` as the s2s-agent command."""
     php = require_tool("php")
     fake = tmp_path / "s2s-agent"
-    fake.write_text(f"#!/bin/sh\ncat <<'JSON'\n{json.dumps(STATUS)}\nJSON\n")
+    fake.write_text(agent_script)
     fake.chmod(0o755)
     www = FILES / "usr/local/www"
     inc = tmp_path / "s2s_agent.inc"
@@ -333,19 +333,14 @@ def test_status_page_and_widget_render_escaped(tmp_path, page):
     (tmp_path / "page.php").write_text(src)
     prepend = tmp_path / "prepend.php"
     prepend.write_text(f"<?php define('S2S_AGENT_BIN', {json.dumps(str(fake))});\n")
-    r = subprocess.run(
-        [
-            php,
-            "-d",
-            f"include_path={STUBS}",
-            "-d",
-            f"auto_prepend_file={prepend}",
-            str(tmp_path / "page.php"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    argv = [php, "-d", f"include_path={STUBS}", "-d", f"auto_prepend_file={prepend}",
+            str(tmp_path / "page.php")]  # fmt: skip
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("page", ["status_s2s_agent.php", "widgets/widgets/s2s_agent.widget.php"])
+def test_status_page_and_widget_render_escaped(tmp_path, page):
+    r = render_page(tmp_path, page, f"#!/bin/sh\ncat <<'JSON'\n{json.dumps(STATUS)}\nJSON\n")
     assert r.returncode == 0, r.stdout + r.stderr
     html = r.stdout
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -360,34 +355,8 @@ def test_status_page_and_widget_render_escaped(tmp_path, page):
 
 
 def test_status_page_reports_agent_failure(tmp_path):
-    php = require_tool("php")
-    fake = tmp_path / "s2s-agent"
-    fake.write_text("#!/bin/sh\necho 'cannot reach <daemon>' >&2\nexit 3\n")
-    fake.chmod(0o755)
-    www = FILES / "usr/local/www"
-    inc = tmp_path / "s2s_agent.inc"
-    inc.write_text((www / "widgets/include/s2s_agent.inc").read_text())
-    src = (
-        (www / "status_s2s_agent.php")
-        .read_text()
-        .replace("/usr/local/www/widgets/include/s2s_agent.inc", str(inc))
-    )
-    (tmp_path / "page.php").write_text(src)
-    prepend = tmp_path / "prepend.php"
-    prepend.write_text(f"<?php define('S2S_AGENT_BIN', {json.dumps(str(fake))});\n")
-    r = subprocess.run(
-        [
-            php,
-            "-d",
-            f"include_path={STUBS}",
-            "-d",
-            f"auto_prepend_file={prepend}",
-            str(tmp_path / "page.php"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = render_page(tmp_path, "status_s2s_agent.php",
+                    "#!/bin/sh\necho 'cannot reach <daemon>' >&2\nexit 3\n")  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "alert-danger" in r.stdout and "exit 3" in r.stdout
     assert "cannot reach &lt;daemon&gt;" in r.stdout

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from s2s_agent import osio
-from s2s_agent.errors import CommandError, ConfigError, S2SError
+from s2s_agent.errors import CommandError, ConfigError, LocalApplyError, S2SError
 from s2s_agent.pfsense import (
     MyidResult,
     PfsenseSettings,
@@ -26,7 +26,7 @@ from s2s_agent.pfsense import (
     plan_myid,
     read_phase1,
 )
-from s2s_agent.tunnelctl import LocalApplyError
+from tests.pkg.pfconfig import to_php  # config.xml as pfSense's parser returns it
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "pfsense"
@@ -209,23 +209,6 @@ def test_apply_myid_missing_php():
 
 # --- planner and the real helper agree (php-cli + the package's stubs) ---------------------
 
-_LISTS = {"phase1", "phase2", "item"}
-
-
-def _xml_to_php(el: ET.Element):
-    """config.xml -> the array pfSense's xml parser builds (list tags always lists)."""
-    if len(el) == 0:
-        return (el.text or "").strip()
-    out: dict = {}
-    for child in el:
-        value = _xml_to_php(child)
-        if child.tag in _LISTS:
-            out.setdefault(child.tag, []).append(value)
-        else:
-            out[child.tag] = value
-    return out
-
-
 @pytest.fixture
 def php_helper(tmp_path, monkeypatch):
     php = shutil.which("php")
@@ -234,7 +217,7 @@ def php_helper(tmp_path, monkeypatch):
 
     def prepare(xml_text: str):
         cfg = tmp_path / "config.json"
-        cfg.write_text(json.dumps(_xml_to_php(ET.fromstring(xml_text))))
+        cfg.write_text(json.dumps(to_php(ET.fromstring(xml_text))))
         dump = tmp_path / "dump.json"
         dump.unlink(missing_ok=True)
         monkeypatch.setenv("S2S_TEST_CONFIG", str(cfg))

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s2s_agent import osio
-from s2s_agent.errors import CommandError
+from s2s_agent.errors import CommandError, LocalApplyError
 from s2s_agent.swanctl_conf import (
     Change,
     SwanctlConfError,
@@ -20,7 +20,6 @@ from s2s_agent.swanctl_conf import (
     check_includes,
     rewrite_local_id,
 )
-from s2s_agent.tunnelctl import LocalApplyError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.lab import config as labconfig  # noqa: E402
