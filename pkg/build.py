@@ -1,23 +1,33 @@
 #!/usr/bin/env python3
-"""Build ``dist/pfSense-pkg-s2s-agent-<version>.pkg`` on Linux, without FreeBSD tools.
+"""Build the pfSense packages of s2s-agent on Linux, without FreeBSD tools.
+
+One file per supported pfSense release family (pkg(8) refuses a package built for another
+FreeBSD major):
+
+* ``dist/pfSense-pkg-s2s-agent-<version>-pfSense-2.7.pkg``: ABI ``FreeBSD:14:*``, for
+  pfSense CE 2.7.x and pfSense Plus 23.x;
+* ``dist/pfSense-pkg-s2s-agent-<version>-pfSense-2.8.pkg``: ABI ``FreeBSD:15:*``, for
+  pfSense CE 2.8.x and pfSense Plus 24.03 and later.
 
 Usage (``make package`` runs it with the project venv)::
 
-    .venv/bin/python pkg/build.py [--abi FreeBSD:14:*] [--out dist] [--compression xz|zstd]
-                                  [--update-plist] [--stage DIR]
+    .venv/bin/python pkg/build.py [--abi FreeBSD:14:* ...] [--out dist] [--compression xz|zstd]
+                                  [--check-plist] [--stage DIR]
 
 What goes in (absolute installed paths):
 
 * ``/usr/local/bin/s2s-agent``: sh launcher running ``python3.11 -I`` on the vendored tree;
-* ``/usr/local/lib/s2s-agent/``: ``s2s_agent`` plus the pure-Python deps from the venv's
-  site-packages, pruned (``pkg/PRUNING.md``); compiled deps are FreeBSD package deps;
+* ``/usr/local/lib/s2s-agent/``: ``s2s_agent`` plus every Python library it needs, from the
+  venv's site-packages, pruned (``pkg/PRUNING.md``): compiled extensions are dropped and the
+  libraries run their pure-Python code. The only dependency is ``python311``;
 * ``/usr/local/etc/rc.d/s2s_agent``, ``/usr/local/etc/s2s-agent.yaml.sample``,
   ``/usr/local/share/s2s-agent/azure-role.json`` (when present in ``etc/``);
 * the pfSense GUI files from ``pkg/pfSense-pkg-s2s-agent/files/``.
 
 The archive is reproducible (mtime = SOURCE_DATE_EPOCH, else the HEAD commit time, else a
-fixed date). ``pkg-plist`` must list exactly the archive's files: the build stops when it
-does not; ``--update-plist`` rewrites it.
+fixed date). ``pkg-plist`` (for a FreeBSD ports tree) is generated from the same list: the
+build rewrites it when files were added or removed (commit the change); ``--check-plist``
+stops instead (CI).
 """
 
 from __future__ import annotations
@@ -44,7 +54,11 @@ PREFIX = "/usr/local"
 LIBDIR = f"{PREFIX}/lib/s2s-agent"
 PYTHON = f"{PREFIX}/bin/python3.11"
 ORIGIN = "sysutils/pfSense-pkg-s2s-agent"
-DEFAULT_ABI = "FreeBSD:14:*"
+# ABI -> the file name's release tag and who it is for (README "Install").
+RELEASES = {
+    "FreeBSD:14:*": ("pfSense-2.7", "pfSense CE 2.7.x, pfSense Plus 23.x"),
+    "FreeBSD:15:*": ("pfSense-2.8", "pfSense CE 2.8.x, pfSense Plus 24.03 and later"),
+}
 FALLBACK_EPOCH = 1704067200  # 2024-01-01T00:00:00Z, only when neither env nor git gives one
 MAX_SIZE = 6 * 1024 * 1024
 
@@ -165,7 +179,7 @@ def scripts(portname: str) -> dict[str, str]:
     }
 
 
-def manifest_meta(abi: str, site: Path) -> dict:
+def manifest_meta(abi: str) -> dict:
     pv = port_vars()
     version = agent_version()
     if pv.get("PORTVERSION") != version:
@@ -176,10 +190,7 @@ def manifest_meta(abi: str, site: Path) -> dict:
     major = abi.split(":")[1] if abi.count(":") == 2 else None
     if not abi.startswith("FreeBSD:") or not (major or "").isdigit():
         raise BuildError(f"--abi {abi!r}: expected FreeBSD:<major>:* (e.g. FreeBSD:14:*)")
-    deps = {"python311": {"origin": "lang/python311", "version": "3.11"}}
-    for module, (pkgname, origin) in vendor.SYSTEM_DEPS.items():
-        dist = {"yaml": "PyYAML"}.get(module, module)
-        deps[pkgname] = {"origin": origin, "version": vendor.dist_version(site, dist)}
+    deps = {name: {"origin": origin} for name, origin in vendor.SYSTEM_DEPS.items()}
     return {
         "name": pv["PORTNAME"],
         "origin": ORIGIN,
@@ -199,22 +210,22 @@ def manifest_meta(abi: str, site: Path) -> dict:
 
 
 def check_plist(lines: list[str], update: bool) -> None:
+    """Compare pkg-plist with ``lines``; rewrite it (``update``) or stop the build."""
     plist = PORT / "pkg-plist"
     want = "\n".join(lines) + "\n"
+    have = plist.read_text() if plist.exists() else ""
+    if have == want:
+        return
+    old, new = set(have.splitlines()), set(lines)
+    detail = [f"+{x}" for x in sorted(new - old)[:10]] + [f"-{x}" for x in sorted(old - new)[:10]]
     if update:
         plist.write_text(want)
-        log.info("wrote %s (%d lines)", plist, len(lines))
+        log.warning("updated %s (%s): commit it", plist, "; ".join(detail) or "order")
         return
-    have = plist.read_text() if plist.exists() else ""
-    if have != want:
-        old, new = set(have.splitlines()), set(lines)
-        detail = [f"+{x}" for x in sorted(new - old)[:10]] + [
-            f"-{x}" for x in sorted(old - new)[:10]
-        ]
-        raise BuildError(
-            f"{plist} does not match the package contents ({'; '.join(detail) or 'order'}); "
-            "run `pkg/build.py --update-plist` and review the diff"
-        )
+    raise BuildError(
+        f"{plist} does not match the package contents ({'; '.join(detail) or 'order'}); "
+        "run `pkg/build.py` without --check-plist to rewrite it and review the diff"
+    )
 
 
 def stage(entries: list[pkgformat.Entry], dest: Path) -> None:
@@ -225,32 +236,48 @@ def stage(entries: list[pkgformat.Entry], dest: Path) -> None:
         p.chmod(e.mode)
 
 
-def build(args: argparse.Namespace) -> Path:
+def package_filename(name: str, version: str, abi: str) -> str:
+    """``<name>-<version>-pfSense-2.7.pkg`` for a known ABI, else ``...-FreeBSD<major>.pkg``."""
+    tag = RELEASES[abi][0] if abi in RELEASES else "FreeBSD" + abi.split(":")[1]
+    return f"{name}-{version}-{tag}.pkg"
+
+
+def build(args: argparse.Namespace) -> list[Path]:
+    """Build one package per ABI in ``args.abi`` (default: every entry of RELEASES)."""
     site = Path(args.site)
     entries = collect(site)
     dirs = owned_dirs(entries)
     if not args.skip_plist_check:
-        check_plist(pkgformat.plist_lines(entries, dirs, PREFIX), args.update_plist)
-    meta = manifest_meta(args.abi, site)
-    manifest = pkgformat.build_manifest(meta, entries, dirs, scripts(meta["name"]))
+        check_plist(pkgformat.plist_lines(entries, dirs, PREFIX), not args.check_plist)
     if args.stage:
         stage(entries, Path(args.stage))
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{meta['name']}-{meta['version']}.pkg"
-    size = pkgformat.write_pkg(str(out), manifest, entries, source_date_epoch(), args.compression)
-    log.info(
-        "built %s: %d files, %.2f MB compressed, %.2f MB installed",
-        out, len(entries), size / 1e6, manifest["flatsize"] / 1e6,
-    )  # fmt: skip
-    if size > MAX_SIZE:
-        raise BuildError(f"{out} is {size} bytes, over the {MAX_SIZE} byte budget: prune more")
-    return out
+    built = []
+    for abi in args.abi or os.environ.get("PKG_ABI", "").split() or list(RELEASES):
+        meta = manifest_meta(abi)
+        manifest = pkgformat.build_manifest(meta, entries, dirs, scripts(meta["name"]))
+        out = out_dir / package_filename(meta["name"], meta["version"], abi)
+        size = pkgformat.write_pkg(
+            str(out), manifest, entries, source_date_epoch(), args.compression
+        )
+        who = RELEASES.get(abi, (None, f"FreeBSD {abi.split(':')[1]}"))[1]
+        log.info(
+            "built %s (%s, for %s): %d files, %.2f MB compressed, %.2f MB installed",
+            out, abi, who, len(entries), size / 1e6, manifest["flatsize"] / 1e6,
+        )  # fmt: skip
+        if size > MAX_SIZE:
+            raise BuildError(f"{out} is {size} bytes, over the {MAX_SIZE} byte budget: prune more")
+        built.append(out)
+    return built
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Build the pfSense-pkg-s2s-agent .pkg")
-    p.add_argument("--abi", default=os.environ.get("PKG_ABI", DEFAULT_ABI))
+    p.add_argument(
+        "--abi", action="append",
+        help="FreeBSD:<major>:* (repeatable; default: $PKG_ABI, else " + ", ".join(RELEASES) + ")",
+    )  # fmt: skip
     p.add_argument("--out", default=str(ROOT / "dist"))
     p.add_argument("--compression", choices=("xz", "zstd"), default="xz")
     p.add_argument(
@@ -258,7 +285,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=str(ROOT / ".venv" / "lib" / "python3.11" / "site-packages"),
         help="site-packages to vendor the pure-Python dependencies from",
     )
-    p.add_argument("--update-plist", action="store_true", help="rewrite pkg-plist")
+    p.add_argument("--check-plist", action="store_true", help="stop when pkg-plist is stale (CI)")
+    p.add_argument("--update-plist", action="store_true", help=argparse.SUPPRESS)  # the default
     p.add_argument("--stage", help="also write the installed tree below this directory")
     p.add_argument("--skip-plist-check", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -267,11 +295,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        out = build(parse_args(argv))
+        built = build(parse_args(argv))
     except (BuildError, FileNotFoundError, ValueError) as exc:
         log.error("package build failed: %s", exc)
         return 1
-    print(out)
+    for out in built:
+        print(out)
     return 0
 
 

@@ -14,12 +14,17 @@ Manifest schema written here (``+MANIFEST``)::
      "licenselogic": "single", "licenses": [str],
      "deps": {pkgname: {"origin": str, "version": str}},
      "categories": [str],
-     "files": {"/abs/path": "1$<sha256 hex>"},
-     "directories": {"/abs/dir/": "y"},
+     "files": {"/abs/path": {"sum": "1$<sha256 hex>", "uname": "root", "gname": "wheel",
+                             "perm": "0644"|"0755"}},
+     "directories": {"/abs/dir": {"uname": "root", "gname": "wheel", "perm": "0755"}},
      "scripts": {"post-install": str, "pre-deinstall": str, ...}}
 
 ``+COMPACT_MANIFEST`` is the same object without ``files``, ``directories`` and ``scripts``.
-Everything is deterministic: sorted members, fixed mtime, uid/gid 0 root/wheel, fixed modes.
+The members follow ``pkg create`` (freebsd/pkg 2.8.4, libpkg/pkg_create.c
+``pkg_create_from_dir``): the two manifests, every file, then every directory the package
+owns (``/abs/dir/``, size 0). A ``directories`` entry without ``perm`` makes pkg(8) create the
+directory with mode 0000, so every entry carries owner, group and mode, as ``pkg create``
+writes them. Everything is deterministic: sorted members, fixed mtime, root/wheel, fixed modes.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ SCRIPT_KEYS = (
     "pre-install", "post-install", "install", "pre-deinstall", "post-deinstall", "deinstall",
     "pre-upgrade", "post-upgrade", "upgrade",
 )  # fmt: skip
+
+
+OWNER = ("root", "wheel")
+DIR_MODE = 0o755
 
 
 @dataclass(frozen=True)
@@ -74,16 +83,20 @@ def build_manifest(
     entries = sorted(entries, key=lambda e: e.path)
     manifest = dict(meta)
     manifest["flatsize"] = sum(len(e.data) for e in entries)
-    manifest["files"] = {e.path: "1$" + e.sha256 for e in entries}
-    dirs = sorted({d.rstrip("/") + "/" for d in directories})
+    manifest["files"] = {e.path: _attrs(e.mode, sum="1$" + e.sha256) for e in entries}
+    dirs = sorted({d.rstrip("/") for d in directories})
     if dirs:
-        manifest["directories"] = {d: "y" for d in dirs}
+        manifest["directories"] = {d: _attrs(DIR_MODE) for d in dirs}
     if scripts:
         bad = sorted(set(scripts) - set(SCRIPT_KEYS))
         if bad:
             raise ValueError(f"unknown pkg script kinds: {', '.join(bad)}")
         manifest["scripts"] = {k: scripts[k] for k in sorted(scripts)}
     return manifest
+
+
+def _attrs(mode: int, **extra: str) -> dict:
+    return {**extra, "uname": OWNER[0], "gname": OWNER[1], "perm": f"{mode:04o}"}
 
 
 def compact(manifest: Mapping[str, object]) -> dict:
@@ -96,29 +109,33 @@ def dump_json(obj: object) -> bytes:
     return (json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
-def _tarinfo(name: str, size: int, mode: int, mtime: int) -> tarfile.TarInfo:
+def _tarinfo(name: str, size: int, mode: int, mtime: int, kind: bytes) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size = size
     info.mode = mode
     info.mtime = mtime
     info.uid = info.gid = 0
-    info.uname = "root"
-    info.gname = "wheel"
-    info.type = tarfile.REGTYPE
+    info.uname, info.gname = OWNER
+    info.type = kind
     return info
 
 
 def tar_bytes(manifest: Mapping[str, object], entries: Iterable[Entry], mtime: int) -> bytes:
-    """The uncompressed tar: +COMPACT_MANIFEST, +MANIFEST, then the files sorted by path."""
+    """The uncompressed tar: +COMPACT_MANIFEST, +MANIFEST, the files sorted by path, then the
+    manifest's directories (``/abs/dir/``), as ``pkg create`` orders them."""
     buf = io.BytesIO()
     members = [
         ("+COMPACT_MANIFEST", dump_json(compact(manifest)), 0o644),
         ("+MANIFEST", dump_json(manifest), 0o644),
     ]
     members += [(e.path, e.data, e.mode) for e in sorted(entries, key=lambda e: e.path)]
+    dirs = sorted(manifest.get("directories") or {})  # type: ignore[arg-type]
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, data, mode in members:
-            tar.addfile(_tarinfo(name, len(data), mode, mtime), io.BytesIO(data))
+            info = _tarinfo(name, len(data), mode, mtime, tarfile.REGTYPE)
+            tar.addfile(info, io.BytesIO(data))
+        for d in dirs:
+            tar.addfile(_tarinfo(d.rstrip("/") + "/", 0, DIR_MODE, mtime, tarfile.DIRTYPE))
     return buf.getvalue()
 
 

@@ -18,31 +18,40 @@ from collections.abc import Iterable
 from pathlib import Path
 
 # Pure-Python distributions shipped inside the package (importable name in the comment).
+# pfSense's package repository carries few Python ports (tools/conf/pfPorts/poudriere_bulk),
+# so everything but the interpreter is shipped here; compiled extensions are pruned (``*.so``)
+# and each of these libraries then runs its pure-Python implementation.
 VENDORED_DISTS = (
     "azure-core",  # azure.core
-    "azure-identity",  # azure.identity
+    "azure-identity",  # azure.identity (needs cryptography at import: used when present)
     "azure-mgmt-core",  # azure.mgmt.core
     "azure-mgmt-network",  # azure.mgmt.network
-    "msal",  # msal
+    "msal",  # msal (client-secret auth without cryptography: s2s_agent.credential)
     "msal-extensions",  # msal_extensions
     "PyJWT",  # jwt
     "isodate",  # isodate
     "typing_extensions",  # typing_extensions
     "vici",  # vici (strongSwan's VICI binding)
+    "PyYAML",  # yaml (pure-Python loader; the libyaml extension is pruned)
+    "requests",  # requests
+    "urllib3",  # urllib3
+    "idna",  # idna
+    "certifi",  # certifi (Mozilla CA bundle, used when azure.ca_bundle is not set)
+    "charset-normalizer",  # charset_normalizer (pure md.py/cd.py; mypyc builds pruned)
 )
 
-# Compiled (or CA-bundle) dependencies NOT vendored: FreeBSD packages provide them.
-# import name -> (FreeBSD package name, port origin)
-SYSTEM_DEPS = {
-    "yaml": ("py311-pyyaml", "devel/py-pyyaml"),
-    "requests": ("py311-requests", "www/py-requests"),
-    "cryptography": ("py311-cryptography", "security/py-cryptography"),
-}
-# Modules those FreeBSD packages bring along (what tests put on the simulated system path).
-SYSTEM_MODULES = (
-    "yaml", "_yaml", "requests", "urllib3", "idna", "charset_normalizer", "certifi",
-    "cryptography", "cffi", "_cffi_backend", "pycparser",
-)  # fmt: skip
+# The only hard dependency: the interpreter, a FreeBSD package every pfSense has (unbound
+# needs it). FreeBSD package name -> port origin. No version: pkg(8) records the installed
+# version of a dependency at build time, and pfSense CE 2.7/2.8 ship different 3.11.x.
+SYSTEM_DEPS = {"python311": "lang/python311"}
+
+# Compiled modules the agent uses when the firewall has them, but does not need:
+# import name -> (FreeBSD package, port origin, what needs it).
+OPTIONAL_DEPS = {
+    "cryptography": (
+        "py311-cryptography", "security/py-cryptography", "certificate authentication",
+    ),
+}  # fmt: skip
 
 # (glob over the path relative to site-packages, reason). A path matching any rule is dropped.
 PRUNE_RULES: tuple[tuple[str, str], ...] = (
@@ -50,6 +59,8 @@ PRUNE_RULES: tuple[tuple[str, str], ...] = (
     ("azure/identity/aio/*", "async credentials: the agent is synchronous"),
     ("*/__pycache__/*", "bytecode of the build host; compiled on the firewall at install"),
     ("*.pyc", "bytecode of the build host"),
+    ("*.so", "compiled extensions of the build host (Linux ABI); pure-Python code runs instead"),
+    ("_yaml/*", "PyYAML's shim for its libyaml extension, which is pruned"),
     ("*.pyi", "type stubs: only for type checkers"),
     ("*/py.typed", "PEP 561 marker: only for type checkers"),
     ("*/tests/*", "test suites of dependencies"),

@@ -25,6 +25,7 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
+from . import credential
 from .config import _Reader
 from .errors import ConfigError
 
@@ -128,6 +129,8 @@ def parse_azure(data: dict | None, path: str) -> AzureSettings:
     authority, arm = url("authority"), url("arm_endpoint")
     ca = abs_path("ca_bundle")
     r.done()
+    if cert is not None and (missing := credential.missing_for_certificate()):
+        raise r.err("client_certificate_file", missing)
     return AzureSettings(
         tenant_id=tenant, client_id=client, subscription_id=sub, resource_group=rg,
         local_network_gateway=lng, client_secret_file=secret, client_certificate_file=cert,
@@ -177,8 +180,6 @@ def make_credential(settings: AzureSettings, *, owner_uid: int = 0) -> tuple[Any
     if settings.ca_bundle:
         common["connection_verify"] = settings.ca_bundle
     if settings.client_secret_file:
-        from azure.identity import ClientSecretCredential
-
         raw = read_private_file(settings.client_secret_file, owner_uid=owner_uid)
         secret = raw.decode("utf-8", "replace").strip()
         if not secret:
@@ -186,20 +187,13 @@ def make_credential(settings: AzureSettings, *, owner_uid: int = 0) -> tuple[Any
                 f"credential file {settings.client_secret_file} is empty",
                 key="azure.client_secret_file",
             )
-        cred = ClientSecretCredential(settings.tenant_id, settings.client_id, secret, **common)
+        # azure-identity when cryptography is there, else msal alone (s2s_agent.credential)
+        cred = credential.secret_credential(settings.tenant_id, settings.client_id, secret, **common)
         return cred, (secret,)
-    from azure.identity import CertificateCredential
-
     assert settings.client_certificate_file is not None
     pem = read_private_file(settings.client_certificate_file, owner_uid=owner_uid)
-    try:
-        cred = CertificateCredential(
-            settings.tenant_id, settings.client_id, certificate_data=pem, **common
-        )
-    except ValueError as exc:  # not a PEM with a private key
-        raise ConfigError(
-            f"credential file {settings.client_certificate_file} is not a PEM certificate with "
-            f"its private key ({type(exc).__name__})",
-            key="azure.client_certificate_file",
-        ) from None
+    cred = credential.certificate_credential(
+        settings.tenant_id, settings.client_id, pem, key="azure.client_certificate_file",
+        path=settings.client_certificate_file, **common,
+    )  # fmt: skip
     return cred, ()

@@ -32,11 +32,13 @@ def require_tool(name: str) -> str:
 
 
 def build_into(out: Path, monkeypatch: pytest.MonkeyPatch | None = None, *extra: str) -> Path:
+    """Build one package (FreeBSD:14:* unless ``extra`` names an --abi); return its path."""
     build = load_builder()
-    args = build.parse_args(["--out", str(out), "--skip-plist-check", *extra])
+    abi = [] if "--abi" in extra else ["--abi", "FreeBSD:14:*"]
+    args = build.parse_args(["--out", str(out), "--skip-plist-check", *abi, *extra])
     if monkeypatch is not None:
         monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
-    return build.build(args)
+    return build.build(args)[0]
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +77,10 @@ def installed_root(built_pkg: Path, tmp_path_factory: pytest.TempPathFactory) ->
         for m in tar.getmembers():
             if m.name.startswith("+"):
                 continue
+            if m.isdir():
+                (root / m.name.lstrip("/")).mkdir(parents=True, exist_ok=True)
+                (root / m.name.lstrip("/")).chmod(m.mode)
+                continue
             dest = root / m.name.lstrip("/")
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(tar.extractfile(m).read())
@@ -84,11 +90,18 @@ def installed_root(built_pkg: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="session")
 def freebsd_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An interpreter with only the declared compiled deps (see tests/pkg/isolated.py)."""
+    """A python311 with nothing but the standard library (see tests/pkg/isolated.py)."""
     from .isolated import make_freebsd_python
 
-    vendor = load_builder().vendor
-    return make_freebsd_python(tmp_path_factory.mktemp("py311"), vendor.SYSTEM_MODULES)
+    return make_freebsd_python(tmp_path_factory.mktemp("py311"), ())
+
+
+@pytest.fixture(scope="session")
+def freebsd_python_crypto(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same plus what FreeBSD's py311-cryptography installs (the optional dependency)."""
+    from .isolated import CRYPTOGRAPHY_MODULES, make_freebsd_python
+
+    return make_freebsd_python(tmp_path_factory.mktemp("py311c"), CRYPTOGRAPHY_MODULES)
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +110,11 @@ def launcher(installed_root: Path, freebsd_python: Path) -> Path:
     from .isolated import make_launcher
 
     return make_launcher(installed_root, freebsd_python)
+
+
+@pytest.fixture(scope="session")
+def launcher_crypto(installed_root: Path, freebsd_python_crypto: Path) -> Path:
+    """The same launcher on an interpreter that also has py311-cryptography's modules."""
+    from .isolated import make_launcher
+
+    return make_launcher(installed_root, freebsd_python_crypto, "s2s-agent-test-launcher-c")

@@ -1,8 +1,8 @@
 """Run the installed package the way a pfSense box would, with nothing of the project venv.
 
-* :func:`make_freebsd_python`: a fresh venv (no system site-packages) whose site-packages
-  holds only the compiled dependencies the package declares (``vendor.SYSTEM_MODULES``,
-  standing in for FreeBSD's py311-pyyaml, py311-requests, py311-cryptography).
+* :func:`make_freebsd_python`: a fresh venv (no system site-packages): pfSense's python311
+  with nothing but the standard library (the package's only dependency), or plus the modules
+  of FreeBSD's py311-cryptography (:data:`CRYPTOGRAPHY_MODULES`, the optional one).
 * :func:`make_launcher`: the installed ``/usr/local/bin/s2s-agent`` with the interpreter and
   the lib dir pointed into the temporary root, run with ``sh`` (it keeps ``-I``).
 * :func:`run_python`: ``python -I -c CODE`` with only the vendored folder prepended.
@@ -20,6 +20,8 @@ from pathlib import Path
 
 LIB = "/usr/local/lib/s2s-agent"
 TIMEOUT = 180
+#: what FreeBSD's py311-cryptography (security/py-cryptography) puts in site-packages
+CRYPTOGRAPHY_MODULES = ("cryptography", "cffi", "_cffi_backend", "pycparser")
 
 
 def clean_env() -> dict[str, str]:
@@ -52,14 +54,16 @@ def make_freebsd_python(env_dir: Path, system_modules: tuple[str, ...]) -> Path:
     return py
 
 
-def make_launcher(installed_root: Path, python: Path) -> Path:
+def make_launcher(
+    installed_root: Path, python: Path, name: str = "s2s-agent-test-launcher"
+) -> Path:
     """The installed launcher with the interpreter and the lib dir pointed into the tmp root."""
     text = (installed_root / "usr/local/bin/s2s-agent").read_text()
     if "/usr/local/bin/python3.11 -I " not in text:
         raise AssertionError(f"the launcher no longer runs python3.11 -I:\n{text}")
     text = text.replace("/usr/local/bin/python3.11", str(python))
     text = text.replace(LIB, str(installed_root) + LIB)
-    path = installed_root / "s2s-agent-test-launcher"
+    path = installed_root / name
     path.write_text(text)
     path.chmod(0o755)
     return path

@@ -1,8 +1,8 @@
 """The installed tree works with only what FreeBSD would provide.
 
 The archive is extracted into a temporary root (``installed_root``); the launcher runs with
-``python3 -I`` from a fresh venv whose site-packages holds only the compiled dependencies the
-package declares (``freebsd_python``, tests/pkg/isolated.py), plus the vendored folder. Proven
+``python3 -I`` from a fresh venv with nothing but the standard library (``freebsd_python``,
+tests/pkg/isolated.py: the package's only dependency is python311), plus the vendored folder. Proven
 here: imports, ``--version``, ``validate-config`` on the shipped sample and on the YAML the
 package's own resync (the installed ``s2s-agent.inc`` run by php-cli against a realistic
 config.xml) writes, and ``parse`` on the lab goldens. The Azure proofs are in
@@ -32,15 +32,38 @@ PEM = (
 
 
 def test_isolation_sanity(installed_root, freebsd_python):
-    """The simulated system has the compiled deps but none of the vendored ones."""
+    """The simulated system has the standard library only: none of the bundled libraries,
+    no cryptography."""
+    code = (
+        "import importlib.util, json\n"
+        "names = ('yaml', 'requests', 'urllib3', 'certifi', 'cryptography', 'azure', 'msal',"
+        " 'vici', 's2s_agent')\n"
+        "print(json.dumps([n for n in names if importlib.util.find_spec(n)]))\n"
+    )
     r = subprocess.run(
-        [str(freebsd_python), "-I", "-c",
-         "import yaml, requests, cryptography\n"
-         "try:\n import azure.core\nexcept ImportError: print('no-azure')\n"],
-        capture_output=True, text=True, env=clean_env(),
-    )  # fmt: skip
+        [str(freebsd_python), "-I", "-c", code], capture_output=True, text=True, env=clean_env()
+    )
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "no-azure"
+    assert json.loads(r.stdout) == []
+
+
+def test_bundled_libraries_run_their_pure_python_code(installed_root, freebsd_python):
+    """No compiled extension is shipped: PyYAML without libyaml, charset_normalizer's pure
+    md.py; requests finds certifi's CA bundle inside the package."""
+    r = run_python(
+        installed_root,
+        freebsd_python,
+        "import json, yaml, requests, charset_normalizer.md as md, certifi\n"
+        "print(json.dumps({'libyaml': yaml.__with_libyaml__, 'md': md.__file__,"
+        " 'ca': certifi.where(), 'load': yaml.safe_load('a: [1, b]'),"
+        " 'crypto': 'cryptography' in sys.modules}))",
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["libyaml"] is False and out["load"] == {"a": [1, "b"]}
+    assert out["md"].endswith("/charset_normalizer/md.py")
+    assert out["ca"].startswith(str(installed_root)) and Path(out["ca"]).is_file()
+    assert out["crypto"] is False
 
 
 def test_agent_package_imports_from_the_vendored_tree(installed_root, freebsd_python):
@@ -148,10 +171,12 @@ RESYNC_CASES = {
 
 @pytest.mark.parametrize("case", sorted(RESYNC_CASES))
 def test_validate_config_accepts_what_the_package_resync_writes(
-    installed_root, launcher, tmp_path, case
+    installed_root, launcher, launcher_crypto, tmp_path, case
 ):
+    """Certificate auth needs py311-cryptography (its absence: test_installed_azure.py)."""
     conf, _ = resync(installed_root, tmp_path, RESYNC_CASES[case])
-    r = run_launcher(launcher, "validate-config", "-c", str(conf))
+    chosen = launcher_crypto if case.startswith("certificate") else launcher
+    r = run_launcher(chosen, "validate-config", "-c", str(conf))
     assert r.returncode == 0, f"{conf.read_text()}\n{r.stdout}{r.stderr}"
     assert "azure-hq (con1)" in r.stdout
     secret = tmp_path / "s2s-agent" / "azure-secret"
@@ -200,13 +225,14 @@ print(json.dumps(out))
 
 @pytest.mark.parametrize("case", ["secret-interface", "certificate-http"])
 def test_resync_sections_pass_the_agents_own_section_parsers(
-    installed_root, freebsd_python, tmp_path, case
+    installed_root, freebsd_python, freebsd_python_crypto, tmp_path, case
 ):
     """validate-config does not check azure/wan/pfsense yet (config.RESERVED_SECTIONS):
     run the section parsers the remediation modules ship on what the .inc writes."""
     conf, _ = resync(installed_root, tmp_path, RESYNC_CASES[case])
     code = AGENT_SECTION_PARSERS.replace("sys.argv[1]", repr(str(conf)))
-    r = run_python(installed_root, freebsd_python, code)
+    python = freebsd_python_crypto if case.startswith("certificate") else freebsd_python
+    r = run_python(installed_root, python, code)
     assert r.returncode == 0, f"{conf.read_text()}\n{r.stderr}"
     result = json.loads(r.stdout)
     assert result == {"wan": "ok", "pfsense": "ok", "azure": "ok"}, result

@@ -1,0 +1,205 @@
+"""Azure credentials that work on a pfSense box with or without ``cryptography``.
+
+``azure.identity`` imports ``cryptography`` (compiled code) as soon as it is imported
+(``azure/identity/_internal/aadclient_certificate.py``), and pfSense's package repository does
+not promise a ``py311-cryptography``. msal, azure-core and azure-mgmt-network import without it.
+
+* :func:`secret_credential`: azure-identity's ``ClientSecretCredential`` when ``cryptography``
+  is importable, else :class:`MsalSecretCredential`: the same client-credentials flow on
+  ``msal.ConfidentialClientApplication``, the engine ``ClientSecretCredential`` itself runs
+  (``azure/identity/_internal/msal_credentials.py``), with the same ``authority``,
+  ``disable_instance_discovery`` and ``connection_verify`` meaning.
+* :func:`certificate_credential`: azure-identity's ``CertificateCredential`` (it needs
+  ``cryptography`` to read the PEM); without it a :class:`~.errors.ConfigError` says what to
+  install. :func:`missing_for_certificate` is the check ``validate-config`` runs.
+
+Errors keep azure-identity's shape, so :mod:`.azure_errors` classifies both the same way:
+Entra ID refusing the credential -> ``ClientAuthenticationError`` (message with the AADSTS
+code); no answer (DNS, TCP, TLS, timeout) -> ``ServiceRequestError``. The secret is never
+part of a message or a ``repr``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from typing import Any
+
+from .errors import ConfigError
+
+#: FreeBSD package (port origin) that provides ``cryptography`` for python311.
+CRYPTOGRAPHY_PKG = "py311-cryptography"
+CRYPTOGRAPHY_ORIGIN = "security/py-cryptography"
+#: msal's per-request timeout in seconds: (connect, read).
+HTTP_TIMEOUT = (10.0, 30.0)
+
+
+def have_cryptography() -> bool:
+    """True when ``cryptography`` is importable (azure-identity can then be used)."""
+    try:
+        return importlib.util.find_spec("cryptography") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_for_certificate() -> str | None:
+    """None when certificate authentication can work here, else what is missing and the fix."""
+    if have_cryptography():
+        return None
+    return (
+        "certificate authentication needs the Python module cryptography, which is not "
+        f"installed: install the FreeBSD package {CRYPTOGRAPHY_PKG} ({CRYPTOGRAPHY_ORIGIN}), "
+        "e.g. `pkg install py311-cryptography` where your package repository has it, or "
+        "use a client secret (client_secret_file) instead"
+    )
+
+
+class _Http:
+    """msal's ``http_client``: a requests session that always verifies TLS with ``verify``
+    (a CA bundle path, or True for certifi), whatever REQUESTS_CA_BUNDLE says."""
+
+    def __init__(self, verify: str | bool):
+        import requests
+
+        self._session = requests.Session()
+        self._verify = verify
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        kwargs["verify"] = self._verify
+        return self._session.get(url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        kwargs["verify"] = self._verify
+        return self._session.post(url, **kwargs)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+class MsalSecretCredential:
+    """azure-core ``TokenCredential`` for a service principal's client secret, on msal only.
+
+    ``authority``: the Entra host (``https://login.microsoftonline.com``); the tenant is
+    appended as azure-identity does. ``disable_instance_discovery``: trust ``authority``
+    without asking Entra about it (sovereign clouds, tests). ``connection_verify``: CA bundle
+    path for TLS. Tokens are cached by msal until shortly before they expire.
+    """
+
+    def __init__(
+        self,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        authority: str = "https://login.microsoftonline.com",
+        disable_instance_discovery: bool = False,
+        connection_verify: str | None = None,
+        timeout: tuple[float, float] = HTTP_TIMEOUT,
+    ):
+        self._tenant_id, self._client_id = tenant_id, client_id
+        self._secret = client_secret
+        self._authority = authority.rstrip("/")
+        self._instance_discovery = not disable_instance_discovery
+        self._verify: str | bool = connection_verify or True
+        self._timeout = timeout
+        self._app: Any = None
+        self._http: _Http | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MsalSecretCredential(tenant_id={self._tenant_id!r}, client_id={self._client_id!r})"
+
+    def _application(self) -> Any:
+        import msal
+
+        if self._app is None:
+            self._http = _Http(self._verify)
+            self._app = msal.ConfidentialClientApplication(
+                self._client_id,
+                client_credential=self._secret,
+                authority=f"{self._authority}/{self._tenant_id}",
+                http_client=self._http,
+                instance_discovery=self._instance_discovery,
+                timeout=self._timeout,
+                token_cache=msal.TokenCache(),
+            )
+        return self._app
+
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """An ``azure.core.credentials.AccessToken`` for ``scopes`` (one ``.default`` scope)."""
+        import requests
+        from azure.core.credentials import AccessToken
+        from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+
+        if not scopes:
+            raise ValueError("get_token needs at least one scope")
+        try:
+            with self._lock:
+                app = self._application()
+                result = app.acquire_token_for_client(list(scopes), claims_challenge=claims)
+        except requests.RequestException as exc:
+            raise ServiceRequestError(f"{type(exc).__name__}: {exc}") from None
+        except ValueError as exc:  # msal: authority not valid / discovery document unusable
+            raise ClientAuthenticationError(message=f"{self._redact(str(exc))}") from None
+        if not isinstance(result, dict) or "access_token" not in result:
+            result = result if isinstance(result, dict) else {}
+            detail = result.get("error_description") or result.get("error") or "no token"
+            raise ClientAuthenticationError(
+                message=f"ClientSecretCredential (msal) authentication failed: "
+                f"{self._redact(str(detail))}"
+            )
+        expires_in = int(result.get("expires_in") or 3600)
+        return AccessToken(result["access_token"], int(time.time()) + expires_in)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+
+    def __enter__(self) -> MsalSecretCredential:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()
+
+
+def secret_credential(
+    tenant_id: str, client_id: str, secret: str, *, prefer_msal: bool = False, **common: Any
+) -> Any:
+    """azure-identity's ClientSecretCredential where ``cryptography`` is importable, else the
+    msal one. ``common``: authority, disable_instance_discovery, connection_verify."""
+    if have_cryptography() and not prefer_msal:
+        from azure.identity import ClientSecretCredential
+
+        return ClientSecretCredential(tenant_id, client_id, secret, **common)
+    return MsalSecretCredential(tenant_id, client_id, secret, **common)
+
+
+def certificate_credential(
+    tenant_id: str, client_id: str, pem: bytes, *, key: str, path: str, **common: Any
+) -> Any:
+    """azure-identity's CertificateCredential; ConfigError (naming ``key``/``path``) when
+    ``cryptography`` is missing or the PEM has no usable key."""
+    missing = missing_for_certificate()
+    if missing:
+        raise ConfigError(f"{missing} (credential file {path})", key=key)
+    from azure.identity import CertificateCredential
+
+    try:
+        return CertificateCredential(tenant_id, client_id, certificate_data=pem, **common)
+    except ValueError as exc:  # not a PEM with a private key
+        raise ConfigError(
+            f"credential file {path} is not a PEM certificate with its private key "
+            f"({type(exc).__name__})",
+            key=key,
+        ) from None
