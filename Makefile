@@ -18,7 +18,8 @@ help:
 	@echo "make demo     build the strongSwan lab and show the agent watching the tunnel"
 	@echo "make test     install everything and run the whole suite (lab included)"
 	@echo "make bench    run the benchmarks (results: docs/benchmarks.md)"
-	@echo "make package  build dist/pfSense-pkg-s2s-agent-<version>.pkg"
+	@echo "make package  build dist/pfSense-pkg-s2s-agent-<version>-pfSense-2.7.pkg (FreeBSD 14)"
+	@echo "              and dist/pfSense-pkg-s2s-agent-<version>-pfSense-2.8.pkg (FreeBSD 15)"
 	@echo "make lint     ruff + shellcheck + php -l"
 
 setup: apt venv
