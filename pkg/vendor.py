@@ -45,13 +45,6 @@ VENDORED_DISTS = (
 # version of a dependency at build time, and pfSense CE 2.7/2.8 ship different 3.11.x.
 SYSTEM_DEPS = {"python311": "lang/python311"}
 
-# Compiled modules the agent uses when the firewall has them, but does not need:
-# import name -> (FreeBSD package, port origin, what needs it).
-OPTIONAL_DEPS = {
-    "cryptography": (
-        "py311-cryptography", "security/py-cryptography", "certificate authentication",
-    ),
-}  # fmt: skip
 
 # (glob over the path relative to site-packages, reason). A path matching any rule is dropped.
 PRUNE_RULES: tuple[tuple[str, str], ...] = (

@@ -285,14 +285,14 @@ def test_port_makefile_has_the_required_variables():
         "MAINTAINER=",
         "COMMENT=",
         "LICENSE=",
-        "RUN_DEPENDS=",
+        "USES=\t\tpython:3.11,run",
         "NO_BUILD=",
         "SUB_FILES=",
         "do-install:",
     ):
         assert var in text, var
-    for dep in ("pyyaml", "requests", "cryptography"):
-        assert f"${{PYTHON_PKGNAMEPREFIX}}{dep}" in text
+    # python311 is the only dependency: the Python libraries ship inside the package
+    assert "RUN_DEPENDS" not in text and "PYTHON_PKGNAMEPREFIX" not in text
 
 
 STATUS = {

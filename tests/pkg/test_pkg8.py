@@ -10,10 +10,12 @@ For FreeBSD:14:amd64 (pfSense CE 2.7.x / Plus 23.x) and FreeBSD:15:amd64 (CE 2.8
   ``pkg create -M``) beside it; ``check -s`` and ``check -d`` are clean; every directory the
   package owns is 0755 root:wheel on disk and in pkg's database; ``delete`` leaves nothing;
 * the file built for the other FreeBSD major is refused;
-* upgrade 0.1.0 -> 0.2.0 by ``pkg add`` and by ``pkg upgrade`` from a local ``pkg repo``: no
-  orphans, the old pre-deinstall runs before the new post-install;
-* ``pkg add -f`` of an older version (what the README warns about): skips the installed
-  package's pre-deinstall and leaves the files only the newer version had.
+* upgrade 0.1.0 -> 0.2.0 (one file dropped, one added) by ``pkg install`` of the file and by
+  ``pkg upgrade`` from a local ``pkg repo``: the old pre-deinstall runs before the new
+  post-install, the dropped file is removed (no orphan), checks stay clean;
+* why the README does not say ``pkg add`` for upgrades: a newer version is a *forced*
+  install (like ``-f``, which an older or equal version needs): the installed package's
+  pre-deinstall does not run, and files only it had stay, even after ``pkg delete``.
 
 The package scripts run chrooted into the alternate root (PKG_ROOTDIR). A stub ``chroot``
 first on PATH records each call, in order, with PKG_UPGRADE and which marker files exist at
