@@ -15,13 +15,16 @@ not promise a ``py311-cryptography``. msal, azure-core and azure-mgmt-network im
 
 Errors keep azure-identity's shape, so :mod:`.azure_errors` classifies both the same way:
 Entra ID refusing the credential -> ``ClientAuthenticationError`` (message with the AADSTS
-code); no answer (DNS, TCP, TLS, timeout) -> ``ServiceRequestError``. The secret is never
+code); no answer (DNS, TCP, TLS, timeout) -> ``ServiceRequestError``; Entra busy (HTTP 5xx,
+408, 429, ``temporarily_unavailable``) -> ``ServiceResponseError``, which the agent retries
+(azure-identity reports those as ``ClientAuthenticationError`` after its own retries). The secret is never
 part of a message or a ``repr``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import threading
 import time
 from typing import Any
@@ -33,6 +36,13 @@ CRYPTOGRAPHY_PKG = "py311-cryptography"
 CRYPTOGRAPHY_ORIGIN = "security/py-cryptography"
 #: msal's per-request timeout in seconds: (connect, read).
 HTTP_TIMEOUT = (10.0, 30.0)
+#: OAuth 2.0 error codes (RFC 6749 5.2, Entra) that mean "try again later", not "refused".
+TRANSIENT_OAUTH_ERRORS = ("temporarily_unavailable", "server_error")
+
+
+def _http_status(text: str) -> int | None:
+    m = re.search(r"HTTP Error: (\d{3})", text)
+    return int(m.group(1)) if m else None
 
 
 def have_cryptography() -> bool:
@@ -114,7 +124,8 @@ class MsalSecretCredential:
         import msal
 
         if self._app is None:
-            self._http = _Http(self._verify)
+            if self._http is None:
+                self._http = _Http(self._verify)
             self._app = msal.ConfidentialClientApplication(
                 self._client_id,
                 client_credential=self._secret,
@@ -135,9 +146,14 @@ class MsalSecretCredential:
         **kwargs: Any,
     ) -> Any:
         """An ``azure.core.credentials.AccessToken`` for ``scopes`` (one ``.default`` scope)."""
+        import msal
         import requests
         from azure.core.credentials import AccessToken
-        from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+        from azure.core.exceptions import (
+            ClientAuthenticationError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
 
         if not scopes:
             raise ValueError("get_token needs at least one scope")
@@ -147,15 +163,25 @@ class MsalSecretCredential:
                 result = app.acquire_token_for_client(list(scopes), claims_challenge=claims)
         except requests.RequestException as exc:
             raise ServiceRequestError(f"{type(exc).__name__}: {exc}") from None
-        except ValueError as exc:  # msal: authority not valid / discovery document unusable
-            raise ClientAuthenticationError(message=f"{self._redact(str(exc))}") from None
+        except msal.exceptions.MsalServiceError as exc:  # "HTTP Error: 503" from msal
+            status = _http_status(str(exc))
+            text = f"Entra ID answered {self._redact(str(exc))}"
+            if status is not None and (status >= 500 or status in (408, 429)):
+                raise ServiceResponseError(text) from None
+            raise ClientAuthenticationError(message=text) from None
+        except (msal.exceptions.MsalError, ValueError, RuntimeError) as exc:
+            # authority not valid, discovery document unusable, token answer not JSON
+            raise ClientAuthenticationError(
+                message=f"{type(exc).__name__}: {self._redact(str(exc))}"
+            ) from None
         if not isinstance(result, dict) or "access_token" not in result:
             result = result if isinstance(result, dict) else {}
-            detail = result.get("error_description") or result.get("error") or "no token"
-            raise ClientAuthenticationError(
-                message=f"ClientSecretCredential (msal) authentication failed: "
-                f"{self._redact(str(detail))}"
-            )
+            error = str(result.get("error") or "no token")
+            detail = self._redact(str(result.get("error_description") or error))
+            text = f"ClientSecretCredential (msal) authentication failed: {detail}"
+            if error in TRANSIENT_OAUTH_ERRORS:
+                raise ServiceResponseError(text)
+            raise ClientAuthenticationError(message=text)
         expires_in = int(result.get("expires_in") or 3600)
         return AccessToken(result["access_token"], int(time.time()) + expires_in)
 

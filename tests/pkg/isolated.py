@@ -85,3 +85,31 @@ def run_python(installed_root: Path, python: Path, code: str) -> subprocess.Comp
         [str(python), "-I", "-c", prelude + code],
         capture_output=True, text=True, timeout=TIMEOUT, env=clean_env(), cwd=installed_root,
     )  # fmt: skip
+
+
+# --- the package scripts' chroot(8), for tests ----------------------------------------------
+DROPPED = "/usr/local/share/s2s-agent/azure-role.json"  # in 0.1.0 only (test_pkg8's upgrade)
+ADDED = "/usr/local/share/s2s-agent/added-in-0.2.0.txt"  # in its 0.2.0 only
+PYCACHE = "/usr/local/lib/s2s-agent/s2s_agent/__pycache__"
+
+CHROOT_STUB = f"""#!/bin/sh
+# chroot(8) stand-in for the package scripts: records the call, runs nothing.
+root="$1"; shift
+mark() {{ if [ -e "$root$1" ]; then echo 1; else echo 0; fi; }}
+printf '%s\\n' "{{\\"argv\\": \\"$*\\", \\"upgrade\\": \\"${{PKG_UPGRADE:-}}\\", \\"rootdir\\": \\"$PKG_ROOTDIR\\", \\"launcher\\": $(mark /usr/local/bin/s2s-agent), \\"dropped\\": $(mark {DROPPED}), \\"added\\": $(mark {ADDED})}}" >> "$S2S_PKG8_LOG"
+case "$1" in
+*/python3.11) mkdir -p "$root{PYCACHE}" && : > "$root{PYCACHE}/cli.cpython-311.pyc" ;;
+esac
+exit 0
+"""  # noqa: E501
+
+
+def write_chroot_stub(bin_dir: Path) -> Path:
+    """A ``chroot`` for PATH that appends one JSON line per call to $S2S_PKG8_LOG: argv,
+    PKG_UPGRADE, PKG_ROOTDIR and which marker files exist in the root at that moment; for
+    the byte-compile call it writes a ``__pycache__`` as compileall would. Runs nothing."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / "chroot"
+    path.write_text(CHROOT_STUB)
+    path.chmod(0o755)
+    return path

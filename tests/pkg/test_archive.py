@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import tarfile
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import EPOCH, PKG_DIR, PORT, ROOT, build_into, require_tool
+from .isolated import PYCACHE, clean_env, write_chroot_stub
 
 REQUIRED = ("name", "origin", "version", "comment", "desc", "maintainer", "www", "prefix")
 
@@ -236,3 +238,43 @@ def test_stale_plist_stops_the_build(tmp_path, monkeypatch, builder):
     monkeypatch.setattr(builder, "PORT", Path(tmp_path))
     with pytest.raises(builder.BuildError, match="without --check-plist"):
         builder.check_plist(["bin/s2s-agent", "lib/s2s-agent/x.py"], update=False)
+
+
+def run_script(manifest: dict, kind: str, root: Path, tmp: Path) -> list[dict]:
+    """Run one of the manifest's scripts as pkg(8) does (``sh -c``) for ``pkg -r root``."""
+    log = tmp / "calls.log"
+    log.unlink(missing_ok=True)
+    env = {**clean_env(), "PKG_ROOTDIR": str(root), "S2S_PKG8_LOG": str(log),
+           "PATH": f"{tmp / 'stubbin'}:{os.environ['PATH']}"}  # fmt: skip
+    r = subprocess.run(["sh", "-c", manifest["scripts"][kind]], env=env, capture_output=True,
+                       text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_scripts_act_inside_pkg_rootdir_never_on_the_host(manifest, tmp_path):
+    """`pkg -r ROOT` sets PKG_ROOTDIR=ROOT: the scripts chroot into it for php/python and
+    look for rc.packages, php and python there (a stub chroot records the calls)."""
+    write_chroot_stub(tmp_path / "stubbin")
+    root = tmp_path / "root"
+    (root / "usr/local/lib/s2s-agent/s2s_agent").mkdir(parents=True)
+    assert run_script(manifest, "post-install", root, tmp_path) == []  # nothing to run there
+    assert run_script(manifest, "pre-deinstall", root, tmp_path) == []
+    (root / "usr/local/bin").mkdir()
+    for tool in ("usr/local/bin/php", "usr/local/bin/python3.11"):
+        (root / tool).write_text("#!/bin/sh\n")
+        (root / tool).chmod(0o755)
+    (root / "etc").mkdir()
+    (root / "etc/rc.packages").write_text("")
+    php = "/usr/local/bin/php -f /etc/rc.packages pfSense-pkg-s2s-agent "
+    calls = run_script(manifest, "post-install", root, tmp_path)
+    assert [(c["argv"], c["rootdir"]) for c in calls] == [
+        ("/usr/local/bin/python3.11 -I -m compileall -q -j 0 /usr/local/lib/s2s-agent", str(root)),
+        (php + "POST-INSTALL", str(root)),
+    ]  # fmt: skip
+    assert (root / PYCACHE.lstrip("/")).is_dir()
+    calls = run_script(manifest, "pre-deinstall", root, tmp_path)
+    assert [c["argv"] for c in calls] == [php + "DEINSTALL"]
+    assert not (root / PYCACHE.lstrip("/")).exists(), "pre-deinstall left the bytecode"
+    calls = run_script(manifest, "post-deinstall", root, tmp_path)
+    assert [c["argv"] for c in calls] == [php + "POST-DEINSTALL"]

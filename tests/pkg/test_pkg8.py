@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import EPOCH, load_builder
+from .isolated import ADDED, DROPPED, PYCACHE, write_chroot_stub
 
 PKG8 = os.environ.get("S2S_PKG8", "")
 pytestmark = [
@@ -46,20 +47,7 @@ pytestmark = [
 NAME = "pfSense-pkg-s2s-agent"
 TARGETS = {"FreeBSD:14:*": ("FreeBSD:14:amd64", "1400094"), "FreeBSD:15:*": ("FreeBSD:15:amd64", "1500000")}  # fmt: skip
 NEW = "0.2.0"
-DROPPED = "/usr/local/share/s2s-agent/azure-role.json"  # in 0.1.0 only
-ADDED = "/usr/local/share/s2s-agent/added-in-0.2.0.txt"  # in 0.2.0 only
-PYCACHE = "/usr/local/lib/s2s-agent/s2s_agent/__pycache__"
 
-CHROOT_STUB = f"""#!/bin/sh
-# chroot(8) stand-in for the package scripts: records the call, runs nothing.
-root="$1"; shift
-mark() {{ if [ -e "$root$1" ]; then echo 1; else echo 0; fi; }}
-printf '%s\\n' "{{\\"argv\\": \\"$*\\", \\"upgrade\\": \\"${{PKG_UPGRADE:-}}\\", \\"rootdir\\": \\"$PKG_ROOTDIR\\", \\"launcher\\": $(mark /usr/local/bin/s2s-agent), \\"dropped\\": $(mark {DROPPED}), \\"added\\": $(mark {ADDED})}}" >> "$S2S_PKG8_LOG"
-case "$1" in
-*/python3.11) mkdir -p "$root{PYCACHE}" && : > "$root{PYCACHE}/cli.cpython-311.pyc" ;;
-esac
-exit 0
-"""  # noqa: E501
 
 COMPILE = "/usr/local/bin/python3.11 -I -m compileall -q -j 0 /usr/local/lib/s2s-agent"
 PHP = f"/usr/local/bin/php -f /etc/rc.packages {NAME} "
@@ -88,9 +76,7 @@ class Box:
         php = self.root / "usr/local/bin/php"
         php.write_text("#!/bin/sh\nexit 0\n")
         php.chmod(0o755)
-        chroot = stubs / "chroot"
-        chroot.write_text(CHROOT_STUB)
-        chroot.chmod(0o755)
+        write_chroot_stub(stubs)
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PKG_")},
             "PATH": f"{stubs}:{os.environ['PATH']}", "S2S_PKG8_LOG": str(self.log),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,39 @@ def test_unreachable_authority_is_transient(fake_azure: FakeAzure) -> None:
     with pytest.raises(ServiceRequestError) as err:
         cred.get_token(SCOPE)
     assert classify(err.value) == "transient"
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_entra_busy_is_transient(fake_azure: FakeAzure, status: int) -> None:
+    from azure.core.exceptions import ServiceResponseError
+
+    from s2s_agent.azure_errors import classify
+
+    fake_azure.faults.add("POST", r"/oauth2/", status=status, times=None)
+    with pytest.raises(ServiceResponseError) as err:
+        msal_cred(fake_azure).get_token(SCOPE)
+    assert classify(err.value) == "transient"
+    assert fake_azure.client_secret not in str(err.value)
+
+
+@pytest.mark.slow
+def test_entra_busy_once_then_the_agent_retries_and_succeeds(
+    fake_azure: FakeAzure, tmp_path: Path, no_cryptography: None
+) -> None:
+    """One 503 from the token endpoint: the agent's retry loop (not msal's 5 s throttle
+    cache, which the backoff outlasts) gets the token and reads the LNG."""
+    fake_azure.faults.add("POST", r"/oauth2/", status=503, times=1)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:  # really waits: msal's throttle cache is wall-clock
+        sleeps.append(seconds)
+        time.sleep(seconds)
+
+    client = AzureClient(settings(fake_azure, tmp_path), owner_uid=os.getuid(),
+                         backoff_base=2.0, backoff_max=8.0, sleep=sleep)  # fmt: skip
+    lng = client.get_lng()
+    assert lng.name == fake_azure.names.lng_name
+    assert sleeps, "no retry happened"
 
 
 def test_instance_discovery_is_on_unless_disabled(fake_azure: FakeAzure) -> None:
