@@ -24,12 +24,15 @@ part of a message or a ``repr``.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 import threading
 import time
 from typing import Any
 
 from .errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 #: FreeBSD package (port origin) that provides ``cryptography`` for python311.
 CRYPTOGRAPHY_PKG = "py311-cryptography"
@@ -205,9 +208,12 @@ def secret_credential(
     """azure-identity's ClientSecretCredential where ``cryptography`` is importable, else the
     msal one. ``common``: authority, disable_instance_discovery, connection_verify."""
     if have_cryptography() and not prefer_msal:
-        from azure.identity import ClientSecretCredential
-
-        return ClientSecretCredential(tenant_id, client_id, secret, **common)
+        try:
+            from azure.identity import ClientSecretCredential
+        except ImportError as exc:  # cryptography present but unusable (e.g. a broken build)
+            log.warning("azure.identity cannot be imported (%s); using msal directly", exc)
+        else:
+            return ClientSecretCredential(tenant_id, client_id, secret, **common)
     return MsalSecretCredential(tenant_id, client_id, secret, **common)
 
 

@@ -85,6 +85,23 @@ def test_azure_identity_is_used_where_cryptography_exists(fake_azure: FakeAzure)
     assert isinstance(cred, ClientSecretCredential)
 
 
+def test_unusable_cryptography_falls_back_to_msal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cryptography found but azure.identity fails to import (e.g. its compiled core does
+    not load): the secret still works through msal."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "azure.identity":
+            raise ImportError("cryptography's _rust extension does not load")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken)
+    cred = credential.secret_credential("t", "c", "s", authority="https://127.0.0.1:1")
+    assert isinstance(cred, credential.MsalSecretCredential)
+
+
 def test_bad_secret_is_an_auth_error_with_the_aadsts_code_and_without_the_secret(
     fake_azure: FakeAzure, tmp_path: Path, no_cryptography: None, caplog
 ) -> None:
