@@ -24,11 +24,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_27 = ROOT / "tests" / "golden" / "pfsense" / "config-2.7.xml"
 
-# The listtags() of pfSense's xmlparse.inc that matter here (and a few common ones).
+# The listtags() of pfSense's src/etc/inc/xmlparse.inc (RELENG_2_7_2, master) that occur in
+# the test configs or matter to the package (installedpackages menu/service/tab lists);
+# tests/pkg/test_pfsense_real.py compares to_php() with the real parse_xml_config().
 LIST_TAGS = frozenset({
     "phase1", "phase2", "config", "item", "rule", "user", "group", "cert", "ca", "alias",
     "gateway_item", "route", "vip", "staticmap", "package", "member", "encryption-algorithm-option",
     "hash-algorithm-option", "mobilekey", "shellcmd", "earlyshellcmd", "widget", "priv",
+    "dnsserver", "monitor_type", "menu", "service", "tab",
 })  # fmt: skip
 
 BASE64_FIELDS = ("tunnel_name", "client_certificate")  # <encoding>base64</encoding> in s2s-agent.xml
@@ -42,7 +45,9 @@ def to_php(el: ET.Element) -> Any:
     for child in el:
         value = to_php(child)
         if child.tag in LIST_TAGS:
-            out.setdefault(child.tag, []).append(value)
+            items = out.setdefault(child.tag, [])
+            if value != "":  # as parse_xml_config(): an empty list element adds no entry
+                items.append(value)
         else:
             out[child.tag] = value
     return out

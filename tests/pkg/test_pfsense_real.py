@@ -46,3 +46,22 @@ def test_package_against_real_pfsense_php(src, tmp_path):
     )
     print(r.stdout)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+
+@pytest.mark.skipif(not SOURCES or shutil.which("php") is None, reason="S2S_PFSENSE_SRC / php")
+@pytest.mark.parametrize("src", SOURCES, ids=lambda p: Path(p).name)
+def test_pfconfig_stand_in_parses_like_the_real_parse_xml_config(src, tmp_path):
+    """tests/pkg/pfconfig.to_php() against xmlparse.inc's parse_xml_config() of ``src``."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    from .pfconfig import GUI_SETTINGS, config_with_package, to_php
+
+    xml = tmp_path / "config.xml"
+    xml.write_text(config_with_package(GUI_SETTINGS), encoding="utf-8")
+    inc = Path(src) / "src/etc/inc"
+    code = f'require_once "xmlparse.inc"; echo json_encode(parse_xml_config("{xml}", "pfsense"));'
+    r = subprocess.run(["php", "-d", f"include_path={inc}", "-r", code],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert to_php(ET.parse(xml).getroot()) == json.loads(r.stdout)
