@@ -354,6 +354,19 @@ def restore() -> None:
     )
 
 
+def no_phase1() -> None:
+    """A disabled configuration saves on a box without any IPsec phase 1."""
+    text = read("/cf/conf/config.xml")
+    write("/cf/conf/config.xml", re.sub(r"\s*<phase1>.*?</phase1>", "", text, flags=re.S))
+    rpath("/tmp/config.cache").unlink(missing_ok=True)
+    r, errors, post = save({"enable": False})
+    check("no phase 1 at all: a disabled configuration saves",
+          r.returncode == 0 and not errors and not config().findall("ipsec/phase1"), errors)  # fmt: skip
+    r, errors, post = save({"enable": True})
+    check("no phase 1 at all: enabling names the missing tunnel",
+          errors and any(e.startswith("Tunnel to watch:") for e in errors), errors)  # fmt: skip
+
+
 def main() -> int:
     global ROOT
     src, proj, work = sys.argv[1:4]
@@ -362,7 +375,7 @@ def main() -> int:
     rpath("/var/log").mkdir(parents=True, exist_ok=True)
     print(f"== pfSense {Path(src).name}: {read('/etc/version').strip()}")
     for step in (install_and_first_save, secrets_and_toggle, services_and_reinstall, apply_myid,
-                 status_pages, restore):  # fmt: skip
+                 status_pages, restore, no_phase1):  # fmt: skip
         try:
             step()
         except Exception as exc:  # a broken step fails, the next ones still run
