@@ -144,3 +144,12 @@ def test_validation_rejects_a_disabled_phase_1(tmp_path):
         "result"
     ]
     assert any(e.startswith("Tunnel to watch:") and "disabled" in e for e in errors), errors
+
+
+def test_a_plain_name_of_an_older_version_shows_as_it_is_and_install_migrates_it(tmp_path):
+    """pkg_edit.php base64-decodes the stored value for the form: a plain "azure-hq" saved
+    by an older version must not turn into junk (GET) and is re-encoded on install."""
+    out = run_harness(tmp_path, "form_get", {**GOOD, "tunnel_name": "azure-hq"})
+    assert out["result"]["tunnel_name"] == "azure-hq"
+    out = run_harness(tmp_path, "install", {**GOOD, "tunnel_name": "azure-hq"})
+    assert saved(out)["tunnel_name"] == base64.b64encode(b"azure-hq").decode()

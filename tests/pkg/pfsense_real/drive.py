@@ -354,6 +354,20 @@ def restore() -> None:
     )
 
 
+def legacy_name() -> None:
+    """A Tunnel name stored as plain text by an older version (no base64 then)."""
+    text = read("/cf/conf/config.xml")
+    text = re.sub(r"<tunnel_name>[^<]*</tunnel_name>", "<tunnel_name>azure-hq</tunnel_name>", text)
+    write("/cf/conf/config.xml", text)
+    rpath("/tmp/config.cache").unlink(missing_ok=True)
+    _, form, _ = get_form()
+    check("older version's plain Tunnel name shows as it is in the form",
+          form.fields["tunnel_name"]["value"] == "azure-hq", form.fields["tunnel_name"])  # fmt: skip
+    php("-f", "/etc/rc.packages", "s2s-agent", "POST-INSTALL")  # the upgrade's install step
+    check("upgrade install re-encodes it as base64",
+          pkgcfg().get("tunnel_name") == base64.b64encode(b"azure-hq").decode(), pkgcfg())  # fmt: skip
+
+
 def no_phase1() -> None:
     """A disabled configuration saves on a box without any IPsec phase 1."""
     text = read("/cf/conf/config.xml")
@@ -375,7 +389,7 @@ def main() -> int:
     rpath("/var/log").mkdir(parents=True, exist_ok=True)
     print(f"== pfSense {Path(src).name}: {read('/etc/version').strip()}")
     for step in (install_and_first_save, secrets_and_toggle, services_and_reinstall, apply_myid,
-                 status_pages, restore, no_phase1):  # fmt: skip
+                 status_pages, restore, legacy_name, no_phase1):  # fmt: skip
         try:
             step()
         except Exception as exc:  # a broken step fails, the next ones still run
