@@ -189,6 +189,14 @@ def test_apply_myid_parses_the_helper_answer():
                         "203.0.113.9"] and timeout > 0  # fmt: skip
 
 
+def test_apply_myid_warns_when_pending_ipsec_edits_were_applied(caplog):
+    out = '{"changed": true, "old": "198.51.100.7", "new": "203.0.113.9", "pending_applied": true}'
+    with caplog.at_level("WARNING", logger="s2s_agent.pfsense"):
+        res = apply_myid(1, "203.0.113.9", runner=fake_runner(out + "\n"))
+    assert res == MyidResult(True, "198.51.100.7", "203.0.113.9")
+    assert any("pending" in r.getMessage() and "VPN > IPsec" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.parametrize(("stdout", "code", "words"), [
     ('{"error": "no IPsec phase 1 with ikeid 7 in config.xml"}', 1, "ikeid 7"),
     ('{"error": "usage"}', 2, "exit 2"),
