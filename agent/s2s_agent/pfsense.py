@@ -292,7 +292,8 @@ def apply_myid(ikeid: int, new_ip: str, *, runner: Runner = osio.run, php: str =
     """Run the package's PHP helper to set phase 1 ``ikeid``'s My identifier to ``new_ip``.
 
     Contract of apply-myid.php: ``--ikeid N --ip A.B.C.D``; stdout one JSON object
-    ``{"changed","old","new"}`` or ``{"error"}``; exit 0 done, 1 could not apply, 2 usage.
+    ``{"changed","old","new","pending_applied"}`` or ``{"error"}``; exit 0 done (and charon
+    has loaded the new identifier), 1 could not apply, 2 usage.
     """
     argv = [php, helper, "--ikeid", str(ikeid), "--ip", new_ip]
     try:
@@ -313,6 +314,9 @@ def apply_myid(ikeid: int, new_ip: str, *, runner: Runner = osio.run, php: str =
                               f"new={new_ip!r} and a boolean 'changed'")  # fmt: skip
     log.info("phase 1 %s My identifier: %s -> %s (%s)", ikeid, reply.get("old"), new_ip,
              "changed" if reply["changed"] else "already right")  # fmt: skip
+    if reply.get("pending_applied"):
+        log.warning("IPsec edits that were pending (not yet applied) under VPN > IPsec were "
+                    "applied together with phase 1 %s's new My identifier", ikeid)  # fmt: skip
     return MyidResult(reply["changed"], reply.get("old"), new_ip)
 
 

@@ -18,7 +18,7 @@ from .azureworker import AzureWorker
 from .config import Config
 from .errors import S2SError
 from .executor import Remediator
-from .ha import carp_role
+from .ha import carp_role, wan_reader
 from .wan import WanTracker
 from .wanwatch import open_events, read_wan_ip
 
@@ -79,7 +79,7 @@ class RemedyLoop:
         self.clock = clock
         self.worker = worker or AzureWorker(cfg.path)
         self.remedy = Remediator(cfg, worker=self.worker, clock=clock, notify=notify)
-        self.wan = WanMonitor(cfg.wan, previous_wan)
+        self.wan = WanMonitor(cfg.wan, previous_wan, read=wan_reader(cfg))  # CARP: the VIP's
         self.role, self.role_why = "standalone", ""
         self._role_next = 0.0
         self._azure_next = 0.0

@@ -1,14 +1,17 @@
 """A realistic pfSense config.xml with the package's settings, as the PHP array pfSense builds.
 
-pfSense's PHP code sees config.xml through ``parse_xml_config()`` (src/etc/inc/xmlparse.inc):
+Mirrors pfSense's PHP (RELENG_2_7_2 and master; checked against the real code by
+tests/pkg/pfsense_real). pfSense's PHP code sees config.xml through ``parse_xml_config()``
+(src/etc/inc/xmlparse.inc):
 every element becomes an array key, a leaf becomes its text ("" when empty, so ``isset()``
 works for flags like ``<disabled/>``), and the tags of ``listtags()`` always become lists
 (``phase1``, ``phase2``, ``config``, ``item``, ...), even with one entry. :func:`to_php`
 does the same for the tests' stand-in of ``config_get_path()`` (tests/pkg/php_stubs).
 
 :func:`config_with_package` adds ``<installedpackages><s2sagent><config>`` as the
-package's settings page (pkg_edit.php) stores it: checkboxes ``on``, a ``base64`` textarea
-encoded, everything else as typed.
+package's settings page (src/usr/local/www/pkg_edit.php's save loop) stores it: checkboxes
+``on`` ('' when unchecked), ``<encoding>base64</encoding>`` fields encoded, everything else
+trimmed as typed.
 """
 
 from __future__ import annotations
@@ -21,14 +24,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_27 = ROOT / "tests" / "golden" / "pfsense" / "config-2.7.xml"
 
-# The listtags() of pfSense's xmlparse.inc that matter here (and a few common ones).
+# The listtags() of pfSense's src/etc/inc/xmlparse.inc (RELENG_2_7_2, master) that occur in
+# the test configs or matter to the package (installedpackages menu/service/tab lists);
+# tests/pkg/test_pfsense_real.py compares to_php() with the real parse_xml_config().
 LIST_TAGS = frozenset({
     "phase1", "phase2", "config", "item", "rule", "user", "group", "cert", "ca", "alias",
     "gateway_item", "route", "vip", "staticmap", "package", "member", "encryption-algorithm-option",
     "hash-algorithm-option", "mobilekey", "shellcmd", "earlyshellcmd", "widget", "priv",
+    "dnsserver", "monitor_type", "menu", "service", "tab",
 })  # fmt: skip
 
-BASE64_FIELDS = ("client_certificate",)  # <encoding>base64</encoding> in s2s-agent.xml
+BASE64_FIELDS = ("tunnel_name", "client_certificate")  # <encoding>base64</encoding> in s2s-agent.xml
 
 
 def to_php(el: ET.Element) -> Any:
@@ -39,7 +45,9 @@ def to_php(el: ET.Element) -> Any:
     for child in el:
         value = to_php(child)
         if child.tag in LIST_TAGS:
-            out.setdefault(child.tag, []).append(value)
+            items = out.setdefault(child.tag, [])
+            if value != "":  # as parse_xml_config(): an empty list element adds no entry
+                items.append(value)
         else:
             out[child.tag] = value
     return out

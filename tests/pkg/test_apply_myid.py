@@ -1,5 +1,6 @@
 """apply-myid.php (the PHP helper the agent runs as root to re-apply a phase 1 "My
-identifier") against the stand-ins of pfSense's config API (tests/pkg/php_stubs)."""
+identifier") against the stand-ins of pfSense's config API (tests/pkg/php_stubs) and a fake
+swanctl: it returns only once strongSwan has loaded the new identifier."""
 
 from __future__ import annotations
 
@@ -16,17 +17,53 @@ from .test_gui import PHASE1, STUBS
 APPLY = FILES / "usr/local/libexec/s2s-agent/apply-myid.php"
 
 
-def run_apply(tmp_path: Path, *args: str) -> tuple[int, dict, dict]:
+STUBS_DIR = STUBS
+# Real output of `swanctl --list-conns` (strongSwan 5.9.8, the lab's on-prem side).
+LIST_CONNS_SAMPLE = """\
+azure: IKEv2, no reauthentication, rekeying every 28800s, dpd delay 10s
+  local:  198.51.100.2
+  remote: 203.0.113.1
+  local pre-shared key authentication:
+    id: 198.51.100.2
+  remote pre-shared key authentication:
+    id: 203.0.113.1
+  azure-net: TUNNEL, rekeying every 3600s, dpd action is start
+    local:  192.168.1.0/24
+    remote: 10.1.10.0/24
+"""
+
+
+def run_apply(tmp_path: Path, *args: str, phase1=None, noload: bool = False,
+              dirty: bool = False) -> tuple[int, dict, dict]:  # fmt: skip
     php = require_tool("php")
     cfg_file = tmp_path / "config.json"
-    cfg_file.write_text(json.dumps({"ipsec": {"phase1": PHASE1}}))
+    cfg_file.write_text(json.dumps({"ipsec": {"phase1": phase1 or PHASE1}}))
     dump = tmp_path / "dump.json"
+    prepend = tmp_path / "prepend.php"
+    prepend.write_text(
+        "<?php\n"
+        f"define('S2S_AGENT_SWANCTL', {json.dumps(str(STUBS / 'fake-swanctl'))});\n"
+        f"define('S2S_AGENT_SWANCTL_CONF', {json.dumps(str(tmp_path / 'swanctl.conf'))});\n"
+        "define('S2S_AGENT_LOAD_TIMEOUT', 2);\n"
+    )
+    if dirty:
+        (tmp_path / "ipsec.dirty").write_text("DIRTY")
     # apply-myid.php loads <its prefix>/pkg/s2s-agent.inc; files/ mirrors the installed
     # layout, so the source file finds the source .inc. pfSense's own includes (config.inc,
     # ...) come from include_path, here the stand-ins.
-    env = {**os.environ, "S2S_TEST_CONFIG": str(cfg_file), "S2S_TEST_DUMP": str(dump)}
+    env = {**os.environ, "S2S_TEST_CONFIG": str(cfg_file), "S2S_TEST_DUMP": str(dump),
+           "S2S_TEST_LOADED": str(tmp_path / "loaded"), "S2S_TEST_VARRUN": str(tmp_path),
+           "S2S_TEST_SWANCTL_NOLOAD": "1" if noload else "0"}  # fmt: skip
     r = subprocess.run(
-        [php, "-d", f"include_path={STUBS}", str(APPLY), *args],
+        [
+            php,
+            "-d",
+            f"include_path={STUBS}",
+            "-d",
+            f"auto_prepend_file={prepend}",
+            str(APPLY),
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -36,19 +73,52 @@ def run_apply(tmp_path: Path, *args: str) -> tuple[int, dict, dict]:
     return r.returncode, json.loads(r.stdout), state
 
 
+def loaded_id(tmp_path: Path, conn: str = "con1") -> str | None:
+    for line in (tmp_path / "loaded").read_text().splitlines():
+        name, _, lid = line.partition(" ")
+        if name == conn:
+            return lid
+    return None
+
+
 def test_apply_myid_changes_address_identifier(tmp_path):
     code, out, state = run_apply(tmp_path, "--ikeid", "1", "--ip", "203.0.113.9")
-    assert (code, out) == (0, {"changed": True, "old": "203.0.113.5", "new": "203.0.113.9"})
+    assert (code, out) == (0, {"changed": True, "old": "203.0.113.5", "new": "203.0.113.9",
+                               "pending_applied": False})  # fmt: skip
     assert state["config"]["ipsec"]["phase1"][0]["myid_data"] == "203.0.113.9"
     names = [c[0] for c in state["calls"]]
-    assert names == ["write_config", "ipsec_configure"]
+    assert names == ["write_config", "ipsec_configure", "ipsec_reload_package_hook"]
     assert state["calls"][0][1].startswith("s2s-agent: ")
+    # it returned only after charon had loaded con1 with the new local id
+    assert loaded_id(tmp_path) == "203.0.113.9"
+    calls = (tmp_path / "loaded.calls").read_text().splitlines()
+    assert calls[0] == f"--load-conns --file {tmp_path}/swanctl.conf"  # swanctl 5.9.8 options
+    assert calls[1] == "--list-conns"
+
+
+def test_apply_myid_fails_when_strongswan_does_not_load_the_new_id(tmp_path):
+    """ipsec_configure() only starts "strongswanrc reload" in the background: without a
+    confirmed load the agent would restart the tunnel with the old identifier."""
+    (tmp_path / "loaded").write_text("con1 203.0.113.5\n")  # charon still has the old one
+    code, out, _ = run_apply(tmp_path, "--ikeid", "1", "--ip", "203.0.113.9", noload=True)
+    assert code == 1
+    assert "did not load con1 with local id 203.0.113.9" in out["error"]
+    assert "loaded: 203.0.113.5" in out["error"]
+
+
+def test_apply_myid_applies_and_reports_pending_ipsec_edits(tmp_path):
+    code, out, state = run_apply(tmp_path, "--ikeid", "1", "--ip", "203.0.113.9", dirty=True)
+    assert code == 0 and out["pending_applied"] is True
+    assert not (tmp_path / "ipsec.dirty").exists()  # as VPN > IPsec's Apply clears it
+    logs = [c[1] for c in state["calls"] if c[0] == "log_error"]
+    assert any("pending" in m and "applied" in m for m in logs), logs
 
 
 def test_apply_myid_same_address_is_a_no_op(tmp_path):
+    (tmp_path / "swanctl.conf").write_text("con1 203.0.113.5\n")
     code, out, state = run_apply(tmp_path, "--ikeid", "1", "--ip", "203.0.113.5")
     assert (code, out["changed"]) == (0, False)
-    assert state["calls"] == []
+    assert state["calls"] == []  # config.xml untouched, ipsec_configure not run
 
 
 def test_apply_myid_refuses_other_identifier_types_and_unknown_ikeid(tmp_path):
@@ -56,6 +126,34 @@ def test_apply_myid_refuses_other_identifier_types_and_unknown_ikeid(tmp_path):
     assert code == 1 and "myaddress" in out["error"]
     code, out, _ = run_apply(tmp_path, "--ikeid", "7", "--ip", "203.0.113.9")
     assert code == 1 and "ikeid 7" in out["error"]
+
+
+@pytest.mark.parametrize(("protocol", "ip", "ok"), [
+    (None, "2001:db8::9", False), ("inet", "2001:db8::9", False), ("inet6", "203.0.113.9", False),
+    ("inet6", "2001:db8::9", True), ("both", "2001:db8::9", True),
+])  # fmt: skip
+def test_apply_myid_keeps_the_address_family_of_the_phase_1(tmp_path, protocol, ip, ok):
+    p1 = {**PHASE1[0], **({"protocol": protocol} if protocol else {})}
+    code, out, state = run_apply(tmp_path, "--ikeid", "1", "--ip", ip, phase1=[p1])
+    assert (code == 0) is ok, out
+    if not ok:
+        assert "IPv" in out["error"] and state["calls"] == []
+
+
+def test_apply_myid_refuses_a_disabled_phase_1(tmp_path):
+    code, out, state = run_apply(tmp_path, "--ikeid", "1", "--ip", "203.0.113.9",
+                                 phase1=[{**PHASE1[0], "disabled": ""}])  # fmt: skip
+    assert code == 1 and "disabled" in out["error"] and state["calls"] == []
+
+
+def test_parse_local_ids_of_real_swanctl_output():
+    php = require_tool("php")
+    inc = FILES / "usr/local/pkg/s2s-agent-myid.inc"
+    code = (f"require {json.dumps(str(inc))};"
+            f"echo json_encode([s2s_agent_parse_local_ids({json.dumps(LIST_CONNS_SAMPLE)}, 'azure'),"
+            f" s2s_agent_parse_local_ids({json.dumps(LIST_CONNS_SAMPLE)}, 'azure-net')]);")  # fmt: skip
+    r = subprocess.run([php, "-r", code], capture_output=True, text=True, timeout=60)
+    assert json.loads(r.stdout) == [["198.51.100.2"], []], r.stderr
 
 
 @pytest.mark.parametrize(
@@ -75,13 +173,15 @@ def test_apply_myid_loads_only_the_inc_of_its_own_prefix(tmp_path):
     cfg_file = tmp_path / "config.json"
     cfg_file.write_text(json.dumps({"ipsec": {"phase1": PHASE1}}))
     env = {**os.environ, "S2S_AGENT_INC": str(evil), "S2S_TEST_CONFIG": str(cfg_file)}
+    prepend = tmp_path / "prepend.php"
+    prepend.write_text("<?php define('S2S_AGENT_LOAD_TIMEOUT', 1);\n")
     r = subprocess.run(
-        [php, "-d", f"include_path={tmp_path}:{STUBS}", str(APPLY), "--ikeid", "1", "--ip",
-         "203.0.113.5"],
+        [php, "-d", f"include_path={tmp_path}:{STUBS}", "-d", f"auto_prepend_file={prepend}",
+         str(APPLY), "--ikeid", "1", "--ip", "203.0.113.5"],
         capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
     )  # fmt: skip
-    assert "EVIL" not in r.stdout and r.returncode == 0, r.stdout + r.stderr
-    assert json.loads(r.stdout)["changed"] is False
+    assert "EVIL" not in r.stdout, r.stdout + r.stderr
+    assert "error" in json.loads(r.stdout)  # the real .inc ran (no charon here)
     # a copy in another root uses that root's .inc
     root = tmp_path / "root"
     (root / "libexec/s2s-agent").mkdir(parents=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import stat
 import subprocess
 import xml.etree.ElementTree as ET
@@ -91,12 +92,27 @@ def test_packagegui_wiring():
     assert root.findtext("include_file") == "/usr/local/pkg/s2s-agent.inc"
     assert root.findtext("name") == "s2sagent"  # -> installedpackages/s2sagent/config/0
     svc = root.find("service")
-    assert svc.findtext("name") == "s2s-agent" and svc.findtext("rcfile") == "s2s-agent.sh"
-    assert {m.findtext("section") for m in root.findall("menu")} == {"VPN", "Status"}
-    assert "s2s_agent_validate_input" in root.findtext("custom_php_validation_command")
+    # is_service_enabled(NAME) reads installedpackages/NAME/config/0/enable: same key
+    assert svc.findtext("name") == "s2sagent" and svc.findtext("rcfile") == "s2s-agent.sh"
+    # running = the agent's pid file, not "any daemon(8) on the box"
+    assert svc.find("executable") is None
+    assert "/var/run/s2s_agent.pid" in svc.findtext("custom_php_service_status_command")
+    menus = root.findall("menu")
+    assert {m.findtext("section") for m in menus} == {"VPN", "Status"}
+    # pfSense 2.7.2's install_package_xml() keeps one menu per name
+    assert len({m.findtext("name") for m in menus}) == len(menus)
+    assert root.findtext("addedit_string").strip()  # Config History entry
+    assert "s2s_agent_validate_post" in root.findtext("custom_php_validation_command")
+    assert "s2s_agent_form_before" in root.findtext("custom_php_command_before_form")
     assert "s2s_agent_resync" in root.findtext("custom_php_resync_config_command")
     names = [f.findtext("fieldname") for f in root.iter("field") if f.findtext("fieldname")]
     assert len(names) == len(set(names))
+    # a disabled configuration saves without any phase 1: nothing is <required/>
+    assert not [f for f in root.iter("field") if f.find("required") is not None]
+    by_name = {f.findtext("fieldname"): f for f in root.iter("field")}
+    assert by_name["tunnel_name"].findtext("encoding") == "base64"
+    enables = by_name["remediation"].findtext("enablefields").split(",")
+    assert "client_secret" in enables and "tenant_id" in enables
     src = [f for f in root.iter("field") if f.findtext("fieldname") == "ikeid"][0]
     assert src.findtext("type") == "select_source" and "phase1" in src.findtext("source")
     secret = [f for f in root.iter("field") if f.findtext("fieldname") == "client_secret"][0]
@@ -104,6 +120,9 @@ def test_packagegui_wiring():
     tabs = [t.findtext("url") for t in root.iter("tab")]
     assert "/status_logs_packages.php?pkg=s2s-agent" in tabs
     inc = INC.read_text()
+    form_inc = INC.with_name("s2s-agent-form.inc").read_text()
+    for name in enables:  # every enablefields input is kept when not posted
+        assert f"'{name}'" in form_inc, name
     for name in names:  # every field reaches the settings defaults
         assert f"'{name}' =>" in inc, name
     info = ET.parse(FILES / "usr/local/share/pfSense-pkg-s2s-agent/info.xml").getroot()
@@ -176,18 +195,95 @@ def test_resync_writes_yaml_secret_and_rc(tmp_path):
     assert secret.read_text() == "s3cr3t-value"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "s2s-agent").stat().st_mode) == 0o700
-    calls = [c[0] for c in out["calls"]]
-    assert calls == ["write_rcfile", "restart_service"]
+    # not running yet: started through the package's own rc file
+    assert [c[0] for c in out["calls"]] == ["write_rcfile", "mwexec", "log_error"]
     rc = out["calls"][0][1]
     assert rc["file"] == "s2s-agent.sh" and rc["start"].endswith("s2s_agent onestart")
+    assert out["calls"][1][1] == f"'{tmp_path}/rc.d/s2s-agent.sh' start"
+    assert "s2s_agent onestart" in (tmp_path / "rc.d" / "s2s-agent.sh").read_text()
+
+
+def service_calls(out: dict) -> list:
+    return [c for c in out["calls"] if c[0] in ("mwexec", "mwexec_bg", "sigkillbypid")]
+
+
+def agent_running(tmp_path: Path) -> None:
+    """The agent's pid file names a live process (this test process)."""
+    (tmp_path / "s2s_agent.pid").write_text(f"{os.getpid()}\n")
+
+
+def test_resync_with_nothing_changed_leaves_a_running_agent_alone(tmp_path):
+    """rc.newwanip -> rc.start_packages -> sync_package runs the resync on every WAN
+    address change: it must not restart (or signal) the agent when nothing changed."""
+    run_harness(tmp_path, "resync", GOOD)
+    agent_running(tmp_path)
+    for _ in range(2):
+        out = run_harness(tmp_path, "resync", GOOD)
+        assert service_calls(out) == []
+
+
+def test_resync_reloads_with_sighup_when_only_the_config_changed(tmp_path):
+    run_harness(tmp_path, "resync", GOOD)
+    agent_running(tmp_path)
+    out = run_harness(tmp_path, "resync", {**GOOD, "interval": "30"})
+    assert service_calls(out) == [["sigkillbypid", f"{tmp_path}/s2s_agent.pid", "HUP"]]
+    out = run_harness(tmp_path, "resync", {**GOOD, "interval": "30", "client_secret": "new"})
+    assert service_calls(out) == [["sigkillbypid", f"{tmp_path}/s2s_agent.pid", "HUP"]]
+    assert (tmp_path / "s2s-agent" / "azure-secret").read_text() == "new"
+
+
+def test_resync_restarts_when_the_rc_file_changed(tmp_path):
+    run_harness(tmp_path, "resync", GOOD)
+    agent_running(tmp_path)
+    (tmp_path / "rc.d" / "s2s-agent.sh").write_text("#!/bin/sh\n# older version\n")
+    out = run_harness(tmp_path, "resync", GOOD)
+    rc = f"'{tmp_path}/rc.d/s2s-agent.sh'"
+    assert service_calls(out) == [["mwexec", f"{rc} stop"], ["mwexec", f"{rc} start"]]
+
+
+def test_service_action_decision_table(tmp_path):
+    php = require_tool("php")
+    cases = {  # (enabled, running, rc_changed, files_changed) -> action
+        (False, False, False, False): "none", (False, True, True, True): "stop",
+        (True, False, False, False): "start", (True, False, True, True): "start",
+        (True, True, True, False): "restart", (True, True, False, True): "reload",
+        (True, True, False, False): "none",
+    }  # fmt: skip
+    for args, want in cases.items():
+        code = (f"set_include_path({json.dumps(str(STUBS))}); require_once('config.inc');"
+                f"require_once({json.dumps(str(INC))});"
+                f"echo s2s_agent_service_action({', '.join(json.dumps(a) for a in args)});")  # fmt: skip
+        r = subprocess.run([php, "-r", code], capture_output=True, text=True, timeout=60)
+        assert r.stdout == want, (args, r.stdout, r.stderr)
+
+
+def test_install_starts_the_service_before_pfsense_registers_it(tmp_path):
+    """install_package_xml() runs <custom_php_install_command> before it adds <service>:
+    the package starts its agent itself, and drops what older versions registered."""
+    extra = {"installedpackages": {
+        "s2sagent": {"config": [GOOD]},
+        "service": [{"name": "s2s-agent", "rcfile": "s2s-agent.sh", "executable": "daemon"},
+                    {"name": "other"}],
+        "menu": [{"name": "s2s-agent", "section": "VPN"}, {"name": "s2s-agent", "section": "Status"}],
+    }}  # fmt: skip
+    out = run_harness(tmp_path, "install", GOOD, extra=extra)
+    assert ["mwexec", f"'{tmp_path}/rc.d/s2s-agent.sh' start"] in out["calls"]
+    pkgs = out["config"]["installedpackages"]
+    assert [s["name"] for s in pkgs["service"]] == ["other"]
+    assert pkgs["menu"] == [{"name": "s2s-agent", "section": "VPN"}]
+    assert (tmp_path / "db").is_dir()
 
 
 def test_resync_on_a_carp_vip_writes_the_carp_settings(tmp_path):
     """A phase 1 on a CARP VIP (interface _vip<uniqid>): only the MASTER may remediate."""
     config = pytest.importorskip("s2s_agent.config")
     phase1 = [{**PHASE1[0], "interface": "_vip5f3a1b2c4d5e6"}, PHASE1[1]]
-    vips = {"vip": [{"mode": "ipalias", "interface": "lan", "uniqid": "111"},
-                    {"mode": "carp", "interface": "wan", "vhid": "7", "uniqid": "5f3a1b2c4d5e6"}]}
+    vips = {
+        "vip": [
+            {"mode": "ipalias", "interface": "lan", "uniqid": "111"},
+            {"mode": "carp", "interface": "wan", "vhid": "7", "uniqid": "5f3a1b2c4d5e6"},
+        ]
+    }
     run_harness(tmp_path, "resync", GOOD, extra={"ipsec": {"phase1": phase1}, "virtualip": vips})
     conf = yaml.safe_load((tmp_path / "s2s-agent.yaml").read_text())
     assert conf["remediation"]["carp_interface"] == "igb0"
@@ -228,8 +324,13 @@ def test_certificate_auth_writes_pem_and_removes_secret(tmp_path):
 
 def test_disabled_resync_stops_the_service(tmp_path):
     out = run_harness(tmp_path, "resync", {**GOOD, "enable": ""})
-    assert ["stop_service", "s2s-agent"] in out["calls"]
+    assert service_calls(out) == []  # not running: nothing to stop
     assert not (tmp_path / "s2s-agent.yaml").exists()
+    run_harness(tmp_path, "resync", GOOD)
+    agent_running(tmp_path)
+    out = run_harness(tmp_path, "resync", {**GOOD, "enable": ""})
+    assert service_calls(out) == [["mwexec", f"'{tmp_path}/rc.d/s2s-agent.sh' stop"]]
+    assert not (tmp_path / "rc.d" / "s2s-agent.sh").exists()
 
 
 def test_validation_accepts_good_input(tmp_path):
@@ -332,7 +433,11 @@ def render_page(tmp_path: Path, page: str, agent_script: str) -> subprocess.Comp
     src = (www / page).read_text().replace("/usr/local/www/widgets/include/s2s_agent.inc", str(inc))
     (tmp_path / "page.php").write_text(src)
     prepend = tmp_path / "prepend.php"
-    prepend.write_text(f"<?php define('S2S_AGENT_BIN', {json.dumps(str(fake))});\n")
+    prepend.write_text(
+        f"<?php define('S2S_AGENT_BIN', {json.dumps(str(fake))});\n"
+        f"define('S2S_AGENT_STATE_FILE', {json.dumps(str(tmp_path / 'state.json'))});\n"
+        "define('S2S_AGENT_STATUS_TIMEOUT', 2);\n"
+    )
     argv = [php, "-d", f"include_path={STUBS}", "-d", f"auto_prepend_file={prepend}",
             str(tmp_path / "page.php")]  # fmt: skip
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
@@ -360,3 +465,27 @@ def test_status_page_reports_agent_failure(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "alert-danger" in r.stdout and "exit 3" in r.stdout
     assert "cannot reach &lt;daemon&gt;" in r.stdout
+
+
+@pytest.mark.parametrize("page", ["status_s2s_agent.php", "widgets/widgets/s2s_agent.widget.php"])
+def test_a_warning_on_stderr_does_not_spoil_the_json(tmp_path, page):
+    script = (
+        f"#!/bin/sh\necho 's2s-agent: warning: x' >&2\ncat <<'JSON'\n{json.dumps(STATUS)}\nJSON\n"
+    )
+    r = render_page(tmp_path, page, script)
+    assert "status failed" not in r.stdout and "DEGRADED" in r.stdout, r.stdout[-500:]
+
+
+@pytest.mark.parametrize("page", ["status_s2s_agent.php", "widgets/widgets/s2s_agent.widget.php"])
+def test_an_agent_that_does_not_answer_falls_back_to_the_saved_state(tmp_path, page):
+    """The command is killed at S2S_AGENT_STATUS_TIMEOUT; the page shows state.json."""
+    saved = {**STATUS, "tunnels": [{**STATUS["tunnels"][0], "name": "saved-tunnel"}]}
+    (tmp_path / "state.json").write_text(json.dumps({"version": 1, "saved": 0, "status": saved}))
+    r = render_page(tmp_path, page, "#!/bin/sh\nexec sleep 120\n")
+    assert r.returncode == 0, r.stderr
+    assert "saved-tunnel" in r.stdout and "saved state" in r.stdout, r.stdout[-800:]
+
+
+def test_no_answer_and_no_saved_state_says_so(tmp_path):
+    r = render_page(tmp_path, "status_s2s_agent.php", "#!/bin/sh\nexec sleep 120\n")
+    assert "did not answer within 2 s" in r.stdout and "alert-danger" in r.stdout

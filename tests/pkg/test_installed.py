@@ -154,7 +154,8 @@ def resync(installed_root: Path, tmp_path: Path, settings: dict) -> tuple[Path, 
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout)
-    assert [c[0] for c in out["calls"]] == ["write_rcfile", "restart_service"], out["calls"]
+    # not running yet: written, then started through the package's own rc file
+    assert [c[0] for c in out["calls"]] == ["write_rcfile", "mwexec", "log_error"], out["calls"]
     return tmp_path / "s2s-agent.yaml", out
 
 
@@ -194,16 +195,23 @@ def test_installed_apply_myid_uses_the_installed_inc(installed_root, tmp_path):
     cfg.write_text(json.dumps(php_config(GUI_SETTINGS)))
     dump = tmp_path / "dump.json"
     helper = installed_root / "usr/local/libexec/s2s-agent/apply-myid.php"
+    prepend = tmp_path / "prepend.php"  # the fake swanctl of tests/pkg/php_stubs
+    prepend.write_text(f"<?php define('S2S_AGENT_SWANCTL', '{STUBS}/fake-swanctl');\n"
+                       f"define('S2S_AGENT_SWANCTL_CONF', '{tmp_path}/swanctl.conf');\n")  # fmt: skip
     r = subprocess.run(
-        [php, "-d", f"include_path={STUBS}", str(helper), "--ikeid", "1", "--ip", "203.0.113.9"],
+        [php, "-d", f"include_path={STUBS}", "-d", f"auto_prepend_file={prepend}", str(helper),
+         "--ikeid", "1", "--ip", "203.0.113.9"],
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
-        env={**clean_env(), "S2S_TEST_CONFIG": str(cfg), "S2S_TEST_DUMP": str(dump)},
+        env={**clean_env(), "S2S_TEST_CONFIG": str(cfg), "S2S_TEST_DUMP": str(dump),
+             "S2S_TEST_LOADED": str(tmp_path / "loaded"), "S2S_TEST_VARRUN": str(tmp_path)},
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
-    assert json.loads(r.stdout) == {"changed": True, "old": "198.51.100.7", "new": "203.0.113.9"}
+    assert json.loads(r.stdout) == {"changed": True, "old": "198.51.100.7", "new": "203.0.113.9",
+                                    "pending_applied": False}  # fmt: skip
     state = json.loads(dump.read_text())
     assert state["config"]["ipsec"]["phase1"][0]["myid_data"] == "203.0.113.9"
-    assert [c[0] for c in state["calls"]] == ["write_config", "ipsec_configure"]
+    assert [c[0] for c in state["calls"]] == ["write_config", "ipsec_configure",
+                                              "ipsec_reload_package_hook"]  # fmt: skip
 
 
 AGENT_SECTION_PARSERS = """

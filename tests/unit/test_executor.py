@@ -174,3 +174,22 @@ def test_remedy_loop_on_a_carp_backup_only_observes(cfg, monkeypatch):
     loop.tick(tunnels)  # failover: now this node acts
     loop.remedy.wait(5)
     assert ("update-lng", "192.0.2.77") in worker.calls
+
+
+def test_remedy_loop_of_a_carp_tunnel_observes_the_vip_address(cfg, monkeypatch):
+    """remediation.carp_* set and wan.source interface: the WAN monitor reads the VIP."""
+    import dataclasses
+
+    from s2s_agent import ha, remedyloop
+
+    monkeypatch.setattr(remedyloop, "open_events", lambda iface: None)
+    seen = []
+    monkeypatch.setattr(
+        ha, "vip_wan_ip", lambda i, v, **kw: seen.append((i, v)) or ("192.0.2.10", "")
+    )
+    carp = dataclasses.replace(cfg, remediation=dataclasses.replace(
+        cfg.remediation, carp_interface="igb0", carp_vhid=1))  # fmt: skip
+    loop = remedyloop.RemedyLoop(carp, notify=lambda s, m: None, worker=FakeWorker())
+    assert loop.wan.read(carp.wan) == ("192.0.2.10", "") and seen == [("igb0", 1)]
+    plain = remedyloop.RemedyLoop(cfg, notify=lambda s, m: None, worker=FakeWorker())
+    assert plain.wan.read is remedyloop.read_wan_ip

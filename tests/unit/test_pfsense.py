@@ -189,6 +189,14 @@ def test_apply_myid_parses_the_helper_answer():
                         "203.0.113.9"] and timeout > 0  # fmt: skip
 
 
+def test_apply_myid_warns_when_pending_ipsec_edits_were_applied(caplog):
+    out = '{"changed": true, "old": "198.51.100.7", "new": "203.0.113.9", "pending_applied": true}'
+    with caplog.at_level("WARNING", logger="s2s_agent.pfsense"):
+        res = apply_myid(1, "203.0.113.9", runner=fake_runner(out + "\n"))
+    assert res == MyidResult(True, "198.51.100.7", "203.0.113.9")
+    assert any("pending" in r.getMessage() and "VPN > IPsec" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.parametrize(("stdout", "code", "words"), [
     ('{"error": "no IPsec phase 1 with ikeid 7 in config.xml"}', 1, "ikeid 7"),
     ('{"error": "usage"}', 2, "exit 2"),
@@ -222,9 +230,20 @@ def php_helper(tmp_path, monkeypatch):
         dump.unlink(missing_ok=True)
         monkeypatch.setenv("S2S_TEST_CONFIG", str(cfg))
         monkeypatch.setenv("S2S_TEST_DUMP", str(dump))
+        # the fake swanctl of tests/pkg/php_stubs: charon has what config.xml says (the
+        # helper waits until charon has loaded the new identifier)
+        conf = tmp_path / "swanctl.conf"
+        p1s = to_php(ET.fromstring(xml_text)).get("ipsec", {}).get("phase1", [])
+        conf.write_text("".join(f"con{p['ikeid']} {p.get('myid_data') or '%any'}\n" for p in p1s))
+        monkeypatch.setenv("S2S_TEST_LOADED", str(tmp_path / "loaded"))
+        monkeypatch.setenv("S2S_TEST_VARRUN", str(tmp_path))
+        prepend = tmp_path / "prepend.php"
+        prepend.write_text(f"<?php define('S2S_AGENT_SWANCTL', '{STUBS}/fake-swanctl');\n"
+                           f"define('S2S_AGENT_SWANCTL_CONF', '{conf}');\n")  # fmt: skip
 
         def runner(argv, **kw):  # php -d include_path=<stubs> helper ...
-            return osio.run([argv[0], "-d", f"include_path={STUBS}", *argv[1:]], **kw)
+            return osio.run([argv[0], "-d", f"include_path={STUBS}",
+                             "-d", f"auto_prepend_file={prepend}", *argv[1:]], **kw)  # fmt: skip
 
         return runner, dump
 
@@ -249,7 +268,8 @@ def test_planner_and_php_helper_agree(php_helper, fixture, ikeid, ip):
         state = json.loads(dump.read_text())
         p1 = [p for p in state["config"]["ipsec"]["phase1"] if p["ikeid"] == str(ikeid)][0]
         assert p1["myid_data"] == ip
-        assert [c[0] for c in state["calls"]] == ["write_config", "ipsec_configure"]
+        calls = [c[0] for c in state["calls"]]
+        assert calls == ["write_config", "ipsec_configure", "ipsec_reload_package_hook"]
     elif phase1.myid_type == "address":  # already right: the helper is a no-op too
         res = apply_myid(ikeid, ip, runner=runner, php=php, helper=str(HELPER))
         assert res == MyidResult(False, ip, ip)

@@ -1,20 +1,51 @@
 <?php
 /*
- * Run one s2s-agent.inc function against a fake config.xml.
+ * Run one s2s-agent.inc entry point against a fake config.xml.
  * php harness.php INC CONFIG_JSON ETC_DIR MODE [ARG_JSON]
  * Prints {"result": ..., "config": ..., "calls": [...]} as JSON.
+ *
+ * Modes: resync, install, validate, phase1, apply, and the settings page as pfSense's
+ * pkg_edit.php (src/usr/local/www/pkg_edit.php, RELENG_2_7_2 and master) runs it:
+ *  - form_get: eval <custom_php_command_before_form> with an empty $_POST, then the value of
+ *    each field as pkg_edit.php renders it: config value, else <default_value>; base64-decoded
+ *    for fields with <encoding>base64</encoding>.
+ *  - form_post (ARG_JSON = the posted form): eval <custom_php_command_before_form>, then
+ *    <custom_php_validation_command> with $_POST and $input_errors; without errors store one
+ *    value per <field> with a fieldname: trim($_POST[name]) ('' when not posted), base64-encoded
+ *    for <encoding>base64</encoding> (a textarea ends in the default case too, so its line
+ *    ends are kept as posted), into installedpackages/<name>/config/0, then
+ *    write_config(<addedit_string>) and eval <custom_php_resync_config_command>.
+ * Not pfSense code: it follows what those pfSense files do, checked against the real ones by
+ * tests/pkg/pfsense_real (S2S_PFSENSE_SRC).
  */
 set_include_path(__DIR__);
 list(, $inc, $config_json, $etc, $mode) = $argv;
 $arg = isset($argv[5]) ? json_decode($argv[5], true) : null;
 define('S2S_AGENT_CONF', "{$etc}/s2s-agent.yaml");
 define('S2S_AGENT_ETC_DIR', "{$etc}/s2s-agent");
+define('S2S_AGENT_PIDFILE', "{$etc}/s2s_agent.pid");
+define('S2S_AGENT_STATE_DIR', "{$etc}/db");
+define('RCFILEPREFIX', "{$etc}/rc.d/");
+putenv("S2S_TEST_VARRUN={$etc}");
 require_once('config.inc');
 $GLOBALS['s2s_test_config'] = json_decode(file_get_contents($config_json), true);
 require_once($inc);
+
+function s2s_test_pkg_xml($inc) {
+	return simplexml_load_file(dirname($inc) . '/s2s-agent.xml');
+}
+
+function s2s_test_eval($code) {
+	global $input_errors;
+	eval((string)$code);
+}
+
 switch ($mode) {
 	case 'resync':
 		$result = s2s_agent_resync();
+		break;
+	case 'install':
+		$result = s2s_agent_install();
 		break;
 	case 'validate':
 		$errors = array();
@@ -26,6 +57,48 @@ switch ($mode) {
 		break;
 	case 'apply':
 		$result = s2s_agent_apply_myid($arg['ikeid'], $arg['ip']);
+		break;
+	case 'form_get':
+		$_POST = array();
+		$pkg = s2s_test_pkg_xml($inc);
+		s2s_test_eval($pkg->custom_php_command_before_form);
+		$stored = config_get_path('installedpackages/s2sagent/config/0', array());
+		$result = array();
+		foreach ($pkg->fields->field as $f) {
+			$name = (string)$f->fieldname;
+			if ($name === '') {
+				continue;
+			}
+			$v = isset($stored[$name]) ? $stored[$name] : (isset($f->default_value) ? (string)$f->default_value : null);
+			if ((string)$f->encoding === 'base64' && !empty($v)) {
+				$v = base64_decode($v);
+			}
+			$result[$name] = $v;
+		}
+		break;
+	case 'form_post':
+		$_POST = $arg;
+		$input_errors = array();
+		$pkg = s2s_test_pkg_xml($inc);
+		s2s_test_eval($pkg->custom_php_command_before_form);
+		s2s_test_eval($pkg->custom_php_validation_command);
+		if ($input_errors) {
+			$result = array('input_errors' => $input_errors, 'post' => $_POST);
+			break;
+		}
+		$row = array();
+		foreach ($pkg->fields->field as $f) {
+			$name = (string)$f->fieldname;
+			if ($name === '') {
+				continue;
+			}
+			$v = trim(isset($_POST[$name]) ? (string)$_POST[$name] : '');
+			$row[$name] = (string)$f->encoding === 'base64' ? base64_encode($v) : $v;
+		}
+		config_set_path('installedpackages/s2sagent/config/0', $row);
+		write_config((string)$pkg->addedit_string);
+		s2s_test_eval($pkg->custom_php_resync_config_command);
+		$result = array('input_errors' => array(), 'post' => $_POST);
 		break;
 	default:
 		fwrite(STDERR, "unknown mode {$mode}\n");

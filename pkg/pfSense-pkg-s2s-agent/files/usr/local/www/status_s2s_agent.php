@@ -64,6 +64,10 @@ s2s_agent_row(gettext('Configuration'), s2s_agent_h($agent['config'] ?? ''));
 s2s_agent_row(gettext('SA source'), s2s_agent_h($agent['sa_source'] ?? ''));
 s2s_agent_row(gettext('Data from'), s2s_agent_h($status['source'] ?? '') . ' (' .
     s2s_agent_h($status['age_seconds'] ?? '?') . ' s old)');
+if (($status['source'] ?? '') === 'state_file') {
+	s2s_agent_row(gettext('Note'), '<span class="text-warning">' . gettext('The agent did not answer; this is its last saved state.') .
+	    ' ' . s2s_agent_h($status['note'] ?? '') . '</span>');
+}
 if (!empty($agent['error'])) {
 	s2s_agent_row(gettext('Error'), '<span class="text-danger">' . s2s_agent_h($agent['error']) . '</span>');
 }

@@ -6,13 +6,20 @@
  * Usage: php /usr/local/libexec/s2s-agent/apply-myid.php --ikeid N --ip A.B.C.D
  *
  * Prints one JSON object on stdout:
- *   {"changed": true|false, "old": "198.51.100.7"|null, "new": "203.0.113.9"}
+ *   {"changed": true|false, "old": "198.51.100.7"|null, "new": "203.0.113.9",
+ *    "pending_applied": true|false}
  * or, on failure, {"error": "message"}.
- * Exit status: 0 done (changed or already right), 1 could not apply (no such phase 1,
- * identifier type is not "address", ...), 2 usage error.
+ * Exit status: 0 done (changed or already right) and strongSwan has loaded con<ikeid> with
+ * the new local identifier; 1 could not apply (no such or a disabled phase 1, identifier
+ * type is not "address", an IPv6 address for an IPv4 phase 1, strongSwan did not load the
+ * new identifier within 20 s, ...), 2 usage error.
  *
  * Called by s2s-agent (as root); goes through pfSense's config API (config_set_path,
- * write_config, ipsec_configure) so the change is in config.xml and its history.
+ * write_config, ipsec_configure, ipsec_reload_package_hook) so the change is in config.xml
+ * and its history, then loads the connections synchronously and waits until charon has the
+ * new identifier (s2s-agent-myid.inc). IPsec edits left pending under VPN > IPsec (not yet
+ * applied) are applied with it, as the Apply button would; "pending_applied" says so and
+ * the system log names it.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */

@@ -25,6 +25,11 @@ list($s2s_status, $s2s_error) = s2s_agent_status();
 <?php elseif (empty($s2s_status['tunnels'])): ?>
 		<tr><td colspan="4"><?=gettext("No tunnel is configured.")?></td></tr>
 <?php else: ?>
+<?php	if (($s2s_status['source'] ?? '') === 'state_file'): ?>
+		<tr><td colspan="4" class="text-warning"><small><?=gettext("The agent did not answer; saved state")?> (<?=s2s_agent_h($s2s_status['age_seconds'] ?? '?')?> s <?=gettext("old")?>)</small></td></tr>
+<?php	endif; ?>
+<?php endif; ?>
+<?php if ($s2s_error === null && !empty($s2s_status['tunnels'])): ?>
 <?php	foreach ($s2s_status['tunnels'] as $t):
 		if (!is_array($t)) {
 			continue;

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Drive the s2s-agent pfSense package through pfSense's own entry points, running pfSense's
+real PHP (a checkout of github.com/pfsense/pfsense: RELENG_2_7_2, master) in a chroot.
+
+usage: drive.py PFSENSE_CHECKOUT PROJECT_DIR WORK_DIR      (root; unshare, chroot, php-cli)
+
+Real pfSense code used from the checkout: rc.packages, rc.start_packages,
+rc.package_reinstall_all, pkg_edit.php, guiconfig.inc (with its Form classes),
+config.inc, config.lib.inc, xmlparse.inc, util.inc, service-utils.inc, pkg-utils.inc,
+pfsense-utils.inc, notices.inc, globals.inc. Stubs (./stubs) only replace what needs
+FreeBSD (ipsec.inc, functions.inc, filter.inc, gwlb.inc, authgui.inc, head/foot.inc, the
+pfSense PHP extension) and fakes (./fakes) stand in for charon/swanctl, pkg-static, the
+agent and its rc.d script. Prints PASS/FAIL per check; exit 1 when one failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from form import Form  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+ROOT = Path()
+RESULTS: list[tuple[str, bool]] = []
+SECRET = "S3cr3t~value-do-not-leak"
+PEM = ("-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n"
+       "-----BEGIN PRIVATE KEY-----\nMIIEprivkeyDONOTLEAK\n-----END PRIVATE KEY-----")  # fmt: skip
+SETTINGS = {
+    "enable": True, "ikeid": "1", "tunnel_name": "Zürich Büro", "remediation": True,
+    "tenant_id": "11111111-2222-3333-4444-555555555555",
+    "client_id": "66666666-7777-8888-9999-000000000000",
+    "subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "auth_method": "secret",
+    "client_secret": SECRET, "resource_group": "rg-net", "local_network_gateway": "lng-hq",
+    "connection": "",
+}  # fmt: skip
+SERVICE_PHP = (
+    'require_once("config.inc"); require_once("service-utils.inc"); require_once("pkg-utils.inc");'
+    '$s = null; foreach (config_get_path("installedpackages/service", []) as $x) {'
+    ' if ($x["name"] == "s2sagent") { $s = $x; } }'
+    '$links = $s ? get_service_control_links($s) : "";'
+    'echo "\\n" . json_encode(["found" => !empty($s), "enabled" => is_service_enabled("s2sagent"),'
+    ' "running" => (bool)get_service_status($s),'
+    ' "start_button" => substr_count($links, "startservice") > substr_count($links, "restartservice")]);'
+)
+
+
+def check(name: str, ok, detail="") -> None:
+    RESULTS.append((name, bool(ok)))
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else f"  -- {detail}"), flush=True)
+
+
+def php(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    argv = [str(HERE / "php.sh"), str(ROOT), *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+
+def rpath(p: str) -> Path:
+    p = p.lstrip("/")
+    if p.startswith("usr/local/"):
+        return ROOT / "local" / p[len("usr/local/") :]
+    return ROOT / p
+
+
+def read(p: str, default: str = "") -> str:
+    try:
+        return rpath(p).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return default
+
+
+def write(p: str, text: str) -> None:
+    rpath(p).parent.mkdir(parents=True, exist_ok=True)
+    rpath(p).write_text(text, encoding="utf-8")
+
+
+def rclog() -> list[str]:
+    return read("/var/log/s2s-rc.log").split()
+
+
+def clear_rclog() -> None:
+    time.sleep(0.6)  # a SIGHUP trap of the fake agent may still be writing
+    write("/var/log/s2s-rc.log", "")
+
+
+def config() -> ET.Element:
+    return ET.parse(rpath("/cf/conf/config.xml")).getroot()
+
+
+def pkgcfg() -> dict:
+    el = config().find("installedpackages/s2sagent/config")
+    return {c.tag: (c.text or "") for c in el} if el is not None else {}
+
+
+def running() -> bool:
+    pid = read("/var/run/s2s_agent.pid").strip()
+    return bool(pid) and Path(f"/proc/{pid}").exists()
+
+
+def web(page: str, method: str = "GET", query: str = "", post: dict | None = None):
+    args = ["/harness-stubs/web.php", page, method, query]
+    if post is not None:
+        write("/tmp/post.json", json.dumps(post))
+        args.append("/tmp/post.json")
+    r = php(*args)
+    res = json.loads(read("/tmp/web-result.json") or "{}")
+    return r, res.get("input_errors")
+
+
+def get_form() -> tuple[str, Form, dict]:
+    r, _ = web("pkg_edit.php", "GET", "xml=s2s-agent.xml&id=0")
+    assert r.returncode == 0, r.stderr[-2000:]
+    # pkg_edit.php's enablefields script: these inputs are disabled while the box is unchecked
+    disabled = re.findall(r"\$\('input\[name=\"(\w+)\"\]'\)\.prop\('disabled',true\)", r.stdout)
+    return r.stdout, Form(r.stdout), {"remediation": disabled}
+
+
+def save(edits: dict):
+    _, form, disabled = get_form()
+    post = form.post(edits, disabled)
+    post.update({"xml": "s2s-agent.xml", "id": "0"})
+    r, errors = web("pkg_edit.php", "POST", "xml=s2s-agent.xml", post)
+    return r, errors, post
+
+
+def service_state() -> dict:
+    return json.loads(php("-r", SERVICE_PHP).stdout.strip().splitlines()[-1])
+
+
+def install_and_first_save() -> None:
+    r = php("-f", "/etc/rc.packages", "s2s-agent", "POST-INSTALL")
+    check("install: rc.packages POST-INSTALL exits 0", r.returncode == 0, r.stderr[-500:])
+    cfg = config()
+    menus = [
+        (m.findtext("name"), m.findtext("section")) for m in cfg.findall("installedpackages/menu")
+    ]
+    sections = {s for n, s in menus if n and n.startswith("s2s-agent")}
+    check("install: both menus kept (VPN and Status)", sections == {"VPN", "Status"}, menus)
+    svcs = [s.findtext("name") for s in cfg.findall("installedpackages/service")]
+    check("install: service registered as s2sagent", svcs == ["s2sagent"], svcs)
+    check("install: nothing started while disabled", "start" not in rclog(), rclog())
+
+    clear_rclog()
+    r, errors, _ = save(SETTINGS)
+    check("save: accepted (no input errors; Connection may be empty)",
+          not errors and r.returncode == 0, f"{errors} {r.stderr[-800:]}")  # fmt: skip
+    s = pkgcfg()
+    want = base64.b64encode("Zürich Büro".encode()).decode()
+    check("save: tunnel name stored base64 in config.xml", s.get("tunnel_name") == want, s)
+    code = ('require_once("config.inc"); $c = parse_xml_config("/cf/conf/config.xml", "pfsense");'
+            ' echo is_array($c) && isset($c["installedpackages"]["s2sagent"]) ? "OK" : "BROKEN";')  # fmt: skip
+    r2 = php("-r", code)
+    check("save: config.xml written by pfSense's writer parses again (parse_xml_config)",
+          r2.stdout.strip().endswith("OK") and "&uuml;" not in read("/cf/conf/config.xml"),
+          r2.stdout[-300:] + r2.stderr[-300:])  # fmt: skip
+    rev = config().findtext("revision/description")
+    check("save: Config History entry is the addedit_string", rev and "s2s-agent" in rev, rev)
+    yaml_text = read("/usr/local/etc/s2s-agent.yaml")
+    check(
+        "save: YAML written with the UTF-8 tunnel name",
+        '"Zürich Büro"' in yaml_text,
+        yaml_text[:300],
+    )
+    check("save: secret file written", read("/usr/local/etc/s2s-agent/azure-secret") == SECRET)
+    check("save: service started", rclog() == ["start"] and running(), rclog())
+
+
+def secrets_and_toggle() -> None:
+    html, form, _ = get_form()
+    check("GET: stored secret not in the page", SECRET not in html)
+    check("GET: password field shows DMYPWD", form.fields["client_secret"]["value"] == "********",
+          form.fields["client_secret"])  # fmt: skip
+
+    clear_rclog()
+    for _ in range(2):  # rc.newwanip -> "service reload packages" -> rc.start_packages
+        r = php("-f", "/etc/rc.start_packages")
+    time.sleep(0.5)
+    check("rc.start_packages (WAN change) with nothing changed: no restart, no HUP",
+          r.returncode == 0 and rclog() == [] and running(), f"{rclog()} {r.stderr[-500:]}")  # fmt: skip
+
+    clear_rclog()
+    r, errors, post = save({})
+    time.sleep(0.5)
+    check("save unchanged (DMYPWD posted back): secret kept",
+          not errors and post.get("client_secret") == "********" and pkgcfg().get("client_secret") == SECRET,
+          f"{errors} {pkgcfg().get('client_secret')!r}")  # fmt: skip
+    check("save unchanged: service not restarted", "stop" not in rclog() and running(), rclog())
+
+    clear_rclog()
+    r, errors, _ = save({"interval": "20"})
+    time.sleep(0.8)
+    check("save with a changed interval: SIGHUP (reload), no restart",
+          rclog() == ["hup"] and running(), f"{errors} {rclog()}")  # fmt: skip
+
+    before = pkgcfg()
+    r, errors, post = save({"remediation": False})
+    after = pkgcfg()
+    keys = ["tenant_id", "client_id", "subscription_id", "resource_group",
+            "local_network_gateway", "client_secret", "cloud", "auth_method"]  # fmt: skip
+    check("Update Azure unchecked: browser did not post the disabled inputs",
+          "tenant_id" not in post and "client_secret" not in post, sorted(post))  # fmt: skip
+    check("Update Azure unchecked: Azure settings kept in config.xml",
+          not errors and all(after.get(k) == before.get(k) for k in keys),
+          {k: (before.get(k), after.get(k)) for k in keys})  # fmt: skip
+    r, errors, post = save({"remediation": True})
+    check("Update Azure checked again: saves with the kept settings",
+          not errors and pkgcfg().get("client_secret") == SECRET, errors)  # fmt: skip
+
+    r, errors, _ = save({"ikeid": "3", "client_secret": ""})
+    check("validation error re-render does not show the stored secret",
+          SECRET not in r.stdout and errors, errors)  # fmt: skip
+    text = read("/cf/conf/config.xml")
+    write("/cf/conf/config.xml", text.replace(
+        "<ikeid>2</ikeid>\n\t\t\t<iketype>", "<ikeid>2</ikeid>\n\t\t\t<disabled></disabled>\n\t\t\t<iketype>", 1))  # fmt: skip
+    rpath("/tmp/config.cache").unlink(missing_ok=True)
+    r, errors, _ = save({"ikeid": "2"})
+    check("validation: a disabled phase 1 is rejected",
+          errors and any("disabled" in e for e in errors), errors)  # fmt: skip
+
+    r, errors, _ = save({"auth_method": "certificate", "client_certificate": PEM, "ikeid": "1"})
+    html, form, _ = get_form()
+    check("certificate saved; private key not in the page",
+          not errors and "MIIEprivkeyDONOTLEAK" not in html
+          and form.fields["client_certificate"]["value"].strip() == "********", errors)  # fmt: skip
+    r, errors, _ = save({})
+    stored = base64.b64decode(pkgcfg().get("client_certificate", "")).decode()
+    check(
+        "certificate kept through a save with the placeholder",
+        stored.strip() == PEM.strip(),
+        errors,
+    )
+    save({"auth_method": "secret", "ikeid": "1"})
+
+
+def services_and_reinstall() -> None:
+    st = service_state()
+    want = {"found": True, "enabled": True, "running": True, "start_button": False}
+    check("services: enabled + running while enabled", st == want, st)
+    clear_rclog()
+    save({"enable": False})
+    time.sleep(0.3)
+    st = service_state()
+    want = {"found": True, "enabled": False, "running": False, "start_button": False}
+    check("services: disabled package is not enabled, stopped, no Start button",
+          st == want and rclog() == ["stop"], f"{st} {rclog()}")  # fmt: skip
+    php("-f", "/etc/rc.start_packages")
+    check("rc.start_packages with the package disabled: nothing started",
+          "start" not in rclog() and not running(), rclog())  # fmt: skip
+
+    save({"enable": True})
+    php("-f", "/etc/rc.packages", "s2s-agent", "DEINSTALL")
+    php("-f", "/etc/rc.packages", "s2s-agent", "POST-DEINSTALL")
+    check("deinstall: stopped, service and menus removed",
+          not running() and not config().findall("installedpackages/service")
+          and not config().findall("installedpackages/menu"))  # fmt: skip
+    check("deinstall: settings stay in config.xml", pkgcfg().get("client_secret") == SECRET)
+    clear_rclog()
+    php("-f", "/etc/rc.packages", "s2s-agent", "POST-INSTALL")
+    check(
+        "reinstall with saved settings: service started", running() and "start" in rclog(), rclog()
+    )
+
+
+def apply_myid() -> None:
+    write("/var/run/ipsec.dirty", "DIRTY")  # an admin left IPsec edits unapplied
+    php("-r", 'require_once("config.inc"); require_once("ipsec.inc"); ipsec_configure();')
+    time.sleep(2.5)
+    os.environ["FAKE_RELOAD_DELAY"] = "2"  # strongswanrc reload takes 2 s in the background
+    t0 = time.time()
+    r = php("/usr/local/libexec/s2s-agent/apply-myid.php", "--ikeid", "1", "--ip", "203.0.113.9")
+    took = time.time() - t0
+    loaded = json.loads(read("/var/run/fake-charon.json") or "{}")
+    out = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}
+    check("apply-myid: exit 0, changed", r.returncode == 0 and out.get("changed") is True,
+          r.stdout + r.stderr[-500:])  # fmt: skip
+    check("apply-myid: strongSwan has the new id when it returns",
+          loaded.get("con1") == "203.0.113.9", f"{loaded} after {took:.1f}s")  # fmt: skip
+    calls = read("/var/log/harness-calls.log")
+    check(
+        "apply-myid: ipsec_configure + ipsec_reload_package_hook",
+        "ipsec_reload_package_hook" in calls,
+        calls,
+    )
+    check("apply-myid: pending IPsec edits applied, dirty flag cleared, reported",
+          not rpath("/var/run/ipsec.dirty").exists() and out.get("pending_applied") is True, out)  # fmt: skip
+    ids = [
+        p.findtext("myid_data")
+        for p in config().findall("ipsec/phase1")
+        if p.findtext("ikeid") == "1"
+    ]
+    check("apply-myid: config.xml has the new identifier", ids == ["203.0.113.9"], ids)
+    r = php("/usr/local/libexec/s2s-agent/apply-myid.php", "--ikeid", "1", "--ip", "2001:db8::9")
+    check("apply-myid: IPv6 address refused for an inet phase 1",
+          r.returncode == 1 and "inet" in r.stdout, r.stdout)  # fmt: skip
+    r = php("/usr/local/libexec/s2s-agent/apply-myid.php", "--ikeid", "1", "--ip", "203.0.113.9")
+    check("apply-myid: same address again -> changed false, exit 0",
+          r.returncode == 0 and '"changed":false' in r.stdout, r.stdout)  # fmt: skip
+
+
+def status_pages() -> None:
+    write("/var/run/fake-agent-mode", "ok")
+    r, _ = web("status_s2s_agent.php")
+    check("status page: stderr warning does not spoil the JSON",
+          "Zürich" in r.stdout and "status failed" not in r.stdout, r.stdout[-600:] + r.stderr[-300:])  # fmt: skip
+    write("/var/run/fake-agent-mode", "hang")
+    saved = {"version": 1, "source": "daemon", "agent": {},
+             "tunnels": [{"name": "saved-tunnel", "ike": "con1", "health": "DOWN"}]}  # fmt: skip
+    write(
+        "/var/db/s2s-agent/state.json",
+        json.dumps({"version": 1, "saved": time.time() - 30, "status": saved}),
+    )
+    t0 = time.time()
+    r, _ = web("widgets/widgets/s2s_agent.widget.php")
+    took = time.time() - t0
+    check(f"widget: agent hangs -> saved state in {took:.1f}s (< 6 s)",
+          took < 6 and "saved-tunnel" in r.stdout, r.stdout[-500:] + r.stderr[-300:])  # fmt: skip
+
+
+def restore() -> None:
+    """A full config restore: backup.inc touches /conf/needs_package_sync and the box
+    reboots; rc.bootup runs rc.package_reinstall_all (package_reinstall_all(), then
+    rc.start_packages in the background). The repository does not carry the package."""
+    clear_rclog()
+    pid = read("/var/run/s2s_agent.pid").strip()
+    if pid:  # the reboot: the agent is not running
+        subprocess.run(["kill", pid], check=False)
+        rpath("/var/run/s2s_agent.pid").unlink()
+    write("/cf/conf/needs_package_sync", "")
+    r = php("-f", "/etc/rc.package_reinstall_all", timeout=300)
+    pkglog = read("/var/log/fake-pkg.log").splitlines()
+    installed = json.loads(read("/var/db/fake-pkg-installed.json") or '["pfSense-pkg-s2s-agent"]')
+    still = "pfSense-pkg-s2s-agent" in installed
+    in_cfg = any(
+        p.findtext("name") == "s2s-agent" for p in config().findall("installedpackages/package")
+    )
+    print(f"   restore: pkg-static calls: {pkglog[:12]}", flush=True)
+    print(f"   restore: binary installed: {still}; registered: {in_cfg}; rc={r.returncode}")
+    for _ in range(40):  # rc.start_packages runs in the background (mwexec_bg)
+        if running():
+            break
+        time.sleep(0.5)
+    check("restore: package_reinstall_all leaves the package installed and registered",
+          still and in_cfg, f"binary={still} config={in_cfg}")  # fmt: skip
+    check(
+        "restore: rc.start_packages afterwards runs the resync (agent running)", running(), rclog()
+    )
+
+
+def legacy_name() -> None:
+    """A Tunnel name stored as plain text by an older version (no base64 then)."""
+    text = read("/cf/conf/config.xml")
+    text = re.sub(r"<tunnel_name>[^<]*</tunnel_name>", "<tunnel_name>azure-hq</tunnel_name>", text)
+    write("/cf/conf/config.xml", text)
+    rpath("/tmp/config.cache").unlink(missing_ok=True)
+    _, form, _ = get_form()
+    check("older version's plain Tunnel name shows as it is in the form",
+          form.fields["tunnel_name"]["value"] == "azure-hq", form.fields["tunnel_name"])  # fmt: skip
+    php("-f", "/etc/rc.packages", "s2s-agent", "POST-INSTALL")  # the upgrade's install step
+    check("upgrade install re-encodes it as base64",
+          pkgcfg().get("tunnel_name") == base64.b64encode(b"azure-hq").decode(), pkgcfg())  # fmt: skip
+
+
+def no_phase1() -> None:
+    """A disabled configuration saves on a box without any IPsec phase 1."""
+    text = read("/cf/conf/config.xml")
+    write("/cf/conf/config.xml", re.sub(r"\s*<phase1>.*?</phase1>", "", text, flags=re.S))
+    rpath("/tmp/config.cache").unlink(missing_ok=True)
+    r, errors, post = save({"enable": False})
+    check("no phase 1 at all: a disabled configuration saves",
+          r.returncode == 0 and not errors and not config().findall("ipsec/phase1"), errors)  # fmt: skip
+    r, errors, post = save({"enable": True})
+    check("no phase 1 at all: enabling names the missing tunnel",
+          errors and any(e.startswith("Tunnel to watch:") for e in errors), errors)  # fmt: skip
+
+
+def main() -> int:
+    global ROOT
+    src, proj, work = sys.argv[1:4]
+    ROOT = Path(work) / ("root-" + Path(src).name)
+    subprocess.run([str(HERE / "mkroot.sh"), src, proj, str(ROOT)], check=True)
+    rpath("/var/log").mkdir(parents=True, exist_ok=True)
+    print(f"== pfSense {Path(src).name}: {read('/etc/version').strip()}")
+    for step in (install_and_first_save, secrets_and_toggle, services_and_reinstall, apply_myid,
+                 status_pages, restore, legacy_name, no_phase1):  # fmt: skip
+        try:
+            step()
+        except Exception as exc:  # a broken step fails, the next ones still run
+            check(f"{step.__name__}: ran to the end", False, repr(exc))
+    bad = [n for n, ok in RESULTS if not ok]
+    print(f"== {Path(src).name}: {len(RESULTS) - len(bad)}/{len(RESULTS)} passed")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+<?php /* harness stub of PEAR Net_IPv6 */

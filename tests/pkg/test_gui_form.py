@@ -1,0 +1,155 @@
+"""The settings page as pfSense's pkg_edit.php runs it (stand-in of its GET render and save
+loop in tests/pkg/php_stubs/harness.php): secrets never go back to the browser (DMYPWD),
+"Update Azure" unchecked keeps the Azure settings, UTF-8 names are stored base64, and the
+validation rules of issue 12. The same flows run against pfSense's real pkg_edit.php in
+tests/pkg/pfsense_real (S2S_PFSENSE_SRC)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+import yaml
+
+from .test_gui import GOOD, PHASE1, run_harness
+
+DMYPWD = "********"
+SECRET = GOOD["client_secret"]
+PEM = ("-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n"
+       "-----BEGIN PRIVATE KEY-----\nMIIEkey\n-----END PRIVATE KEY-----")  # fmt: skip
+# pkg_edit.php's enablefields script disables these <input>s while "Update Azure" is
+# unchecked; browsers do not post disabled inputs (selects and textareas stay enabled).
+DISABLED_INPUTS = ("tenant_id", "client_id", "client_secret", "subscription_id", "resource_group",
+                   "local_network_gateway", "connection", "max_writes_per_hour",
+                   "reset_connection_after")  # fmt: skip
+
+
+def stored(settings: dict) -> dict:
+    """``settings`` as pkg_edit.php stores them (base64 fields encoded)."""
+    out = dict(settings)
+    for k in ("tunnel_name", "client_certificate"):
+        if out.get(k):
+            out[k] = base64.b64encode(out[k].encode()).decode()
+    return out
+
+
+def saved(out: dict) -> dict:
+    return out["config"]["installedpackages"]["s2sagent"]["config"][0]
+
+
+def test_get_shows_placeholders_never_the_stored_secrets(tmp_path):
+    cfg = stored({**GOOD, "client_certificate": PEM})
+    out = run_harness(tmp_path, "form_get", cfg)
+    assert out["result"]["client_secret"] == DMYPWD
+    assert out["result"]["client_certificate"] == DMYPWD
+    assert SECRET not in str(out["result"]) and "MIIEkey" not in str(out["result"])
+    assert out["result"]["tunnel_name"] == "azure-hq"  # base64 decoded for the form
+    assert not [c for c in out["calls"] if c[0] == "write_config"]  # a GET writes nothing
+
+
+def test_get_without_a_stored_secret_shows_an_empty_field(tmp_path):
+    out = run_harness(tmp_path, "form_get", stored({**GOOD, "client_secret": ""}))
+    assert out["result"]["client_secret"] == ""
+
+
+def test_post_with_the_placeholder_keeps_the_stored_secret(tmp_path):
+    out = run_harness(tmp_path, "form_post", stored(GOOD), arg={**GOOD, "client_secret": DMYPWD})
+    assert out["result"]["input_errors"] == []
+    assert saved(out)["client_secret"] == SECRET
+    assert (tmp_path / "s2s-agent" / "azure-secret").read_text() == SECRET
+
+
+def test_post_with_a_new_secret_replaces_it(tmp_path):
+    out = run_harness(tmp_path, "form_post", stored(GOOD), arg={**GOOD, "client_secret": "n3w"})
+    assert saved(out)["client_secret"] == "n3w"
+
+
+def test_post_certificate_placeholder_keeps_the_stored_pem(tmp_path):
+    cfg = stored({**GOOD, "auth_method": "certificate", "client_certificate": PEM})
+    post = {**GOOD, "auth_method": "certificate", "client_certificate": DMYPWD}
+    out = run_harness(tmp_path, "form_post", cfg, arg=post)
+    assert out["result"]["input_errors"] == []
+    assert base64.b64decode(saved(out)["client_certificate"]).decode() == PEM
+
+
+def test_unchecking_update_azure_keeps_the_azure_settings(tmp_path):
+    post = {k: v for k, v in GOOD.items() if k not in DISABLED_INPUTS}
+    post["remediation"] = ""
+    out = run_harness(tmp_path, "form_post", stored(GOOD), arg=post)
+    assert out["result"]["input_errors"] == []
+    kept = saved(out)
+    for k in DISABLED_INPUTS:
+        assert kept[k] == GOOD.get(k, kept[k]), k
+    assert kept["client_secret"] == SECRET and kept["remediation"] == ""
+    conf = yaml.safe_load((tmp_path / "s2s-agent.yaml").read_text())
+    assert "azure" not in conf  # not used while unchecked...
+    post2 = {**GOOD, "client_secret": DMYPWD}
+    out = run_harness(tmp_path, "form_post", kept, arg=post2)  # ...and back when checked again
+    assert out["result"]["input_errors"] == [] and saved(out)["tenant_id"] == GOOD["tenant_id"]
+
+
+def test_a_validation_error_re_renders_the_placeholder_not_the_secret(tmp_path):
+    post = {k: v for k, v in GOOD.items() if k not in DISABLED_INPUTS}
+    post.update({"remediation": "", "interval": "0"})
+    out = run_harness(tmp_path, "form_post", stored(GOOD), arg=post)
+    assert out["result"]["input_errors"]
+    assert out["result"]["post"]["client_secret"] == DMYPWD
+    assert out["result"]["post"]["tenant_id"] == GOOD["tenant_id"]  # kept value shown
+    assert SECRET not in str(out["result"])
+    assert not [c for c in out["calls"] if c[0] == "write_config"]
+
+
+def test_utf8_tunnel_name_is_stored_base64_and_reaches_the_yaml(tmp_path):
+    name = "Zürich – Büro 東京"
+    out = run_harness(tmp_path, "form_post", {}, arg={**GOOD, "tunnel_name": name})
+    assert out["result"]["input_errors"] == []
+    assert saved(out)["tunnel_name"] == base64.b64encode(name.encode()).decode()
+    assert saved(out)["tunnel_name"].isascii()
+    conf = yaml.safe_load((tmp_path / "s2s-agent.yaml").read_text(encoding="utf-8"))
+    assert conf["tunnels"][0]["name"] == name
+    writes = [c[1] for c in out["calls"] if c[0] == "write_config"]
+    assert writes and all(w.strip() for w in writes)  # Config History gets a description
+
+
+@pytest.mark.parametrize("legacy", ["azure-hq", "azure", "test", "HQ 1"])
+def test_a_plain_name_saved_by_an_older_version_is_used_as_it_is(tmp_path, legacy):
+    run_harness(tmp_path, "resync", {**GOOD, "tunnel_name": legacy, "remediation": ""})
+    conf = yaml.safe_load((tmp_path / "s2s-agent.yaml").read_text())
+    assert conf["tunnels"][0]["name"] == legacy
+
+
+def test_disabled_config_saves_without_any_phase_1(tmp_path):
+    post = {"enable": "", "tunnel_name": "azure"}  # no phase 1: the select posts nothing
+    out = run_harness(tmp_path, "form_post", {}, arg=post, extra={"ipsec": ""})
+    assert out["result"]["input_errors"] == []
+
+
+@pytest.mark.parametrize(("change", "ok"), [
+    ({"connection": ""}, True),  # optional, as azure.connection in the YAML
+    ({"tunnel_name": "Zürich Büro"}, True),
+    ({"tunnel_name": "bad\u0007bell"}, False),
+    ({"tunnel_name": "x" * 65}, False),
+    ({"resource_group": "rg-zürich"}, False),  # config.xml text stays ASCII
+    ({"ikeid": ""}, False),
+    ({"enable": "", "ikeid": ""}, True),
+])  # fmt: skip
+def test_validation_rules(tmp_path, change, ok):
+    errors = run_harness(tmp_path, "validate", arg={**GOOD, **change})["result"]
+    assert (errors == []) is ok, errors
+
+
+def test_validation_rejects_a_disabled_phase_1(tmp_path):
+    phase1 = [{**PHASE1[0], "disabled": ""}, PHASE1[1]]
+    errors = run_harness(tmp_path, "validate", arg=GOOD, extra={"ipsec": {"phase1": phase1}})[
+        "result"
+    ]
+    assert any(e.startswith("Tunnel to watch:") and "disabled" in e for e in errors), errors
+
+
+def test_a_plain_name_of_an_older_version_shows_as_it_is_and_install_migrates_it(tmp_path):
+    """pkg_edit.php base64-decodes the stored value for the form: a plain "azure-hq" saved
+    by an older version must not turn into junk (GET) and is re-encoded on install."""
+    out = run_harness(tmp_path, "form_get", {**GOOD, "tunnel_name": "azure-hq"})
+    assert out["result"]["tunnel_name"] == "azure-hq"
+    out = run_harness(tmp_path, "install", {**GOOD, "tunnel_name": "azure-hq"})
+    assert saved(out)["tunnel_name"] == base64.b64encode(b"azure-hq").decode()
