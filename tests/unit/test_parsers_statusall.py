@@ -120,31 +120,55 @@ def test_routed_connections_before_the_sa_section_are_not_sas():
     assert parse_statusall(text).ike_sas == ()
 
 
-def test_truncated_last_line_is_dropped_but_a_complete_bad_line_is_an_error():
+def test_truncated_last_line_is_skipped_and_a_bad_line_costs_only_itself():
     full = one()
     cut = full[: full.index("84 bytes_o") + 4]  # no newline at the end
-    c = parse_statusall(cut).ike_sas[0].child_sas[0]
+    snap = parse_statusall(cut)
+    c = snap.ike_sas[0].child_sas[0]
     assert c.bytes_in is None and c.local_ts == ()
-    with pytest.raises(ParseError, match="line 2"):
-        parse_statusall(HDR + "garbage here\n" + IKE.format(ago="0 seconds ago"))
+    assert any("cut off" in w for w in snap.warnings)
+    snap = parse_statusall(HDR + "garbage here\n" + IKE.format(ago="0 seconds ago"))
+    assert [i.state for i in snap.ike_sas] == ["ESTABLISHED"]
+    assert snap.warnings[0].startswith("line 2:") and snap.unattributed
 
 
 @pytest.mark.parametrize(
     ("text", "match"),
     [
         ("", "empty output"),
+        ("\n\n  \n", "empty output"),
         ("Status of IKE charon daemon (strongSwan 5.9.8):\n", "no 'Security Associations'"),
-        (HDR + "   azure-net{1}:  INSTALLED, TUNNEL, reqid 1\n", "before any IKE SA"),
-        (HDR + "       azure[1]: IKEv2 SPIs: 1_i 2_r\n", "before its state line"),
-        (one() + IKE.format(ago="0 seconds ago"), "listed twice"),
-        (HDR + HDR, "second 'Security Associations'"),
-        (HDR + "       azure[1]: ESTABLISHED, no hosts here\n", "before its state line"),
-        (one(traffic="x bytes_i, 1 bytes_o"), "malformed counters"),
+        ("\x00\x01\x02\xff" * 50, "binary"),
+        ("PING 10.0.0.1 (10.0.0.1) 56(84) bytes of data.\n", "no 'Security Associations'"),
     ],
 )
-def test_broken_structure_raises_parse_error(text, match):
+def test_output_that_is_not_statusall_is_a_parse_error(text, match):
     with pytest.raises(ParseError, match=match):
         parse_statusall(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "match", "attributed"),
+    [
+        (HDR + "   azure-net{1}:  INSTALLED, TUNNEL, reqid 1\n", "before any IKE SA", False),
+        (HDR + "       azure[1]: IKEv2 SPIs: 1_i 2_r\n", "state line missing", True),
+        (HDR + HDR, "second 'Security Associations'", False),
+        (HDR + "       azure[1]: ESTABLISHED, no hosts here\n", "state line missing", True),
+        (one(traffic="x bytes_i, 1 bytes_o"), "malformed counters", True),
+    ],
+)
+def test_broken_lines_become_warnings(text, match, attributed):
+    snap = parse_statusall(text)
+    assert any(match in w for w in snap.warnings), snap.warnings
+    assert snap.unattributed is not attributed
+    if attributed:
+        assert snap.ike_sas[0].damaged
+
+
+def test_a_duplicated_state_line_is_a_separate_entry():
+    snap = parse_statusall(one() + IKE.format(ago="0 seconds ago"))
+    assert [i.state for i in snap.ike_sas] == ["ESTABLISHED", "ESTABLISHED"]
+    assert len(snap.ike_sas[0].child_sas) == 1
 
 
 def test_non_text_input_is_a_parse_error():

@@ -113,28 +113,50 @@ def test_truncated_last_line_is_dropped():
 
 
 @pytest.mark.parametrize(
-    ("text", "match"),
+    "text",
     [
-        ("connecting to 'unix:///var/run/charon.vici' failed\n", "line 1"),
-        ("  local  '%any' @ 1.2.3.4[500]\n", "before any IKE SA"),
-        ("a: #1, ESTABLISHED, IKEv2, x\n    in  1, 2 bytes, 3 packets\n", "before any CHILD_SA"),
-        ("a: #x1, ESTABLISHED, IKEv2, x\n", "not a number"),
-        ("a: #1, ESTABLISHED, IKEv2, x\na: #1, ESTABLISHED, IKEv2, x\n", "listed twice"),
-        ("a: #1, ESTABLISHED, IKEv2, x\n  local  no quotes here\n", "malformed address"),
+        "connecting to 'unix:///var/run/charon.vici' failed\n",
+        "  local  '%any' @ 1.2.3.4[500]\n",
+        "\x00\x01\x02\xff" * 50,
+        "PING 10.0.0.1 (10.0.0.1) 56(84) bytes of data.\n64 bytes from 10.0.0.1: icmp_seq=1\n",
+    ],
+)
+def test_output_that_is_not_list_sas_is_a_parse_error(text):
+    with pytest.raises(ParseError, match="is this the output of 'swanctl --list-sas'"):
+        parse_list_sas(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "match", "attributed"),
+    [
+        ("a: #1, ESTABLISHED, IKEv2, x\n    in  1, 2 bytes, 3 packets\n", "before any CHILD_SA", True),
+        ("a: #x1, ESTABLISHED, IKEv2, x\n", "not a number", True),
+        ("a: #1, ESTABLISHED, IKEv2, x\n  local  no quotes here\n", "malformed address", True),
         (
             "a: #1, ESTABLISHED, IKEv2, x\n  c: #1, reqid 1, INSTALLED, TUNNEL, ESP:\n"
             "    in  1, 2 bytes\n",
             "malformed counters",
+            True,
         ),
         (
             "a: #1, ESTABLISHED, IKEv2, x\n  c: #99999999999999999999999, reqid 1, I, T, E:\n",
             "not a number",
+            True,
         ),
+        ("garbage first\na: #1, ESTABLISHED, IKEv2, x\n", "expected 'name: #N", False),
     ],
 )
-def test_broken_structure_raises_parse_error(text, match):
-    with pytest.raises(ParseError, match=match):
-        parse_list_sas(text)
+def test_broken_lines_become_warnings(text, match, attributed):
+    snap = parse_list_sas(text)
+    assert [i.name for i in snap.ike_sas] == ["a"]
+    assert any(match in w for w in snap.warnings), snap.warnings
+    assert snap.unattributed is not attributed
+    assert snap.ike_sas[0].damaged is attributed
+
+
+def test_a_duplicated_header_is_a_separate_entry():
+    snap = parse_list_sas("a: #1, ESTABLISHED, IKEv2, x\na: #1, ESTABLISHED, IKEv2, x\n")
+    assert len(snap.ike_sas) == 2 and not snap.warnings
 
 
 def test_a_single_garbage_line_without_newline_is_an_error_not_no_sas():
