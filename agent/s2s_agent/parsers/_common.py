@@ -18,7 +18,14 @@ _TS_SPLIT = re.compile(r"[,\s]+", re.ASCII)
 
 
 class LineError(Exception):
-    """Internal: one line could not be parsed (turned into ParseError by the caller)."""
+    """Internal: one line could not be parsed (the builder records it as a warning).
+
+    ``unattributed``: the line names no SA it can be tied to (it may have been any SA's
+    first line)."""
+
+    def __init__(self, message: str, *, unattributed: bool = False) -> None:
+        super().__init__(message)
+        self.unattributed = unattributed
 
 
 def as_text(data: object, source: str) -> str:
@@ -97,7 +104,7 @@ class Damage:
 
 def run_lines(source: str, text: object, handle, skip) -> int:
     """Feed every non-blank line to ``handle(lineno, line)``; a :class:`LineError` from it
-    goes to ``skip(lineno, line, why)`` (the builder decides which SA the damage belongs
+    goes to ``skip(lineno, line, why, unattributed)`` (the builder decides which SA the damage belongs
     to) and the next line is read. Returns the number of non-blank lines."""
     text = as_text(text, source)
     lines, complete = split_lines(text)
@@ -113,7 +120,7 @@ def run_lines(source: str, text: object, handle, skip) -> int:
             why = str(exc)
             if n == last and not complete:
                 why = f"cut off (no newline at the end): {why}"
-            skip(n, line, why)
+            skip(n, line, why, exc.unattributed)
     return seen
 
 

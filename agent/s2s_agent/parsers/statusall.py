@@ -172,14 +172,16 @@ class _Builder:
         self.current: dict | None = None
         self.damage = Damage()
 
-    def skip(self, n: int, line: str, why: str) -> None:
+    def skip(self, n: int, line: str, why: str, unattributed: bool) -> None:
         """A line that could not be read: its SA (if known) is damaged, else the snapshot."""
         self.damage.add(n, why)
         m = _SA.match(line)
         target = None
-        if m and m.group(2) is not None:
+        if unattributed or m is None:
+            pass  # names no SA: it may have been any SA's state line
+        elif m.group(2) is not None:
             target = self.ikes.get((m.group(1), int(m.group(2))))
-        elif self.current is not None:
+        else:
             target = self.current
         if target is None:
             self.damage.unattributed = True

@@ -159,9 +159,9 @@ class _Builder:
         self.damage = Damage()
         self._seen: set[str] = set()  # detail kinds the current SA had (IKE or CHILD)
 
-    def skip(self, n: int, line: str, why: str) -> None:
+    def skip(self, n: int, line: str, why: str, unattributed: bool) -> None:
         self.damage.add(n, why)
-        if self.ike is None:
+        if unattributed or self.ike is None:
             self.damage.unattributed = True
         else:
             self.ike["damaged"] = True
@@ -196,20 +196,25 @@ class _Builder:
             if what == "IKE SA":
                 self.ike = None
             self.child = None
-            raise LineError(f"second '{kind}' line of one {what} (header lost?): {body[:60]!r}")
+            raise LineError(
+                f"second '{kind}' line of one {what} (header lost?): {body[:60]!r}",
+                unattributed=what == "IKE SA",
+            )
         self._seen.add(kind)
 
     def _ike_header(self, body: str) -> None:
         h = _ike_header(body)
-        self.child = None
-        self._seen = set()
         if h is None:
             m = _NAME.match(body)
             if m is None:
-                if self.ike is not None:
-                    raise LineError(f"unexpected line: {body[:60]!r}")
-                raise LineError(f"expected 'name: #N, STATE, IKEvN, ...', got {body[:60]!r}")
+                # keep the current SA (this may be one of its lines that lost its indent),
+                # but it may as well have been another SA's header
+                raise LineError(
+                    f"expected 'name: #N, STATE, IKEvN, ...', got {body[:60]!r}", unattributed=True
+                )
             h = {"name": m.group(1), "uid": None, "state": None, "version": None}
+        self.child = None
+        self._seen = set()
         ike = {
             "name": h["name"],
             "uniqueid": None,
