@@ -175,3 +175,25 @@ def test_non_text_input_is_a_parse_error():
     with pytest.raises(ParseError):
         parse_statusall(None)  # type: ignore[arg-type]
     assert parse_statusall(one().encode()) == parse_statusall(one())
+
+
+def test_parse_cli_prints_skipped_lines_on_stderr_and_in_the_json(tmp_path, capsys):
+    import json
+
+    from s2s_agent import cli
+
+    f = tmp_path / "statusall.txt"
+    f.write_text(HDR + "garbage here\n" + IKE.format(ago="0 seconds ago"))
+    assert cli.main(["parse", "statusall", str(f)]) == 0
+    out, err = capsys.readouterr()
+    assert "warning: skipped line 2:" in err
+    doc = json.loads(out)
+    assert [i["name"] for i in doc["ike_sas"]] == ["azure"]
+    assert doc["warnings"] == ["line 2: expected 'name[N]:' or 'name{N}:', got 'garbage here'"]
+    f.write_text(one())
+    assert cli.main(["parse", "statusall", str(f)]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and set(json.loads(out)) == {"ike_sas"}  # the contract, unchanged
+    f.write_bytes(b"\x00\x01\x02" * 100)
+    assert cli.main(["parse", "statusall", str(f)]) == 1
+    assert "is this the output of 'ipsec statusall'" in capsys.readouterr().err
