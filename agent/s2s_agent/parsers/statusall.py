@@ -99,7 +99,7 @@ log = logging.getLogger(__name__)
 SOURCE = "ipsec statusall"
 
 _A = re.ASCII
-_HEADER = re.compile(r"Security Associations(?: \((\d+) up, (\d+) connecting\))?:\s*$", _A)
+_HEADER = re.compile(r"\s*Security Associations(?: \((\d+) up, (\d+) connecting\))?:\s*$", _A)
 # one regex for both: "name[N]: ..." (IKE SA) or "name{N}: ..." (CHILD SA)
 _SA = re.compile(r"\s*([^\s\[\]{}]+)(?:\[(\d{1,20})\]|\{(\d{1,20})\}):(.*)$", _A)
 _IKE_STATE = re.compile(r"([A-Z][A-Z_]*)(?: (\d{1,20}) (second|minute|hour|day)s? ago)?, ", _A)
@@ -144,7 +144,13 @@ def _endpoints(text: str) -> tuple[str, str, str, str] | None:
     rb = right.find("[")
     if rb < 0:
         return None
-    return text[:lb], text[lb + 1 : sep], right[:rb], right[rb + 1 : -1]
+    return text[:lb], _no_port(text[lb + 1 : sep]), right[:rb], _no_port(right[rb + 1 : -1])
+
+
+def _no_port(ident: str) -> str:
+    """Vyatta/DANOS builds print ``host[port][id]``: drop the ``port][`` part."""
+    port, sep, rest = ident.partition("][")
+    return rest if sep and port.isdigit() and len(port) <= 5 else ident
 
 
 def _child_state(rest: str) -> tuple[str, str, int | None, bool] | None:
