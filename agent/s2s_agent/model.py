@@ -49,9 +49,17 @@ class IkeSa:
     remote_id: str | None = None
     established_seconds: int | None = None
     child_sas: tuple[ChildSa, ...] = ()
+    def to_fields(self) -> tuple:
+        """Everything but the CHILD SAs (to compare two readings of one IKE SA)."""
+        return tuple(getattr(self, f) for f in _IKE_FIELDS)
+
     # not in the JSON contract: a line of this SA (or one that may have been one of its
     # CHILD SAs' first line) could not be read, so a missing CHILD SA proves nothing
     damaged: bool = field(default=False, compare=False)
+
+
+_IKE_FIELDS = ("name", "uniqueid", "state", "version", "local_host", "remote_host", "local_id",
+               "remote_id", "established_seconds")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,6 @@ def test_truncated_last_line_is_dropped():
     "text",
     [
         "connecting to 'unix:///var/run/charon.vici' failed\n",
-        "  local  '%any' @ 1.2.3.4[500]\n",
         "\x00\x01\x02\xff" * 50,
         "PING 10.0.0.1 (10.0.0.1) 56(84) bytes of data.\n64 bytes from 10.0.0.1: icmp_seq=1\n",
     ],
@@ -152,6 +151,11 @@ def test_broken_lines_become_warnings(text, match, attributed):
     assert any(match in w for w in snap.warnings), snap.warnings
     assert snap.unattributed is not attributed
     assert snap.ike_sas[0].damaged is attributed
+
+
+def test_swanctl_lines_whose_header_was_lost_are_not_an_error_but_unattributed():
+    snap = parse_list_sas("  local  '%any' @ 1.2.3.4[500]\n  established 5s ago\n")
+    assert snap.ike_sas == () and snap.unattributed and len(snap.warnings) == 2
 
 
 def test_a_duplicated_header_is_a_separate_entry():

@@ -73,7 +73,9 @@ Damage stays local. A line that cannot be read is skipped with a warning
   ``SaSnapshot.unattributed`` (any SA missing from the snapshot may be that one).
 
 ParseError (only) when the text is not ``ipsec statusall``/``ipsec status`` output at
-all: empty, binary, or no ``Security Associations`` header.
+all: empty, binary, or neither a ``Security Associations`` header nor an IKE SA state
+line (``name[N]: STATE ..., a[b]...c[d]``; one without the header starts the section,
+with a warning).
 """
 
 from __future__ import annotations
@@ -153,6 +155,11 @@ def _no_port(ident: str) -> str:
     return rest if sep and port.isdigit() and len(port) <= 5 else ident
 
 
+def _ike_state_line(line: str) -> bool:
+    m = _SA.match(line)
+    return bool(m and m.group(2) is not None and _IKE_STATE.match(m.group(4).strip()))
+
+
 def _child_state(rest: str) -> tuple[str, str, int | None, bool] | None:
     """``STATE, MODE[_PROXY][, reqid R][, ...]`` → (state, mode, reqid, has_reqid)."""
     parts = rest.split(", ", 3)
@@ -201,6 +208,12 @@ class _Builder:
         if not self.in_section:
             if "Security Associations" in line and _HEADER.match(line):
                 self.in_section = True
+            elif "..." in line and _ike_state_line(line):
+                # the header line itself was lost: an IKE state line is only ever
+                # printed in the SA section, so the section starts here
+                self.in_section = True
+                self.line(n, line)
+                raise LineError("no 'Security Associations' header before this IKE SA")
             return
         m = _SA.match(line)
         if m:

@@ -64,7 +64,7 @@ Damage stays local. A line that cannot be read is skipped with a warning
   to no SA, so they cannot overwrite the previous SA's fields.
 
 ParseError (only) when the text is not ``swanctl --list-sas`` output at all: binary,
-or non-blank lines of which none is an SA header.
+or non-blank lines of which none is an SA header or a line only swanctl prints.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ SOURCE = "swanctl --list-sas"
 _A = re.ASCII
 _NAME = re.compile(r"([^\s:]+): #", _A)
 _ESTABLISHED = re.compile(r"established (\S+?)s ago", _A)
-_IKE_KEYS = ("local", "remote", "established")
+_WORD = re.compile(r"[A-Z][A-Z_]*|\(null\)", _A)
 _CHILD_KEYS = ("in", "out", "local", "remote", "installed")
 
 
@@ -115,11 +115,20 @@ def _child_header(body: str) -> dict | None:
         return None
     parts = body[m.end() :].split(", ")
     plain = [p for p in parts[1:] if not p.startswith(("reqid ", "cpu "))]
-    if len(plain) < 2 or plain[1].startswith("IKEv"):
+    if len(plain) < 2 or plain[1].startswith("IKEv") or not _WORD.fullmatch(plain[0].strip()):
         return None
     reqid = next((p[6:] for p in parts[1:] if p.startswith("reqid ")), None)
     return {"name": m.group(1), "uid": parts[0], "reqid": reqid, "state": plain[0],
             "mode": plain[1]}  # fmt: skip
+
+
+def _looks_like_detail(body: str) -> bool:
+    """An indented line only swanctl prints (for the "is this swanctl at all?" check)."""
+    if body.startswith(("local ", "remote ")):
+        return "' @ " in body or body.count("/") > 0
+    if body.startswith(("in ", "out ")):
+        return " bytes, " in body
+    return body.startswith(("established ", "installed ")) or _child_header(body) is not None
 
 
 def _endpoint(body: str) -> tuple[str, str, str | None]:
@@ -156,8 +165,10 @@ class _Builder:
         self.ike: dict | None = None
         self.child: dict | None = None
         self.headers = 0
+        self.recognized = 0
         self.damage = Damage()
-        self._seen: set[str] = set()  # detail kinds the current SA had (IKE or CHILD)
+        self._seen: set[str] = set()  # detail kinds the current IKE SA had
+        self._child_seen: set[str] = set()  # ... and the current CHILD SA
 
     def skip(self, n: int, line: str, why: str, unattributed: bool) -> None:
         self.damage.add(n, why)
@@ -171,12 +182,15 @@ class _Builder:
         indent = len(line) - len(body)
         body = body.rstrip()
         if indent == 0:
-            if _ike_header(body) is None and _child_header(body) is not None and self.ike:
+            h = _child_header(body) if self.ike and _ike_header(body) is None else None
+            if h is not None and h["reqid"] is not None:
                 indent = 2  # a CHILD header that lost its indentation
             else:
                 self._ike_header(body)
                 return
         if self.ike is None:
+            if _looks_like_detail(body):
+                self.recognized += 1  # swanctl's output, but of an SA whose header was lost
             raise LineError(f"indented line before any IKE SA: {body[:60]!r}")
         if indent <= 3:
             h = _child_header(body)
@@ -191,7 +205,8 @@ class _Builder:
 
     def _repeat(self, kind: str, what: str, body: str) -> None:
         """A detail its SA already had: a header was lost; drop lines up to the next one."""
-        if kind in self._seen:
+        seen = self._seen if what == "IKE SA" else self._child_seen
+        if kind in seen:
             self.ike["damaged"] = True
             if what == "IKE SA":
                 self.ike = None
@@ -200,7 +215,7 @@ class _Builder:
                 f"second '{kind}' line of one {what} (header lost?): {body[:60]!r}",
                 unattributed=what == "IKE SA",
             )
-        self._seen.add(kind)
+        seen.add(kind)
 
     def _ike_header(self, body: str) -> None:
         h = _ike_header(body)
@@ -263,7 +278,7 @@ class _Builder:
             mode = mode[: -len("-in-UDP")]
         self.child = new_child(name, None, null_str(h["state"].strip()), mode)
         self.ike["children"].append(self.child)
-        self._seen = set()
+        self._child_seen = set()
         self.child["uniqueid"] = to_int(h["uid"], "CHILD_SA unique id")
 
     def _child_detail(self, body: str) -> None:
@@ -290,7 +305,7 @@ def parse_list_sas(text: str) -> SaSnapshot:
     """Parse ``swanctl --list-sas`` text output; see the module docstring."""
     b = _Builder()
     seen = run_lines(SOURCE, text, b.line, b.skip)
-    if seen and not b.headers:
+    if seen and not b.headers and not b.recognized:
         what = "binary data" if looks_binary(text if isinstance(text, str) else "") else "text"
         first = b.damage.warnings[0] if b.damage.warnings else ""
         raise ParseError(SOURCE, f"no SA header in this {what}; is this the output of "
