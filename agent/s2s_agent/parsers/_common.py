@@ -79,6 +79,10 @@ def split_ts(text: str) -> tuple[str, ...]:
     return tuple(t for t in _TS_SPLIT.split(text) if t)
 
 
+MAX_LINE = 65536
+"""Longer lines are not strongSwan's (its longest, a CHILD SA with many traffic
+selectors, are a few KiB): they are skipped unread, which also bounds the work per line."""
+
 MAX_WARNINGS = 50
 """Warnings kept per snapshot; the rest are counted in one last line."""
 
@@ -114,6 +118,9 @@ def run_lines(source: str, text: object, handle, skip) -> int:
         if not line.strip(" \t"):
             continue
         seen += 1
+        if len(line) > MAX_LINE:
+            skip(n, line[:200], f"line of {len(line)} characters (over {MAX_LINE}) not read", False)
+            continue
         try:
             handle(n, line)
         except LineError as exc:

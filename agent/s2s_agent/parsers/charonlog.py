@@ -74,7 +74,8 @@ start of the message:
   change using MOBIKE``, ``implicitly requesting an address change``, ``detected changes
   in NAT mappings``, and the kernel's ``ADDR appeared on IF`` / ``ADDR disappeared from
   IF`` (no conn: the consumer matches ADDR against the tunnel's local address)
-* ``other``: everything else, including any garbage. ``classify_line`` never raises.
+* ``other``: everything else, including any garbage. ``classify_line`` never raises;
+  it reads at most the first ``MAX_LINE`` (64 KiB) characters of a line.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ import time as _clock
 from ..model import LogEvent
 
 log = logging.getLogger(__name__)
+
+MAX_LINE = 65536
+"""Only this much of a line is read (charon's lines are far shorter); bounds the work."""
 
 MARKER_WINDOW = 256
 """The ``NN[GRP]`` marker is looked for only in a line's first this many characters."""
@@ -211,7 +215,7 @@ def classify_line(line: str, *, year: int | None = None) -> LogEvent:
             if isinstance(line, bytes | bytearray)
             else str(line)
         )
-    line = line.rstrip("\r\n")
+    line = line[:MAX_LINE].rstrip("\r\n")
     m = _MARKER.search(line, 0, MARKER_WINDOW)
     if m is None:
         message, conn, ike_id, stamp = _no_marker(line)

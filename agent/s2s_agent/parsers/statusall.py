@@ -123,7 +123,8 @@ _CHILD_STATES = frozenset(
 )
 _MODES = frozenset(["TRANSPORT", "TUNNEL", "BEET", "PASS", "DROP"])
 _REQID = re.compile(r"reqid (\d{1,20})$", _A)
-_BYTES = re.compile(r"(\d{1,20}) bytes_([io])(?: \((?:(\d{1,20}) pkts?, )?\d{1,20}s ago\))?", _A)
+_BYTES_IN = re.compile(r"(\d{1,20}) bytes_(i)(?: \((?:(\d{1,20}) pkts?, )?\d{1,20}s ago\))?", _A)
+_BYTES_OUT = re.compile(r"(\d{1,20}) bytes_(o)(?: \((?:(\d{1,20}) pkts?, )?\d{1,20}s ago\))?", _A)
 _UNIT = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _NO_SAS = ("none", "no match")
 # what ends the section: pluto's status (4.x "ipsec statusall" prints both daemons)
@@ -298,13 +299,11 @@ class _Builder:
             child["remote_ts"].extend(split_ts(remote))
             return
         if "bytes_" in rest:
-            found = {}
-            for t in _BYTES.finditer(rest):
-                found.setdefault(t.group(2), t)
-            if len(found) != 2:
+            t_in = _BYTES_IN.search(rest)
+            t_out = _BYTES_OUT.search(rest, t_in.end()) if t_in else None
+            if t_out is None:
                 raise LineError(f"malformed counters of CHILD_SA {name}{{{uid}}}")
-            for d, side in (("i", "in"), ("o", "out")):
-                t = found[d]
+            for t, side in ((t_in, "in"), (t_out, "out")):
                 b = to_int(t.group(1), f"bytes {side}")
                 child[f"bytes_{side}"] = b
                 child[f"packets_{side}"] = _packets(b, t.group(3))
