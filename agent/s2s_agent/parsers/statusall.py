@@ -238,7 +238,7 @@ class _Builder:
         ike = {
             "name": name, "uniqueid": uid, "state": None, "version": None,
             "local_host": None, "local_id": None, "remote_host": None, "remote_id": None,
-            "established_seconds": None, "children": [], "damaged": False,
+            "established_seconds": None, "children": [], "latest": {}, "damaged": False,
         }  # fmt: skip
         self.ikes[(name, uid)] = ike
         self.order.append(ike)
@@ -279,19 +279,20 @@ class _Builder:
         if self.current is None:
             raise LineError(f"CHILD_SA {name}{{{uid}}} before any IKE SA")
         children = self.current["children"]
-        st = _child_state(rest)
+        latest = self.current["latest"]  # (name, N) -> its newest entry
+        st = _child_state(rest) if ", " in rest else None
         if st is not None:
             state, mode, _reqid, has_reqid = st
             # before 5.3 "{N}" is the reqid, not a unique id
             child = new_child(name, uid if has_reqid else None, state, mode)
-            child["_key"] = (name, uid)
             children.append(child)
+            latest[(name, uid)] = child
             return
-        child = next((c for c in reversed(children) if c["_key"] == (name, uid)), None)
+        child = latest.get((name, uid))
         if child is None:
             child = new_child(name, None, None, None)
-            child["_key"] = (name, uid)
             children.append(child)
+            latest[(name, uid)] = child
             raise LineError(f"CHILD_SA {name}{{{uid}}}: state line missing or unreadable")
         if "===" in rest:
             local, _, remote = rest.partition("===")
