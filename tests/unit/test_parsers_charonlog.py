@@ -230,6 +230,7 @@ def test_charon_systemd_journal_lines_have_no_marker_but_are_classified():
     assert ev.message == "giving up after 5 retransmits"
     # a CHILD_SA name is not the connection
     assert classify_line("Nov 26 22:47:17 gw charon-systemd[812]: closing CHILD_SA net{5}").conn is None
+    assert classify_line("Jan  2 03:04:05 gw charon-systemd[1]: x", year=2019).time == "2019-01-02T03:04:05"
 
 
 def test_tab_separated_copies_from_a_web_log_view():

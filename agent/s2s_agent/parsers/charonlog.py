@@ -192,7 +192,7 @@ def _stamp(header: str, year: int | None, now_year: int, now_mon: int) -> str | 
     return f"{year:04d}-{mo:02d}-{day:02d}T{t}"
 
 
-def _no_marker(line: str) -> tuple[str, str | None, int | None, str | None]:
+def _no_marker(line: str, year: int | None) -> tuple[str, str | None, int | None, str | None]:
     """(message, conn, ike_id, time) of a line without ``NN[GRP]``: a journal line
     (``... charon-systemd[PID]: message``) or anything else (the whole line)."""
     t = _TAG.search(line, 0, MARKER_WINDOW)
@@ -200,7 +200,7 @@ def _no_marker(line: str) -> tuple[str, str | None, int | None, str | None]:
         return line.strip(), None, None, None
     message = line[t.end() :].strip()
     now = _clock.localtime()
-    stamp = _stamp(line[: t.start()], None, now.tm_year, now.tm_mon) if t.start() else None
+    stamp = _stamp(line[: t.start()], year, now.tm_year, now.tm_mon) if t.start() else None
     sa = _SA_NAME.search(message, 0, MARKER_WINDOW)
     if sa is None:
         return message, None, None, stamp
@@ -218,7 +218,7 @@ def classify_line(line: str, *, year: int | None = None) -> LogEvent:
     line = line[:MAX_LINE].rstrip("\r\n")
     m = _MARKER.search(line, 0, MARKER_WINDOW)
     if m is None:
-        message, conn, ike_id, stamp = _no_marker(line)
+        message, conn, ike_id, stamp = _no_marker(line, year)
     else:
         message = line[m.end() :]
         conn = m.group(1) or None
