@@ -28,7 +28,12 @@ def cases(size: int) -> dict:
 
     return {
         "statusall": {
-            "issue: child line a<N spaces>b===c": HDR + IKE + CHILD + "  c{1}:  a" + " " * size + "b===c\n",
+            "issue: child line a<N spaces>b===c": HDR
+            + IKE
+            + CHILD
+            + "  c{1}:  a"
+            + " " * size
+            + "b===c\n",
             "IKE line of repeated ]...[": HDR
             + _fit("]...[", "  a[1]: ESTABLISHED 1 second ago, x[")
             + "\n",
