@@ -233,6 +233,12 @@ def test_charon_systemd_journal_lines_have_no_marker_but_are_classified():
     assert classify_line("Jan  2 03:04:05 gw charon-systemd[1]: x", year=2019).time == "2019-01-02T03:04:05"
 
 
+def test_journal_message_only_output_still_names_the_connection():
+    # journalctl -u strongswan -o cat: the bare messages
+    ev = classify_line("IKE_SA azure[7] state change: ESTABLISHED => DESTROYING")
+    assert (ev.kind, ev.conn, ev.ike_id, ev.time) == ("ike_deleted", "azure", 7, None)
+
+
 def test_tab_separated_copies_from_a_web_log_view():
     ev = classify_line("2024-03-05T10:11:12\tInformational\tcharon\t09[IKE] <con1|3> sending DPD request")
     assert (ev.kind, ev.conn, ev.ike_id, ev.time) == ("dpd_request", "con1", 3, "2024-03-05T10:11:12")

@@ -194,13 +194,15 @@ def _stamp(header: str, year: int | None, now_year: int, now_mon: int) -> str | 
 
 def _no_marker(line: str, year: int | None) -> tuple[str, str | None, int | None, str | None]:
     """(message, conn, ike_id, time) of a line without ``NN[GRP]``: a journal line
-    (``... charon-systemd[PID]: message``) or anything else (the whole line)."""
+    (``... charon-systemd[PID]: message``) or anything else (the whole line: also
+    ``journalctl -o cat``); the connection is read from ``IKE_SA name[N]`` in it."""
     t = _TAG.search(line, 0, MARKER_WINDOW)
-    if t is None:
-        return line.strip(), None, None, None
-    message = line[t.end() :].strip()
-    now = _clock.localtime()
-    stamp = _stamp(line[: t.start()], year, now.tm_year, now.tm_mon) if t.start() else None
+    if t is None:  # also "journalctl -o cat": the bare message
+        message, stamp = line.strip(), None
+    else:
+        message = line[t.end() :].strip()
+        now = _clock.localtime()
+        stamp = _stamp(line[: t.start()], year, now.tm_year, now.tm_mon) if t.start() else None
     sa = _SA_NAME.search(message, 0, MARKER_WINDOW)
     if sa is None:
         return message, None, None, stamp
