@@ -121,7 +121,7 @@ _CHILD_STATES = frozenset(
         "DESTROYING",
     ]
 )
-_MODES = frozenset(["TRANSPORT", "TUNNEL", "BEET", "PASS", "DROP"])
+_MODE = re.compile(r"[A-Z][A-Z_]*", _A)  # TUNNEL, TRANSPORT, BEET, PASS, DROP, newer ones
 _REQID = re.compile(r"reqid (\d{1,20})$", _A)
 _BYTES_IN = re.compile(r"(\d{1,20}) bytes_(i)(?: \((?:(\d{1,20}) pkts?, )?\d{1,20}s ago\))?", _A)
 _BYTES_OUT = re.compile(r"(\d{1,20}) bytes_(o)(?: \((?:(\d{1,20}) pkts?, )?\d{1,20}s ago\))?", _A)
@@ -169,7 +169,7 @@ def _child_state(rest: str) -> tuple[str, str, int | None, bool] | None:
     mode = parts[1].strip()
     if mode.endswith("_PROXY"):
         mode = mode[: -len("_PROXY")]
-    if mode not in _MODES:
+    if not _MODE.fullmatch(mode):
         return None
     m = _REQID.match(parts[2].strip()) if len(parts) > 2 else None
     return parts[0], mode, (int(m.group(1)) if m else None), m is not None
@@ -214,7 +214,9 @@ class _Builder:
                 # printed in the SA section, so the section starts here
                 self.in_section = True
                 self.line(n, line)
-                raise LineError("no 'Security Associations' header before this IKE SA")
+                raise LineError(
+                    "no 'Security Associations' header before this IKE SA", unattributed=True
+                )
             return
         m = _SA.match(line)
         if m:
