@@ -137,6 +137,22 @@ STATUSALL = {
              ["10.0.0.0/16"], ["10.200.1.0/24"]),
         ]),
     ],
+    # "ipsec status" (no SPI or counter lines) of 5.1.2 (Ubuntu 14.04): no reqid, {N} = reqid
+    "ikoula_5.1.2_ipsec_status_l2tp": [
+        ("l2tp-psk-client", 1, "ESTABLISHED", N, "172.17.0.2", "172.17.0.2", "X.X.X.X", "X.X.X.X",
+         54, [
+            ("l2tp-psk-client", N, "INSTALLED", "TUNNEL", N, N, N, N,
+             ["172.17.0.2/32[udp/l2f]"], ["X.X.X.X/32[udp/l2f]"]),
+        ]),
+    ],
+    "forum_5.1.2_ipsec_status_aws_two_tunnels": [
+        ("VPC-CUST-GW2", 2, "ESTABLISHED", N, "xxx.xxx.197.155", "xxx.xxx.197.155", "xx.x.34.229",
+         "xx.x.34.229", 9 * 60, []),
+        ("VPC-CUST-GW1", 1, "ESTABLISHED", N, "xxx.xxx.197.155", "xxx.xxx.197.155", "yy.yyy.109.192",
+         "yy.yyy.109.192", 9 * 60, [
+            ("VPC-CUST-GW1", N, "INSTALLED", "TUNNEL", N, N, N, N, ["192.168.0.0/24"], ["10.0.0.0/16"]),
+        ]),
+    ],
     "sergeymakinen_5.5.3_ikev1_no_child": [
         ("kelvic-mtn", 1, "ESTABLISHED", 1, "173.44.45.44", "173.44.45.44", "41.220.79.242",
          "41.220.79.242", 360, []),
