@@ -151,7 +151,10 @@ def _endpoint(body: str) -> tuple[str, str, str | None]:
 def _counters(body: str) -> tuple[str, str, str]:
     """``in  SPI[/CPI][ (mark|if-id)], N bytes, M packets[, Ts ago]`` → (dir, N, M)."""
     d = body.split(" ", 1)[0]
-    parts = [p.strip() for p in body.split(",")]
+    parts = body.split(",")
+    if len(parts) > 2 and parts[1].endswith(" bytes") and parts[2].endswith(" packets"):
+        return d, parts[1][:-6].strip(), parts[2][:-8].strip()  # the usual layout
+    parts = [p.strip() for p in parts]
     b = next((p[:-6] for p in parts if p.endswith(" bytes")), None)
     k = next((p[:-8] for p in parts if p.endswith(" packets")), None)
     if b is None or k is None:
@@ -193,7 +196,7 @@ class _Builder:
                 self.recognized += 1  # swanctl's output, but of an SA whose header was lost
             raise LineError(f"indented line before any IKE SA: {body[:60]!r}")
         if indent <= 3:
-            h = _child_header(body)
+            h = _child_header(body) if ": #" in body else None
             if h is not None:
                 self._child_header(h)
             else:
