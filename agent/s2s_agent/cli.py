@@ -201,10 +201,12 @@ def cmd_parse(args) -> int:
             print(f"s2s-agent: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return 1
     try:
-        if args.format == "statusall":
-            out = parsers.parse_statusall(text).to_dict()
-        elif args.format == "list-sas":
-            out = parsers.parse_list_sas(text).to_dict()
+        if args.format in ("statusall", "list-sas"):
+            fn = parsers.parse_statusall if args.format == "statusall" else parsers.parse_list_sas
+            snap = fn(text)
+            for w in snap.warnings:  # what was skipped; the JSON carries them too
+                print(f"s2s-agent: warning: skipped {w}", file=sys.stderr)
+            out = snap.to_dict(warnings=True)
         else:
             kwargs = {"year": args.year} if args.year else {}
             out = [e.to_dict() for e in parsers.parse_log(text, **kwargs)]

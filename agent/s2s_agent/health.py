@@ -7,6 +7,9 @@ words (documented in the README), listed most important first:
 reason                 health     meaning
 =====================  =========  ==============================================================
 sa_source_error        UNKNOWN    strongSwan could not be asked (charon down, socket missing ...)
+sa_unreadable          UNKNOWN    part of strongSwan's output could not be read, and it may be
+                                  this tunnel's SA: its state is not known, so it is neither
+                                  DOWN nor remediated (the parser's warnings say which lines)
 ike_sa_missing         DOWN       no IKE SA of the configured connection exists
 ike_connecting         DOWN       the IKE SA exists but is not ESTABLISHED (CONNECTING, ...)
 child_sa_missing       DOWN/DEG.  a configured CHILD SA is not INSTALLED (all: DOWN, some: DEG.)
@@ -98,6 +101,11 @@ def pick_ike(snapshot: SaSnapshot, ike_name: str) -> IkeSa | None:
     )
 
 
+def _child_rank(child: ChildSa) -> int:
+    # INSTALLED, then unreadable (it may be installed), then any other state
+    return 2 if child.state == "INSTALLED" else 1 if child.state is None else 0
+
+
 def find_children(snapshot: SaSnapshot, ike_name: str, names: tuple[str, ...]) -> dict:
     """Each configured CHILD name → the best matching CHILD SA under that connection."""
     found: dict[str, ChildSa | None] = dict.fromkeys(names)
@@ -105,9 +113,19 @@ def find_children(snapshot: SaSnapshot, ike_name: str, names: tuple[str, ...]) -
         for child in ike.child_sas:
             if child.name in found:
                 cur = found[child.name]
-                if cur is None or (child.state == "INSTALLED" and cur.state != "INSTALLED"):
+                if cur is None or _child_rank(child) > _child_rank(cur):
                     found[child.name] = child
     return found
+
+
+def _unreadable(snapshot: SaSnapshot, ike_name: str, found: dict) -> list[str]:
+    """Configured CHILD names whose state the (partly read) snapshot cannot tell."""
+    damaged = snapshot.unattributed or any(i.damaged for i in snapshot.by_name(ike_name))
+    return [
+        n
+        for n, c in found.items()
+        if (c is not None and c.state is None) or (c is None and damaged)
+    ]
 
 
 def assess(
@@ -126,6 +144,11 @@ def assess(
         return Assessment(UNKNOWN, ("sa_source_error",))
     ike = pick_ike(snapshot, ike_name)
     found = find_children(snapshot, ike_name, children)
+    # a partly read snapshot: the unreadable part may be this connection's IKE SA
+    if (ike is None or ike.state != "ESTABLISHED") and (
+        snapshot.unattributed or any(i.state is None for i in snapshot.by_name(ike_name))
+    ):
+        return Assessment(UNKNOWN, ("sa_unreadable",), ike, found)
     recent = [e for e in events if e.conn == ike_name and now - e.seen <= event_window]
     established = ike is not None and ike.state == "ESTABLISHED"
     if established:
@@ -149,6 +172,11 @@ def assess(
         return Assessment(health, tuple(_dedupe(reasons)), ike, found)
 
     missing = [n for n, c in found.items() if c is None or c.state != "INSTALLED"]
+    unknown = _unreadable(snapshot, ike_name, found) if snapshot.partial else []
+    unknown = [n for n in unknown if n in missing]
+    if unknown:
+        reasons = ["child_sa_missing"] if len(unknown) < len(missing) else []
+        return Assessment(UNKNOWN, (*reasons, "sa_unreadable"), ike, found)
     if missing:
         health = DOWN if len(missing) == len(found) else DEGRADED
         reasons.append("child_sa_missing")

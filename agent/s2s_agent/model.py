@@ -49,21 +49,49 @@ class IkeSa:
     remote_id: str | None = None
     established_seconds: int | None = None
     child_sas: tuple[ChildSa, ...] = ()
+    def to_fields(self) -> tuple:
+        """Everything but the CHILD SAs (to compare two readings of one IKE SA)."""
+        return tuple(getattr(self, f) for f in _IKE_FIELDS)
+
+    # not in the JSON contract: a line of this SA (or one that may have been one of its
+    # CHILD SAs' first line) could not be read, so a missing CHILD SA proves nothing
+    damaged: bool = field(default=False, compare=False)
+
+
+_IKE_FIELDS = ("name", "uniqueid", "state", "version", "local_host", "remote_host", "local_id",
+               "remote_id", "established_seconds")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class SaSnapshot:
-    ike_sas: tuple[IkeSa, ...] = field(default_factory=tuple)
+    """``warnings``: what a text parser skipped (one line each, "line N: why").
+    ``unattributed``: some skipped line could not be tied to any SA, so an SA missing
+    from the snapshot may be the one it described. Neither is part of ``to_dict()``
+    (``s2s-agent parse`` adds ``"warnings"`` next to ``"ike_sas"`` when there are any)."""
 
-    def to_dict(self) -> dict:
+    ike_sas: tuple[IkeSa, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()
+    unattributed: bool = False
+
+    @property
+    def partial(self) -> bool:
+        """True when some of the output could not be read."""
+        return bool(self.warnings)
+
+    def to_dict(self, *, warnings: bool = False) -> dict:
+        """The JSON contract; ``warnings=True`` adds ``"warnings": [str]`` when a text
+        parser skipped something (the key is absent otherwise)."""
         out = []
         for ike in self.ike_sas:
             d = asdict(ike)
+            d.pop("damaged", None)
             d["child_sas"] = [
                 {**asdict(c), "local_ts": list(c.local_ts), "remote_ts": list(c.remote_ts)}
                 for c in ike.child_sas
             ]
             out.append(d)
+        if warnings and self.warnings:
+            return {"ike_sas": out, "warnings": list(self.warnings)}
         return {"ike_sas": out}
 
     @classmethod
@@ -80,7 +108,7 @@ class SaSnapshot:
                 )
                 for c in i.get("child_sas", [])
             )
-            ikes.append(IkeSa(**{**i, "child_sas": children}))
+            ikes.append(IkeSa(**{**i, "child_sas": children}))  # "damaged" is not serialised
         return cls(tuple(ikes))
 
     def by_name(self, name: str) -> list[IkeSa]:

@@ -97,6 +97,7 @@ class Observer:
         self.snapshot: SaSnapshot | None = None
         self.source_error: str | None = None
         self.since: dict[str, tuple[str, float]] = {}
+        self._last_warnings: tuple[str, ...] = ()
 
     def read_log(self, now: float) -> int:
         if self.tailer is None:
@@ -114,6 +115,7 @@ class Observer:
         try:
             self.snapshot = self.source.fetch()
             self.source_error = None
+            self._log_warnings(self.snapshot)
         except S2SError as exc:
             self.snapshot = None
             self.source_error = str(exc)
@@ -126,6 +128,14 @@ class Observer:
         for t in self.cfg.tunnels:
             self.probes.kick(t, self.clock)
         return out
+
+    def _log_warnings(self, snap: SaSnapshot) -> None:
+        """A partly read snapshot is logged when what was skipped changes (not each cycle)."""
+        warnings = getattr(snap, "warnings", ())
+        if warnings and warnings != self._last_warnings:
+            log.warning("SA source: %d line(s) of strongSwan's output could not be read; "
+                        "first: %s", len(warnings), warnings[0])  # fmt: skip
+        self._last_warnings = warnings
 
     def _probe_for(self, t: TunnelSettings, established_at: float | None):
         got = self.probes.latest(t.name)
@@ -165,7 +175,7 @@ class Observer:
             "health": a.health,
             "reasons": list(a.reasons),
             "since": iso(self.since[t.name][1]),
-            "error": self.source_error if snap is None else None,
+            "error": self.source_error if snap is None else _unreadable(snap, a.reasons),
             "ike_state": a.ike.state if a.ike else None,
             "child_states": {n: (c.state if c else None) for n, c in a.children.items()},
             "established_seconds": est,
@@ -183,6 +193,15 @@ class Observer:
             "azure": None,
             "remediations": [],
         }
+
+
+def _unreadable(snap: SaSnapshot, reasons: tuple[str, ...]) -> str | None:
+    """Why the state is UNKNOWN although the source answered: the parser's warnings."""
+    if "sa_unreadable" not in reasons:
+        return None
+    shown = "; ".join(snap.warnings[:3])
+    more = f" (+{len(snap.warnings) - 3} more)" if len(snap.warnings) > 3 else ""
+    return f"part of strongSwan's output could not be read: {shown}{more}"
 
 
 def _probe_dict(res: ProbeResult | None) -> dict | None:

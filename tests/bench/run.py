@@ -5,9 +5,11 @@
 2. classify charon log lines (the real lab log, repeated to 200,000 lines) — lines/s;
 3. the running daemon in the lab (real charon, VICI, probe, syslog-format log), watching one
    tunnel at a 10 s interval: resident memory and CPU per cycle, from /proc;
-4. the import cost of the Azure SDK the observing daemon must not pay (RSS, seconds).
+4. the import cost of the Azure SDK the observing daemon must not pay (RSS, seconds);
+5. 1 MB (and 60 KB) adversarial lines for every parser (tests/bench/adversarial.py).
 
-Results are printed and written to dist/bench.json. ``--quick`` skips the lab part.
+Results are printed and written to dist/bench.json. ``--quick`` skips the lab part,
+``--parsers`` runs only parts 1, 2 and 5.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 from s2s_agent.parsers import classify_line, parse_list_sas, parse_statusall
+from tests.bench.adversarial import bench_adversarial
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "lab"
@@ -210,19 +213,27 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="skip the lab daemon measurement")
     ap.add_argument("--cycles", type=int, default=9)
     ap.add_argument("--heal-runs", type=int, default=10)
+    ap.add_argument("--parsers", action="store_true", help="only the parser benchmarks")
     args = ap.parse_args(argv)
-    results = {"parsers": bench_parsers(), "azure_import": bench_azure_import()}
-    if not args.quick:
+    results = {"parsers": bench_parsers(), "adversarial_ms": bench_adversarial()}
+    if not args.parsers:
+        results["azure_import"] = bench_azure_import()
+    if not (args.quick or args.parsers):
         results["daemon"] = bench_daemon(args.cycles, args.heal_runs)
     targets = [
         ("statusall, 1,000 tunnels", results["parsers"]["statusall_1000_ms"], "ms", "<= 50"),
         ("swanctl --list-sas, 1,000 tunnels", results["parsers"]["list_sas_1000_ms"], "ms", "<= 50"),
         ("classify ipsec.log lines", results["parsers"]["classify_ipsec_log_lines_per_s"], "lines/s", ">= 100000"),
         ("classify charon.log lines", results["parsers"]["classify_charon_log_lines_per_s"], "lines/s", ">= 100000"),
-        ("daemon modules imported, RSS", results["azure_import"]["daemon_modules_rss_mib"], "MiB", "-"),
-        ("+ Azure SDK imported, RSS", results["azure_import"]["with_azure_sdk_rss_mib"], "MiB", "not in the daemon"),
-        ("Azure SDK import time", results["azure_import"]["azure_sdk_import_s"], "s", "-"),
+        ("adversarial 1 MB / 60 KB lines, slowest", max(results["adversarial_ms"].values()), "ms", "<= 100"),
     ]
+    a = results.get("azure_import")
+    if a:
+        targets += [
+            ("daemon modules imported, RSS", a["daemon_modules_rss_mib"], "MiB", "-"),
+            ("+ Azure SDK imported, RSS", a["with_azure_sdk_rss_mib"], "MiB", "not in the daemon"),
+            ("Azure SDK import time", a["azure_sdk_import_s"], "s", "-"),
+        ]
     d = results.get("daemon", {})
     if "cpu_ms_per_cycle" in d:
         targets += [

@@ -77,9 +77,9 @@ def render(kind: str, raw: Path) -> object:
     text = raw.read_bytes().decode("utf-8", errors="replace")
     try:
         if kind == "statusall":
-            return parse_statusall(text).to_dict()
+            return parse_statusall(text).to_dict(warnings=True)
         if kind == "swanctl":
-            return parse_list_sas(text).to_dict()
+            return parse_list_sas(text).to_dict(warnings=True)
         if kind == "vici":
             return parse_vici_sas(json.loads(text)).to_dict()
         return [e.to_dict() for e in parse_log(text, year=LOG_YEAR)]

@@ -113,3 +113,38 @@ def test_partial_loss_is_judged_over_the_window_total_loss_at_once():
     assert assess(snap(ike()), probe=H.ProbeView(3, 2, None, 9, 6)).reasons == ("probe_loss",)
     # the latest probe got nothing back: DOWN now, whatever the window says
     assert assess(snap(ike()), probe=H.ProbeView(3, 0, None, 9, 6)).reasons == ("probe_failed",)
+
+
+# ---- a partly read snapshot (text parsers skipped lines) ----------------------------------
+
+
+def test_unattributed_damage_makes_a_missing_ike_sa_unknown_not_down():
+    damaged = SaSnapshot((), warnings=("line 3: unreadable",), unattributed=True)
+    assert assess(damaged) == H.Assessment("UNKNOWN", ("sa_unreadable",), None, {"con1": None})
+    assert assess(snap()).health == "DOWN"  # the same without damage: really missing
+
+
+def test_an_ike_sa_whose_state_could_not_be_read_is_unknown():
+    s = SaSnapshot((IkeSa("con1", 1, None),), warnings=("line 2: x",))
+    assert assess(s).health == "UNKNOWN" and assess(s).reasons == ("sa_unreadable",)
+    # an ESTABLISHED duplicate still decides
+    s2 = SaSnapshot((IkeSa("con1", 1, None), ike(uid=2)), warnings=("line 2: x",))
+    assert assess(s2).health == "UP"
+
+
+def test_a_child_missing_from_a_damaged_ike_sa_is_unknown():
+    base = IkeSa("con1", 1, "ESTABLISHED", child_sas=(), damaged=True)
+    s = SaSnapshot((base,), warnings=("line 5: unreadable CHILD_SA header",))
+    assert assess(s).health == "UNKNOWN"
+    undamaged = SaSnapshot((IkeSa("con1", 1, "ESTABLISHED"),), warnings=("line 9: other",))
+    assert assess(undamaged).health == "DOWN"
+    # a CHILD SA listed with an unreadable state beats a known non-INSTALLED one
+    kids = (ChildSa("con1", 1, "REKEYED"), ChildSa("con1", 2, None))
+    s = SaSnapshot((IkeSa("con1", 1, "ESTABLISHED", child_sas=kids),), warnings=("line 7: x",))
+    a = H.assess("con1", ("con1", "con2"), s, [], None, NOW)
+    assert a.health == "UNKNOWN" and a.reasons == ("child_sa_missing", "sa_unreadable")
+
+
+def test_damage_elsewhere_does_not_hide_a_healthy_tunnel():
+    s = SaSnapshot((ike(),), warnings=("line 30: x",), unattributed=True)
+    assert assess(s).health == "UP"

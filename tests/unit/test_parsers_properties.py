@@ -33,6 +33,9 @@ def _texts(sub: str) -> list[str]:
 
 
 STATUSALL = _texts("statusall")
+PUBLIC = SAMPLES.parent / "public"
+PUBLIC_STATUSALL = [p.read_text(encoding="utf-8") for p in sorted((PUBLIC / "statusall").glob("*.txt"))]
+PUBLIC_SWANCTL = [p.read_text(encoding="utf-8") for p in sorted((PUBLIC / "swanctl").glob("*.txt"))]
 SWANCTL = [t for t in _texts("swanctl") if t.strip()]
 VICI = [json.loads(t) for t in _texts("vici")]
 LOG_LINES = [ln for t in _texts("logs") for ln in t.split("\n") if ln.strip()][:2000]
@@ -153,11 +156,15 @@ def test_statusall_shuffled_section_never_crashes(text, seed):
 
 
 def test_parsers_do_not_depend_on_a_trailing_newline_for_complete_lines():
-    # a sample missing only its final newline loses at most its (partial) last line
-    for text in STATUSALL:
-        full = parse_statusall(text)
-        cut = _ok_or_parse_error(parse_statusall, text.rstrip("\n"))
-        assert cut is None or len(cut.ike_sas) <= len(full.ike_sas)
+    # the last line is complete, only its newline is missing: nothing may be lost
+    checked = 0
+    for fn, texts in ((parse_statusall, STATUSALL + PUBLIC_STATUSALL), (parse_list_sas, SWANCTL + PUBLIC_SWANCTL)):
+        for text in texts:
+            full = fn(text)
+            cut = fn(text.rstrip("\n"))
+            assert cut.to_dict() == full.to_dict() and cut.warnings == full.warnings
+            checked += bool(full.ike_sas)
+    assert checked >= 20
 
 
 # ---- vici: arbitrary nested data and mutated real replies ---------------------------------

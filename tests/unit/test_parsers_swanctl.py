@@ -113,30 +113,118 @@ def test_truncated_last_line_is_dropped():
 
 
 @pytest.mark.parametrize(
-    ("text", "match"),
+    "text",
     [
-        ("connecting to 'unix:///var/run/charon.vici' failed\n", "line 1"),
-        ("  local  '%any' @ 1.2.3.4[500]\n", "before any IKE SA"),
-        ("a: #1, ESTABLISHED, IKEv2, x\n    in  1, 2 bytes, 3 packets\n", "before any CHILD_SA"),
-        ("a: #x1, ESTABLISHED, IKEv2, x\n", "not a number"),
-        ("a: #1, ESTABLISHED, IKEv2, x\na: #1, ESTABLISHED, IKEv2, x\n", "listed twice"),
-        ("a: #1, ESTABLISHED, IKEv2, x\n  local  no quotes here\n", "malformed address"),
+        "connecting to 'unix:///var/run/charon.vici' failed\n",
+        "\x00\x01\x02\xff" * 50,
+        "PING 10.0.0.1 (10.0.0.1) 56(84) bytes of data.\n64 bytes from 10.0.0.1: icmp_seq=1\n",
+    ],
+)
+def test_output_that_is_not_list_sas_is_a_parse_error(text):
+    with pytest.raises(ParseError, match="is this the output of 'swanctl --list-sas'"):
+        parse_list_sas(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "match", "attributed"),
+    [
+        ("a: #1, ESTABLISHED, IKEv2, x\n    in  1, 2 bytes, 3 packets\n", "before any CHILD_SA", True),
+        ("a: #x1, ESTABLISHED, IKEv2, x\n", "not a number", True),
+        ("a: #1, ESTABLISHED, IKEv2, x\n  local  no quotes here\n", "malformed address", True),
         (
             "a: #1, ESTABLISHED, IKEv2, x\n  c: #1, reqid 1, INSTALLED, TUNNEL, ESP:\n"
             "    in  1, 2 bytes\n",
             "malformed counters",
+            True,
         ),
         (
             "a: #1, ESTABLISHED, IKEv2, x\n  c: #99999999999999999999999, reqid 1, I, T, E:\n",
             "not a number",
+            True,
         ),
+        ("garbage first\na: #1, ESTABLISHED, IKEv2, x\n", "expected 'name: #N", False),
     ],
 )
-def test_broken_structure_raises_parse_error(text, match):
-    with pytest.raises(ParseError, match=match):
-        parse_list_sas(text)
+def test_broken_lines_become_warnings(text, match, attributed):
+    snap = parse_list_sas(text)
+    assert [i.name for i in snap.ike_sas] == ["a"]
+    assert any(match in w for w in snap.warnings), snap.warnings
+    assert snap.unattributed is not attributed
+    assert snap.ike_sas[0].damaged is attributed
+
+
+def test_swanctl_lines_whose_header_was_lost_are_not_an_error_but_unattributed():
+    snap = parse_list_sas("  local  '%any' @ 1.2.3.4[500]\n  established 5s ago\n")
+    assert snap.ike_sas == () and snap.unattributed and len(snap.warnings) == 2
+
+
+def test_a_duplicated_header_is_a_separate_entry():
+    snap = parse_list_sas("a: #1, ESTABLISHED, IKEv2, x\na: #1, ESTABLISHED, IKEv2, x\n")
+    assert len(snap.ike_sas) == 2 and not snap.warnings
 
 
 def test_a_single_garbage_line_without_newline_is_an_error_not_no_sas():
     with pytest.raises(ParseError, match="line 1"):
         parse_list_sas("\x00\x01 not swanctl output at all {{{")
+
+
+# ---- older and newer formats, as swanctl/commands/list_sas.c of each release prints them --
+
+V53 = (
+    "gw: #3, ESTABLISHED, IKEv2, adbf8bd39b23fd5b:cf503a5ea2e22817\n"
+    "  local  'moon' @ 10.0.0.1\n"
+    "  remote 'sun' @ 10.0.0.2 EAP: 'carol'\n"
+    "  established 77s ago, rekeying in 13165s\n"
+    "  net: #4, reqid 1, INSTALLED, TUNNEL, ESP:AES_CBC-128/HMAC_SHA1_96\n"
+    "    installed 77 ago, rekeying in 3000s, expires in 3600s\n"
+    "    in  c8aa231a,     84 bytes,     1 packets,     5s ago\n"
+    "    out c5bbf995,      0 bytes,     0 packets\n"
+    "    local  10.1.0.0/24\n"
+    "    remote 10.2.0.0/24\n"
+)
+
+
+def test_53_address_lines_without_port_and_eap_identity():
+    snap = parse_list_sas(V53)
+    assert snap.warnings == ()
+    ike = snap.ike_sas[0]
+    assert (ike.local_host, ike.local_id, ike.remote_host, ike.remote_id) == ("10.0.0.1", "moon", "10.0.0.2", "sun")
+    c = ike.child_sas[0]
+    assert (c.uniqueid, c.bytes_in, c.packets_in, c.bytes_out) == (4, 84, 1, 0)
+
+
+def test_52_child_lines_without_reqid():
+    text = V53.replace(", reqid 1,", ",")
+    c = parse_list_sas(text).ike_sas[0].child_sas[0]
+    assert (c.name, c.uniqueid, c.state, c.mode) == ("net", 4, "INSTALLED", "TUNNEL")
+
+
+def test_virtual_ips_after_the_port():
+    text = V53.replace("@ 10.0.0.1\n", "@ 10.0.0.1[4500] [10.3.0.1]\n").replace(
+        "@ 10.0.0.2 EAP: 'carol'\n", "@ 10.0.0.2[4500] EAP: 'carol' [10.3.0.1]\n"
+    )
+    ike = parse_list_sas(text).ike_sas[0]
+    assert (ike.local_host, ike.remote_host, ike.remote_id) == ("10.0.0.1", "10.0.0.2", "sun")
+
+
+def test_per_cpu_child_sas_with_cpu_field_are_separate_entries():
+    # 6.0.2+: one CHILD_SA per CPU (same reqid), plus the fallback SA with "cpu -"
+    head = "gw: #1, ESTABLISHED, IKEv2, 1_i* 2_r\n  local  'a' @ 10.0.0.1[500]\n  remote 'b' @ 10.0.0.2[500]\n"
+    kids = "".join(
+        f"  net: #{n}, reqid 1, cpu {cpu}, INSTALLED, TUNNEL, ESP:AES_GCM_16-256\n"
+        f"    in  c{n:07x},    {n}00 bytes,     {n} packets\n"
+        f"    out c{n:07x},      0 bytes,     0 packets\n"
+        "    local  10.1.0.0/24\n    remote 10.2.0.0/24\n"
+        for n, cpu in ((1, "-"), (2, "0"), (3, "1"))
+    )
+    snap = parse_list_sas(head + kids)
+    assert snap.warnings == ()
+    got = [(c.name, c.uniqueid, c.state, c.mode, c.bytes_in) for c in snap.ike_sas[0].child_sas]
+    assert got == [("net", 1, "INSTALLED", "TUNNEL", 100), ("net", 2, "INSTALLED", "TUNNEL", 200),
+                   ("net", 3, "INSTALLED", "TUNNEL", 300)]  # fmt: skip
+
+
+def test_a_child_header_that_lost_its_indentation_stays_a_child():
+    text = V53.replace("  net: #4", "net: #4")
+    snap = parse_list_sas(text)
+    assert [i.name for i in snap.ike_sas] == ["gw"] and snap.ike_sas[0].child_sas[0].bytes_in == 84

@@ -18,7 +18,14 @@ _TS_SPLIT = re.compile(r"[,\s]+", re.ASCII)
 
 
 class LineError(Exception):
-    """Internal: one line could not be parsed (turned into ParseError by the caller)."""
+    """Internal: one line could not be parsed (the builder records it as a warning).
+
+    ``unattributed``: the line names no SA it can be tied to (it may have been any SA's
+    first line)."""
+
+    def __init__(self, message: str, *, unattributed: bool = False) -> None:
+        super().__init__(message)
+        self.unattributed = unattributed
 
 
 def as_text(data: object, source: str) -> str:
@@ -72,31 +79,65 @@ def split_ts(text: str) -> tuple[str, ...]:
     return tuple(t for t in _TS_SPLIT.split(text) if t)
 
 
-def run_lines(source: str, text: object, handle, *, allow_empty: bool) -> None:
-    """Feed every non-blank line to ``handle(lineno, line)``.
+MAX_LINE = 65536
+"""Longer lines are not strongSwan's (its longest, a CHILD SA with many traffic
+selectors, are a few KiB): they are skipped unread, which also bounds the work per line."""
 
-    A :class:`LineError` becomes a ParseError naming the line, except on a last line that
-    has no newline when an earlier line parsed: that is a truncated read, and the partial
-    line is skipped.
-    """
+MAX_WARNINGS = 50
+"""Warnings kept per snapshot; the rest are counted in one last line."""
+
+
+class Damage:
+    """What a parser skipped: warnings, and whether some of it belongs to no known SA."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.dropped = 0
+        self.unattributed = False
+
+    def add(self, n: int, why: str) -> None:
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(f"line {n}: {why}")
+        else:
+            self.dropped += 1
+
+    def final(self) -> tuple[str, ...]:
+        extra = [f"... and {self.dropped} more skipped line(s)"] if self.dropped else []
+        return (*self.warnings, *extra)
+
+
+def run_lines(source: str, text: object, handle, skip) -> int:
+    """Feed every non-blank line to ``handle(lineno, line)``; a :class:`LineError` from it
+    goes to ``skip(lineno, line, why, unattributed)`` (the builder decides which SA the damage belongs
+    to) and the next line is read. Returns the number of non-blank lines."""
     text = as_text(text, source)
     lines, complete = split_lines(text)
-    if not allow_empty and not any(ln.strip() for ln in lines):
-        raise ParseError(source, "empty output")
     last = len(lines)
-    parsed = 0
+    seen = 0
     for n, line in enumerate(lines, 1):
         if not line.strip(" \t"):
+            continue
+        seen += 1
+        if len(line) > MAX_LINE:
+            skip(n, line[:200], f"line of {len(line)} characters (over {MAX_LINE}) not read", False)
             continue
         try:
             handle(n, line)
         except LineError as exc:
-            # a cut-off read, but only after something was understood: a single line of
-            # garbage without newline must not pass as "no SAs"
-            if n == last and not complete and parsed:
-                return
-            raise ParseError(source, str(exc), line=n) from None
-        parsed += 1
+            why = str(exc)
+            if n == last and not complete:
+                why = f"cut off (no newline at the end): {why}"
+            skip(n, line, why, exc.unattributed)
+    return seen
+
+
+def looks_binary(text: str) -> bool:
+    """Mostly control characters or undecodable bytes: not a tool's text output."""
+    sample = text[:4096]
+    if not sample:
+        return False
+    bad = sum(1 for ch in sample if ch == "\ufffd" or (ch < " " and ch not in "\t\r\n"))
+    return bad * 10 > len(sample)
 
 
 def new_child(name: str, uid: int | None, state: str | None, mode: str | None) -> dict:
@@ -106,16 +147,21 @@ def new_child(name: str, uid: int | None, state: str | None, mode: str | None) -
             "local_ts": [], "remote_ts": []}  # fmt: skip
 
 
-def build_snapshot(ikes, children_of) -> SaSnapshot:
-    """Freeze IKE SA dicts (model field names, plus private keys starting with ``_`` or
-    the children container) into a :class:`SaSnapshot`; ``children_of(ike)`` lists the
+def build_snapshot(ikes, children_of, damage: Damage | None = None) -> SaSnapshot:
+    """Freeze IKE SA dicts (model field names, ``damaged``, plus private keys or the
+    children container) into a :class:`SaSnapshot`; ``children_of(ike)`` lists the
     CHILD dicts of one IKE SA."""
     fields = IkeSa.__dataclass_fields__.keys() - {"child_sas"}
+    child_fields = ChildSa.__dataclass_fields__.keys() - {"local_ts", "remote_ts"}
     out = []
     for ike in ikes:
         kids = tuple(
-            ChildSa(**{**c, "local_ts": tuple(c["local_ts"]), "remote_ts": tuple(c["remote_ts"])})
+            ChildSa(**{k: c[k] for k in child_fields},
+                    local_ts=tuple(c["local_ts"]), remote_ts=tuple(c["remote_ts"]))
             for c in children_of(ike)
-        )
-        out.append(IkeSa(**{k: ike[k] for k in fields}, child_sas=kids))
-    return SaSnapshot(tuple(out))
+        )  # fmt: skip
+        vals = {k: ike[k] for k in fields if k != "damaged"}
+        out.append(IkeSa(**vals, child_sas=kids, damaged=bool(ike.get("damaged"))))
+    if damage is None:
+        return SaSnapshot(tuple(out))
+    return SaSnapshot(tuple(out), damage.final(), damage.unattributed)

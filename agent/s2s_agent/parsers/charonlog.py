@@ -15,6 +15,14 @@ Line formats (the prefix before charon's ``NN[GRP]`` is the "header")::
     [IKE] initiating IKE_SA azure[1] to 203.0.113.1                  swanctl --initiate output
     Nov 26 22:47:17 pfsense charon[1234]: 09[IKE] <con1|3> ...      BSD syslog (pfSense)
     <30>1 2026-11-26T22:47:17.123456+00:00 pfsense charon 1234 - - 09[IKE] <con1|3> ...
+    2026-11-26T22:47:17<TAB>Informational<TAB>charon<TAB>09[IKE] <con1|3> ...  copied from
+                                                        OPNsense's log view (tab-separated)
+    Nov 26 22:47:17 host charon-systemd[1234]: IKE_SA con1[3] established ...  journal
+                                                        (journalctl; no NN[GRP], no <conn|id>)
+
+Journal lines (charon-systemd logs to journald without charon's ``NN[GRP] <conn|id>``
+prefix): the message follows the ``charon-systemd[PID]:`` (or ``charon[PID]:``) tag, and
+the connection and IKE id are read from an ``IKE_SA name[N]`` in the message, else null.
 
 ``GRP`` may carry the level (``IKE1``, charon's ``log_level`` option); ``<id>`` without a
 name appears while the IKE SA has no config yet.
@@ -29,8 +37,8 @@ Schema of ``LogEvent.to_dict()`` (``ike_id`` is an attribute, not in the dict)::
                            #   null when absent, "-" or not a valid date.
      "conn": str|null,     # name from "<name|id>", null when absent
      "kind": str,          # one of model.LOG_KINDS
-     "message": str}       # text after "NN[GRP] " and "<name|id> "; the whole line
-                           #   when there is no NN[GRP] marker in its first 256 chars
+     "message": str}       # text after "NN[GRP] " and "<name|id> " (journal: after the
+                           #   "charon-systemd[PID]: " tag); else the whole line
 
 Kinds, from strongSwan 5.9.8's own message strings (sa/ike_sa.c, sa/ikev2/tasks/*.c,
 sa/ikev2/task_manager_v2.c, sa/ikev1/..., kernel_netlink/kernel_pfroute), matched at the
@@ -66,7 +74,8 @@ start of the message:
   change using MOBIKE``, ``implicitly requesting an address change``, ``detected changes
   in NAT mappings``, and the kernel's ``ADDR appeared on IF`` / ``ADDR disappeared from
   IF`` (no conn: the consumer matches ADDR against the tunnel's local address)
-* ``other``: everything else, including any garbage. ``classify_line`` never raises.
+* ``other``: everything else, including any garbage. ``classify_line`` never raises;
+  it reads at most the first ``MAX_LINE`` (64 KiB) characters of a line.
 """
 
 from __future__ import annotations
@@ -80,11 +89,20 @@ from ..model import LogEvent
 
 log = logging.getLogger(__name__)
 
+MAX_LINE = 65536
+"""Only this much of a line is read (charon's lines are far shorter); bounds the work."""
+
 MARKER_WINDOW = 256
 """The ``NN[GRP]`` marker is looked for only in a line's first this many characters."""
 
 _A = re.ASCII
-_MARKER = re.compile(r"(?:^|(?<= ))\d{0,4}\[[A-Z]{3}\d?\] (?:<(?:([^<>|\n]*)\|)?(\d{1,10})> )?", _A)
+_MARKER = re.compile(
+    r"(?:^|(?<=[ \t]))\d{0,4}\[[A-Z]{3}\d?\] (?:<(?:([^<>|\n]*)\|)?(\d{1,10})> )?", _A
+)
+# no NN[GRP] marker (charon-systemd's journal, "journalctl -u strongswan"): the message
+# follows the syslog tag; the connection is read from "IKE_SA name[N]" in the message
+_TAG = re.compile(r"(?:^|(?<=[ \t]))charon(?:-systemd)?(?:\[\d{1,10}\])?:[ \t]", _A)
+_SA_NAME = re.compile(r"(?<![A-Z_])IKE_SA ([^\s\[\]{}]+)\[(\d{1,10})\]", _A)
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -95,8 +113,8 @@ _MDAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _TIME = re.compile(
     r"(?:<\d{1,3}>(?:\d{1,2} )?)?"  # syslog PRI (BSD) or PRI + VERSION (RFC 5424)
     r"(?:(?P<date>\d{4}-\d\d-\d\d)[T ](?P<itime>\d\d:\d\d:\d\d(?:[.,]\d{1,9})?)"
-    r"(?P<zone>Z|[+-]\d\d:?\d\d)?(?= )"
-    r"|(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<btime>\d\d:\d\d:\d\d(?:\.\d{1,9})?) )",
+    r"(?P<zone>Z|[+-]\d\d:?\d\d)?(?=[ \t])"
+    r"|(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<btime>\d\d:\d\d:\d\d(?:\.\d{1,9})?)[ \t])",
     _A,
 )
 _KINDS = re.compile(
@@ -174,6 +192,23 @@ def _stamp(header: str, year: int | None, now_year: int, now_mon: int) -> str | 
     return f"{year:04d}-{mo:02d}-{day:02d}T{t}"
 
 
+def _no_marker(line: str, year: int | None) -> tuple[str, str | None, int | None, str | None]:
+    """(message, conn, ike_id, time) of a line without ``NN[GRP]``: a journal line
+    (``... charon-systemd[PID]: message``) or anything else (the whole line: also
+    ``journalctl -o cat``); the connection is read from ``IKE_SA name[N]`` in it."""
+    t = _TAG.search(line, 0, MARKER_WINDOW)
+    if t is None:  # also "journalctl -o cat": the bare message
+        message, stamp = line.strip(), None
+    else:
+        message = line[t.end() :].strip()
+        now = _clock.localtime()
+        stamp = _stamp(line[: t.start()], year, now.tm_year, now.tm_mon) if t.start() else None
+    sa = _SA_NAME.search(message, 0, MARKER_WINDOW)
+    if sa is None:
+        return message, None, None, stamp
+    return message, sa.group(1), int(sa.group(2)), stamp
+
+
 def classify_line(line: str, *, year: int | None = None) -> LogEvent:
     """Classify one charon log line; total: any input gives a LogEvent (kind "other")."""
     if not isinstance(line, str):
@@ -182,11 +217,10 @@ def classify_line(line: str, *, year: int | None = None) -> LogEvent:
             if isinstance(line, bytes | bytearray)
             else str(line)
         )
-    line = line.rstrip("\r\n")
+    line = line[:MAX_LINE].rstrip("\r\n")
     m = _MARKER.search(line, 0, MARKER_WINDOW)
     if m is None:
-        message = line.strip()
-        conn = ike_id = stamp = None
+        message, conn, ike_id, stamp = _no_marker(line, year)
     else:
         message = line[m.end() :]
         conn = m.group(1) or None

@@ -35,6 +35,19 @@ Schema (``SaSnapshot.to_dict()``)::
           "packets_in": int|null, "packets_out": int|null, # see below
           "local_ts": [str], "remote_ts": [str]}]}]}
 
+Versions (from ``stroke_list.c`` of each release):
+
+* 5.3 and later: ``name{N}:  STATE, MODE, reqid R, ...`` where N is the CHILD SA's
+  unique id. 6.x with per-CPU SAs lists one CHILD SA per CPU (distinct ids, one reqid).
+* before 5.3: no ``, reqid R``; ``{N}`` *is* the reqid, so a REKEYING/REKEYED child and
+  its INSTALLED replacement can both be ``{21}``. Each state line starts its own entry
+  (``uniqueid`` is null: the output has none) and detail lines go to the newest entry
+  of that name and number.
+* 4.x: a bare ``Security Associations:`` header, ``IKE SPIs:`` (no version: null).
+* 5.0.0 to 5.0.3 (and 4.x): ``N bytes_i (Ts ago)`` without a packet count: packets are
+  null unless the byte count is 0.
+* A ``, cpu N`` field (or any other) after the mode is ignored.
+
 Quirks, decided here:
 
 * ``established_seconds``: stroke prints ``%V`` (``N seconds`` up to 120 s, then
@@ -48,14 +61,21 @@ Quirks, decided here:
 * IKE lines are ``name[N]:``, child lines ``name{N}:``; names may be equal
   (pfSense ``con1``/``con1``) or differ (``con1``/``con1_1``). A child belongs to the IKE
   SA whose line came last before it.
-* Truncated output: a last line without newline that does not parse is dropped (unless
-  it is the only line).
-  Unknown detail lines of a known SA are ignored (newer strongSwan may add some).
+* Unknown detail lines of a known SA are ignored (newer strongSwan may add some).
 
-ParseError (only) when: no ``Security Associations`` header; a line in that section is
-neither an IKE nor a child line; a child line comes before any IKE SA; a detail line
-names an SA whose first line was not seen; an SA's first line is duplicated; a state
-line or counter is malformed.
+Damage stays local. A line that cannot be read is skipped with a warning
+(``SaSnapshot.warnings``) and costs only what it would have given:
+
+* a bad IKE/CHILD state line: the SA is still listed (from its other lines) with
+  ``state`` null; a bad counter or selector line: those fields stay null/empty;
+* the IKE SA it belongs to is marked ``damaged`` (a CHILD SA missing from it may be the
+  one the line described); a line that names no SA at all sets
+  ``SaSnapshot.unattributed`` (any SA missing from the snapshot may be that one).
+
+ParseError (only) when the text is not ``ipsec statusall``/``ipsec status`` output at
+all: empty, binary, or neither a ``Security Associations`` header nor an IKE SA state
+line (``name[N]: STATE ..., a[b]...c[d]``; one without the header starts the section,
+with a warning).
 """
 
 from __future__ import annotations
@@ -65,31 +85,50 @@ import re
 
 from ..errors import ParseError
 from ..model import SaSnapshot
-from ._common import LineError, build_snapshot, new_child, run_lines, split_ts
+from ._common import (
+    Damage,
+    LineError,
+    build_snapshot,
+    looks_binary,
+    new_child,
+    run_lines,
+    split_ts,
+    to_int,
+)
 
 log = logging.getLogger(__name__)
 
 SOURCE = "ipsec statusall"
 
 _A = re.ASCII
-_HEADER = re.compile(r"Security Associations \((\d+) up, (\d+) connecting\):\s*$", _A)
+_HEADER = re.compile(r"\s*Security Associations(?: \((\d+) up, (\d+) connecting\))?:\s*$", _A)
 # one regex for both: "name[N]: ..." (IKE SA) or "name{N}: ..." (CHILD SA)
 _SA = re.compile(r"\s*([^\s\[\]{}]+)(?:\[(\d{1,20})\]|\{(\d{1,20})\}):(.*)$", _A)
-_IKE_STATE = re.compile(
-    r"([A-Z][A-Z_]*)(?: (\d{1,20}) (second|minute|hour|day)s? ago)?, "
-    r"([^\s\[\]]*)\[(.*?)\]\.\.\.([^\s\[\]]*)\[(.*)\]\s*$",
-    _A,
+_IKE_STATE = re.compile(r"([A-Z][A-Z_]*)(?: (\d{1,20}) (second|minute|hour|day)s? ago)?, ", _A)
+_IKE_VERSION = re.compile(r"IKE(?:v(\d))? SPIs:", _A)
+_CHILD_STATES = frozenset(
+    [
+        "CREATED",
+        "ROUTED",
+        "INSTALLING",
+        "INSTALLED",
+        "UPDATING",
+        "REKEYING",
+        "REKEYED",
+        "RETRYING",
+        "DELETING",
+        "DELETED",
+        "DESTROYING",
+    ]
 )
-_IKE_VERSION = re.compile(r"IKEv(\d) SPIs:", _A)
-_CHILD_STATE = re.compile(r"([A-Z][A-Z_]*), ([A-Z][A-Z_]*), reqid (\d{1,20})", _A)
-_TS = re.compile(r"(.*?)\s*===\s*(.*)$", _A)
-_TRAFFIC = re.compile(
-    r"(\d{1,20}) bytes_i(?: \((\d{1,20}) pkts?, \d+s ago\))?, "
-    r"(\d{1,20}) bytes_o(?: \((\d{1,20}) pkts?, \d+s ago\))?",
-    _A,
-)
+_MODE = re.compile(r"[A-Z][A-Z_]*", _A)  # TUNNEL, TRANSPORT, BEET, PASS, DROP, newer ones
+_REQID = re.compile(r"reqid (\d{1,20})$", _A)
+_BYTES_IN = re.compile(r"(\d{1,20}) bytes_(i)(?: \((?:(\d{1,20}) pkts?, )?\d{1,20}s ago\))?", _A)
+_BYTES_OUT = re.compile(r"(\d{1,20}) bytes_(o)(?: \((?:(\d{1,20}) pkts?, )?\d{1,20}s ago\))?", _A)
 _UNIT = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _NO_SAS = ("none", "no match")
+# what ends the section: pluto's status (4.x "ipsec statusall" prints both daemons)
+_OTHER_DAEMON = ("000 ", "Status of IKEv1 pluto")
 
 
 def _packets(bytes_: int, packets: str | None) -> int | None:
@@ -98,19 +137,86 @@ def _packets(bytes_: int, packets: str | None) -> int | None:
     return 0 if bytes_ == 0 else None
 
 
+def _endpoints(text: str) -> tuple[str, str, str, str] | None:
+    """``host[id]...host[id]`` split without backtracking (ids may hold spaces)."""
+    lb = text.find("[")
+    sep = text.find("]...", lb)
+    if lb < 0 or sep < 0 or not text.endswith("]"):
+        return None
+    right = text[sep + 4 :]
+    rb = right.find("[")
+    if rb < 0:
+        return None
+    return text[:lb], _no_port(text[lb + 1 : sep]), right[:rb], _no_port(right[rb + 1 : -1])
+
+
+def _no_port(ident: str) -> str:
+    """Vyatta/DANOS builds print ``host[port][id]``: drop the ``port][`` part."""
+    port, sep, rest = ident.partition("][")
+    return rest if sep and port.isdigit() and len(port) <= 5 else ident
+
+
+def _ike_state_line(line: str) -> bool:
+    m = _SA.match(line)
+    return bool(m and m.group(2) is not None and _IKE_STATE.match(m.group(4).strip()))
+
+
+def _child_state(rest: str) -> tuple[str, str, int | None, bool] | None:
+    """``STATE, MODE[_PROXY][, reqid R][, ...]`` → (state, mode, reqid, has_reqid)."""
+    parts = rest.split(", ", 3)
+    if len(parts) < 2 or parts[0] not in _CHILD_STATES:
+        return None
+    mode = parts[1].strip()
+    if mode.endswith("_PROXY"):
+        mode = mode[: -len("_PROXY")]
+    if not _MODE.fullmatch(mode):
+        return None
+    m = _REQID.match(parts[2].strip()) if len(parts) > 2 else None
+    return parts[0], mode, (int(m.group(1)) if m else None), m is not None
+
+
 class _Builder:
-    """Collects the lines of one snapshot; ``line()`` raises LineError on bad structure."""
+    """Collects the lines of one snapshot; ``line()`` raises LineError on a bad line."""
 
     def __init__(self) -> None:
         self.in_section = False
+        self.done = False
         self.ikes: dict[tuple[str, int], dict] = {}
+        self.order: list[dict] = []
         self.current: dict | None = None
+        self.damage = Damage()
+
+    def skip(self, n: int, line: str, why: str, unattributed: bool) -> None:
+        """A line that could not be read: its SA (if known) is damaged, else the snapshot."""
+        self.damage.add(n, why)
+        m = _SA.match(line)
+        target = None
+        if unattributed or m is None:
+            pass  # names no SA: it may have been any SA's state line
+        elif m.group(2) is not None:
+            target = self.ikes.get((m.group(1), int(m.group(2))))
+        else:
+            target = self.current
+        if target is None:
+            self.damage.unattributed = True
+        else:
+            target["damaged"] = True
 
     def line(self, n: int, line: str) -> None:
         # cheap substring tests before the regexes: this runs for every line (bench: 1,000 SAs)
+        if self.done:
+            return
         if not self.in_section:
             if "Security Associations" in line and _HEADER.match(line):
                 self.in_section = True
+            elif "..." in line and _ike_state_line(line):
+                # the header line itself was lost: an IKE state line is only ever
+                # printed in the SA section, so the section starts here
+                self.in_section = True
+                self.line(n, line)
+                raise LineError(
+                    "no 'Security Associations' header before this IKE SA", unattributed=True
+                )
             return
         m = _SA.match(line)
         if m:
@@ -123,39 +229,51 @@ class _Builder:
         stripped = line.strip()
         if stripped in _NO_SAS:
             return
+        if stripped.startswith(_OTHER_DAEMON):
+            self.done = True
+            return
         if _HEADER.match(line):
             raise LineError("second 'Security Associations' header")
         raise LineError(f"expected 'name[N]:' or 'name{{N}}:', got {stripped[:60]!r}")
 
+    def _new_ike(self, name: str, uid: int) -> dict:
+        ike = {
+            "name": name, "uniqueid": uid, "state": None, "version": None,
+            "local_host": None, "local_id": None, "remote_host": None, "remote_id": None,
+            "established_seconds": None, "children": [], "latest": {}, "damaged": False,
+        }  # fmt: skip
+        self.ikes[(name, uid)] = ike
+        self.order.append(ike)
+        return ike
+
     def _ike(self, name: str, uid: int, rest: str) -> None:
         key = (name, uid)
-        m = _IKE_STATE.match(rest) if "..." in rest else None
-        if m:
-            if key in self.ikes:
-                raise LineError(f"IKE SA {name}[{uid}] listed twice")
-            n, unit = m.group(2), m.group(3)
-            ike = {
-                "name": name,
-                "uniqueid": uid,
-                "state": m.group(1),
-                "version": None,
-                "local_host": m.group(4),
-                "local_id": m.group(5),
-                "remote_host": m.group(6),
-                "remote_id": m.group(7),
-                "established_seconds": int(n) * _UNIT[unit] if n else None,
-                "children": {},
-            }
-            self.ikes[key] = ike
-            self.current = ike
-            return
         ike = self.ikes.get(key)
+        m = _IKE_STATE.match(rest) if "..." in rest else None
+        if m is not None:
+            if ike is None or ike["state"] is not None:
+                ike = self._new_ike(name, uid)
+            n, unit = m.group(2), m.group(3)
+            ike["state"] = m.group(1)
+            ike["established_seconds"] = int(n) * _UNIT[unit] if n else None
+            self.current = ike
+            ends = _endpoints(rest[m.end() :])
+            if ends is None:
+                ike["damaged"] = True
+                raise LineError(f"malformed addresses of IKE SA {name}[{uid}]: {rest[:60]!r}")
+            ike["local_host"], ike["local_id"], ike["remote_host"], ike["remote_id"] = ends
+            return
         if ike is None:
-            raise LineError(f"line for IKE SA {name}[{uid}] before its state line")
+            # its state line is missing or unreadable: keep the SA, state unknown
+            self.current = self._new_ike(name, uid)
+            self.current["damaged"] = True
+            raise LineError(f"IKE SA {name}[{uid}]: state line missing or unreadable")
         self.current = ike
         v = _IKE_VERSION.match(rest)
         if v:
-            ike["version"] = int(v.group(1))
+            ike["version"] = int(v.group(1)) if v.group(1) else None
+        elif "..." in rest:
+            raise LineError(f"malformed state line of IKE SA {name}[{uid}]: {rest[:60]!r}")
         elif not rest.startswith(("IKE proposal:", "Tasks ", "Remote ")):
             log.debug("statusall: ignoring unknown line of %s[%d]: %.60s", name, uid, rest)
 
@@ -163,48 +281,59 @@ class _Builder:
         if self.current is None:
             raise LineError(f"CHILD_SA {name}{{{uid}}} before any IKE SA")
         children = self.current["children"]
-        key = (name, uid)
-        m = _CHILD_STATE.match(rest) if ", reqid " in rest else None
-        if m:
-            if key in children:
-                raise LineError(f"CHILD_SA {name}{{{uid}}} listed twice")
-            mode = m.group(2)
-            if mode.endswith("_PROXY"):
-                mode = mode[: -len("_PROXY")]
-            children[key] = new_child(name, uid, m.group(1), mode)
+        latest = self.current["latest"]  # (name, N) -> its newest entry
+        st = _child_state(rest) if ", " in rest else None
+        if st is not None:
+            state, mode, _reqid, has_reqid = st
+            # before 5.3 "{N}" is the reqid, not a unique id
+            child = new_child(name, uid if has_reqid else None, state, mode)
+            children.append(child)
+            latest[(name, uid)] = child
             return
-        child = children.get(key)
+        child = latest.get((name, uid))
         if child is None:
-            raise LineError(f"line for CHILD_SA {name}{{{uid}}} before its state line")
-        ts = _TS.match(rest) if "===" in rest else None
-        if ts:
-            child["local_ts"].extend(split_ts(ts.group(1)))
-            child["remote_ts"].extend(split_ts(ts.group(2)))
+            child = new_child(name, None, None, None)
+            children.append(child)
+            latest[(name, uid)] = child
+            raise LineError(f"CHILD_SA {name}{{{uid}}}: state line missing or unreadable")
+        if "===" in rest:
+            local, _, remote = rest.partition("===")
+            child["local_ts"].extend(split_ts(local))
+            child["remote_ts"].extend(split_ts(remote))
             return
-        if "bytes_i" in rest:
-            t = _TRAFFIC.search(rest)
-            if not t:
+        if "bytes_" in rest:
+            t_in = _BYTES_IN.search(rest)
+            t_out = _BYTES_OUT.search(rest, t_in.end()) if t_in else None
+            if t_out is None:
                 raise LineError(f"malformed counters of CHILD_SA {name}{{{uid}}}")
-            b_in, b_out = int(t.group(1)), int(t.group(3))
-            child["bytes_in"], child["bytes_out"] = b_in, b_out
-            child["packets_in"] = _packets(b_in, t.group(2))
-            child["packets_out"] = _packets(b_out, t.group(4))
+            for t, side in ((t_in, "in"), (t_out, "out")):
+                b = to_int(t.group(1), f"bytes {side}")
+                child[f"bytes_{side}"] = b
+                child[f"packets_{side}"] = _packets(b, t.group(3))
             return
+        if rest.split(", ", 1)[0].strip() in _CHILD_STATES:
+            raise LineError(f"malformed state line of CHILD_SA {name}{{{uid}}}: {rest[:60]!r}")
         log.debug("statusall: ignoring unknown line of %s{%d}: %.60s", name, uid, rest)
 
     def snapshot(self) -> SaSnapshot:
-        return build_snapshot(self.ikes.values(), lambda ike: ike["children"].values())
+        return build_snapshot(self.order, lambda ike: ike["children"], self.damage)
 
 
 def parse_statusall(text: str) -> SaSnapshot:
     """Parse ``ipsec statusall`` (or ``ipsec status``) output; see the module docstring."""
     b = _Builder()
-    run_lines(SOURCE, text, b.line, allow_empty=False)
+    seen = run_lines(SOURCE, text, b.line, b.skip)
+    if not seen:
+        raise ParseError(SOURCE, "empty output")
     if not b.in_section:
+        what = "binary data" if looks_binary(text if isinstance(text, str) else "") else "text"
         raise ParseError(
             SOURCE,
-            "no 'Security Associations' section; is this the output of 'ipsec statusall'?",
+            f"no 'Security Associations' section in this {what}; "
+            "is this the output of 'ipsec statusall'?",
         )
     snap = b.snapshot()
+    for w in snap.warnings:
+        log.debug("statusall: skipped %s", w)
     log.debug("statusall: %d IKE SA(s)", len(snap.ike_sas))
     return snap
