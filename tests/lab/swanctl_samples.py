@@ -59,22 +59,25 @@ secrets {
 """
 
 
+def without_plugins(argv: list[str], plugins: tuple[str, ...] = STANDARD_PLUGINS) -> list[str]:
+    """``argv`` run in a mount namespace of its own where PLUGIN_DIR lacks ``plugins``' files
+    (what a machine without their package has); a charon already running keeps its own."""
+    skip = " ".join(f"libstrongswan-{p}.so" for p in plugins)
+    # sh -c SCRIPT DIR SKIP ARGV...: copy every plugin file but SKIP into a temp dir and
+    # bind-mount it over DIR
+    script = (
+        'set -e; d=$(mktemp -d); for f in "$0"/*.so; do case " $1 " in '
+        '*" ${f##*/} "*) ;; *) cp "$f" "$d/";; esac; done; '
+        'mount --bind "$d" "$0"; shift; set +e; "$@"; rc=$?; umount "$0"; rm -rf "$d"; '
+        "exit $rc"
+    )
+    return ["unshare", "-m", "sh", "-c", script, PLUGIN_DIR, skip, *argv]
+
+
 def _swanctl(lab: Lab, args: list[str], *, hide_plugins: bool) -> dict:
     """Run swanctl in the onprem side; optionally with the standard plugins' files hidden."""
     argv = ["swanctl", *args]
-    if hide_plugins:
-        skip = " ".join(f"libstrongswan-{p}.so" for p in STANDARD_PLUGINS)
-        # sh -c SCRIPT DIR SKIP ARGV...: copy every plugin file but SKIP into a temp dir and
-        # bind-mount it over DIR, in a mount namespace of swanctl's own (charon keeps its own)
-        script = (
-            'set -e; d=$(mktemp -d); for f in "$0"/*.so; do case " $1 " in '
-            '*" ${f##*/} "*) ;; *) cp "$f" "$d/";; esac; done; '
-            'mount --bind "$d" "$0"; shift; set +e; "$@"; rc=$?; umount "$0"; rm -rf "$d"; '
-            "exit $rc"
-        )
-        full = ["unshare", "-m", "sh", "-c", script, PLUGIN_DIR, skip, *argv]
-    else:
-        full = argv
+    full = without_plugins(argv) if hide_plugins else argv
     res = lab.exec("onprem", full, timeout=30, ok_codes=tuple(range(256)))
     return {
         "argv": argv,
