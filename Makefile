@@ -7,10 +7,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-# Debian packages the lab, the tests and the package builder need.
+# Debian packages the lab, the tests and the package builder need (installed without
+# Recommends: list every package whose files are used; tests/test_debian_deps.py proves it).
+# libstrongswan-standard-plugins: openssl (the lab's charon), aesni/gcm/agent/connmark (swanctl).
 APT_PACKAGES := strongswan strongswan-swanctl strongswan-starter strongswan-charon \
-	libcharon-extra-plugins libstrongswan-extra-plugins iproute2 iputils-ping \
-	php-cli shellcheck libarchive-tools xz-utils zstd python3-venv
+	libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins \
+	iproute2 iputils-ping php-cli shellcheck libarchive-tools xz-utils zstd python3-venv
 
 .PHONY: help setup apt venv demo test test-unit bench package lint clean
 

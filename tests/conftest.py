@@ -68,6 +68,8 @@ def _has_sa(lab: Lab, name: str) -> bool:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """The lab with ``con1`` initiated and a ping proving the tunnel works; always torn down."""
     reason = lab_unavailable_reason()
+    if reason and os.environ.get("S2S_REQUIRE_LAB"):
+        pytest.fail(f"S2S_REQUIRE_LAB is set but the lab cannot run: {reason}", pytrace=False)
     if reason:
         pytest.skip(reason)
     remove_crashed_test_labs(tmp_path_factory.mktemp("leftovers"))

@@ -13,6 +13,7 @@ message (``no matching SAs to terminate found``, ``establishing CHILD_SA 'con1' 
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -135,35 +136,67 @@ def load_all(*, swanctl: str = "swanctl", conf_file: str | None = None, uri: str
              timeout: float = 15.0, runner: Runner = osio.run) -> osio.Result:  # fmt: skip
     """``swanctl --load-all --noprompt [--file F] [--uri U]``: (re)load conns and secrets.
 
-    Raises LocalApplyError with swanctl's last line (e.g. ``loading connection 'con1'
-    failed: invalid value for: proposals``).
+    Judged like swanctl itself judges: by its exit status and by its own per-item failure
+    lines (``loading connection 'con1' failed: invalid value for: proposals, config
+    discarded``, ``loaded 0 of 1 connections, 1 failed to load``, ``loading ike secret 'x'
+    failed: ...``, ``load-conn request failed: ...``). Warnings about its own plugins
+    (``plugin 'aesni': failed to load - ...``, printed wherever swanctl's compiled-in plugin
+    list differs from the installed plugins) or missing credential directories (``opening
+    directory '.../x509' failed``) are harmless and never fail the load.
+
+    Raises LocalApplyError with swanctl's first per-item failure line (or its last line).
     """
     argv: list[str] = [swanctl, "--load-all", "--noprompt"]
     if conf_file:
         argv += ["--file", conf_file]
     if uri:
         argv += ["--uri", uri]
+    cmd = " ".join(argv)
     try:
         res = runner(argv, timeout=timeout)
     except CommandError as exc:
-        raise LocalApplyError(
-            "load-all", f"{' '.join(argv)} failed: {_swanctl_reason(exc)}"
-        ) from None
-    # swanctl exits 0 even when one connection was refused in some versions: check the text
+        raise LocalApplyError("load-all", f"{cmd} failed: {_swanctl_reason(exc)}") from None
+    # swanctl exits non-zero when an item failed; some versions exit 0 anyway: read its lines
     bad = _failed_lines(res.stdout + "\n" + res.stderr)
     if bad:
-        raise LocalApplyError("load-all", f"{' '.join(argv)} failed: {bad[0]}")
+        raise LocalApplyError("load-all", f"{cmd} failed: {bad[0]}")
     log.info("swanctl --load-all: %s", _summary(res.stdout))
     return res
 
 
+# swanctl's own failure lines (src/swanctl/commands/load_*.c): per item, per request, summary
+_FAILED_RE = re.compile(
+    r"^(?:loading (?:connection|pool|authority|\w+ secret|secret|private key|key|"
+    r"certificate|token)\b.* failed\b"
+    r"|unloading .* failed\b"
+    r"|loaded \d+ of \d+ \w+, \d+ failed to load"
+    r"|[\w-]+ request failed\b"
+    r"|parsing .* failed\b"
+    r"|connecting to .* failed\b"
+    r"|Error: )"
+)
+
+
 def _failed_lines(text: str) -> Sequence[str]:
-    return [ln.strip() for ln in text.splitlines() if "failed" in ln]
+    """swanctl's failure lines in ``text``; its plugin/directory warnings are not failures."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    return [ln for ln in lines if _FAILED_RE.match(ln)]
 
 
 def _swanctl_reason(exc: CommandError) -> str:
-    bad = _failed_lines(exc.stdout + "\n" + exc.stderr)
-    return bad[0] if bad else str(exc)
+    """Why swanctl failed: its first failure line, else its last non-warning line."""
+    if exc.returncode is None:  # timed out, not found, not startable: osio said why
+        return str(exc)
+    text = exc.stdout + "\n" + exc.stderr
+    bad = _failed_lines(text)
+    if bad:
+        return bad[0]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not _WARNING_RE.match(ln)]
+    return f"{lines[-1]} (exit status {exc.returncode})" if lines else str(exc)
+
+
+_WARNING_RE = re.compile(r"^(?:plugin '[^']*': failed to load|opening directory '.*' failed)")
 
 
 def _summary(stdout: str) -> str:

@@ -48,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hook-timeout", type=float, default=60.0)
     p.add_argument("--retry-after", type=int, default=1)
     p.add_argument("--lro-delay", type=int, default=0, help="InProgress polls per LRO")
-    p.add_argument("--fail-puts", type=int, default=0,
-                   help="answer the first N PUTs of the LNG with 500 InternalServerError")
+    p.add_argument(
+        "--fail-puts",
+        type=int,
+        default=0,
+        help="answer the first N PUTs of the LNG with 500 InternalServerError",
+    )
     p.add_argument("--gateway-ip", help="the LNG's initial gatewayIpAddress (the lab's WAN IP)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
@@ -63,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     names = Names(gateway_ip=args.gateway_ip) if args.gateway_ip else None
     with FakeAzure(
-        host=args.host, port=args.port, on_lng_change=hook, retry_after=args.retry_after,
+        host=args.host,
+        port=args.port,
+        on_lng_change=hook,
+        retry_after=args.retry_after,
         names=names,
     ) as fake:
         fake.faults.lro_delay = args.lro_delay

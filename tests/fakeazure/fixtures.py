@@ -27,9 +27,8 @@ def fake_azure_server() -> Iterator[FakeAzure]:
         yield fake
 
 
-@pytest.fixture
-def fake_azure(fake_azure_server: FakeAzure) -> Iterator[FakeAzure]:
-    fake = fake_azure_server
+def fresh(fake: FakeAzure) -> Iterator[FakeAzure]:
+    """The body of ``fake_azure``: reset, hand out, then fail on violations and reset."""
     fake.reset()
     yield fake
     fake.finish_operations(timeout=5)
@@ -37,6 +36,11 @@ def fake_azure(fake_azure_server: FakeAzure) -> Iterator[FakeAzure]:
     fake.reset()
     if violations:
         pytest.fail("fake Azure saw spec violations:\n  " + "\n  ".join(violations), pytrace=False)
+
+
+@pytest.fixture
+def fake_azure(fake_azure_server: FakeAzure) -> Iterator[FakeAzure]:
+    yield from fresh(fake_azure_server)
 
 
 def secret_credential(fake: FakeAzure, secret: str | None = None, **kwargs: Any) -> Any:

@@ -1,18 +1,19 @@
-"""Initial ARM state, built from the spec's own examples with our names put in.
+"""Initial ARM state: the LNG and the S2S connection as Azure returns them, with our names.
 
-- ``LocalNetworkGatewayGet.json`` -> the LNG (our name, location, IP, address prefixes);
-- ``VirtualNetworkGatewayConnectionGet.json`` -> the S2S connection from the Azure VPN
-  gateway to that LNG, ``Connected``. Dropped from the example: ``sharedKey`` (a secret;
-  Azure serves it only via ``.../sharedkey``), the NAT rules and the custom BGP addresses of
-  the active-active example, which a plain pfSense S2S tunnel does not have.
+- The LNG: our name, location, public IP and address prefixes; ``provisioningState``
+  ``Succeeded``, a fresh ``resourceGuid`` and etag.
+- The S2S connection from the Azure VPN gateway to that LNG: IPsec, IKEv2, ``Connected``,
+  DPD 45 s (Azure's default), some traffic. Like Azure, the fake never serves ``sharedKey``
+  (a secret; Azure has ``.../sharedkey`` for it); NAT rules, custom BGP addresses and custom
+  IPsec/traffic-selector policies are absent, as on a plain pfSense S2S tunnel.
+
+Every field is one the repository's REST facts (:mod:`.schema`) define; the fake checks its
+own replies against them.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .common import new_etag, new_id
@@ -45,49 +46,50 @@ def normalize_location(loc: str) -> str:
     return loc.replace(" ", "").lower()
 
 
-def _example(api_dir: Path, name: str) -> dict[str, Any]:
-    data = json.loads((api_dir / "examples" / name).read_text(encoding="utf-8"))
-    return copy.deepcopy(data["responses"]["200"]["body"])
-
-
-def seed_lng(api_dir: Path, n: Names) -> dict[str, Any]:
-    lng = _example(api_dir, "LocalNetworkGatewayGet.json")
-    lng["name"] = n.lng_name
-    lng["id"] = n.resource_id("localNetworkGateways", n.lng_name)
-    lng["etag"] = new_etag()
-    lng["location"] = normalize_location(n.location)
-    props = lng["properties"]
-    props["resourceGuid"] = new_id()
-    props["provisioningState"] = "Succeeded"
-    props["gatewayIpAddress"] = n.gateway_ip
-    props["localNetworkAddressSpace"] = {"addressPrefixes": list(n.address_prefixes)}
-    return lng
-
-
-def seed_connection(api_dir: Path, n: Names) -> dict[str, Any]:
-    conn = _example(api_dir, "VirtualNetworkGatewayConnectionGet.json")
-    conn["name"] = n.connection_name
-    conn["id"] = n.resource_id("connections", n.connection_name)
-    conn["etag"] = new_etag()
-    conn["location"] = normalize_location(n.location)
-    props = conn["properties"]
-    for secret_or_unused in (
-        "sharedKey",
-        "ingressNatRules",
-        "egressNatRules",
-        "gatewayCustomBgpIpAddresses",
-    ):
-        props.pop(secret_or_unused, None)
-    props["resourceGuid"] = new_id()
-    props["virtualNetworkGateway1"] = {
-        "id": n.resource_id("virtualNetworkGateways", n.vng_name),
-        "properties": {},
-    }
-    props["localNetworkGateway2"] = {
+def seed_lng(n: Names) -> dict[str, Any]:
+    return {
+        "name": n.lng_name,
         "id": n.resource_id("localNetworkGateways", n.lng_name),
-        "properties": {},
+        "etag": new_etag(),
+        "type": f"{PROVIDER}/localNetworkGateways",
+        "location": normalize_location(n.location),
+        "properties": {
+            "provisioningState": "Succeeded",
+            "resourceGuid": new_id(),
+            "localNetworkAddressSpace": {"addressPrefixes": list(n.address_prefixes)},
+            "gatewayIpAddress": n.gateway_ip,
+        },
     }
-    props["connectionStatus"] = "Connected"
-    props["ingressBytesTransferred"] = 1_048_576
-    props["egressBytesTransferred"] = 524_288
-    return conn
+
+
+def seed_connection(n: Names) -> dict[str, Any]:
+    return {
+        "name": n.connection_name,
+        "id": n.resource_id("connections", n.connection_name),
+        "etag": new_etag(),
+        "type": f"{PROVIDER}/connections",
+        "location": normalize_location(n.location),
+        "properties": {
+            "provisioningState": "Succeeded",
+            "resourceGuid": new_id(),
+            "virtualNetworkGateway1": {
+                "id": n.resource_id("virtualNetworkGateways", n.vng_name),
+                "properties": {},
+            },
+            "localNetworkGateway2": {
+                "id": n.resource_id("localNetworkGateways", n.lng_name),
+                "properties": {},
+            },
+            "connectionType": "IPsec",
+            "connectionProtocol": "IKEv2",
+            "routingWeight": 0,
+            "dpdTimeoutSeconds": 45,
+            "enableBgp": False,
+            "useLocalAzureIpAddress": False,
+            "usePolicyBasedTrafficSelectors": False,
+            "connectionStatus": "Connected",
+            "ingressBytesTransferred": 1_048_576,
+            "egressBytesTransferred": 524_288,
+            "connectionMode": "Default",
+        },
+    }

@@ -46,12 +46,13 @@ from .arm import OP_RE, Arm
 from .common import Reply
 from .entra import Entra
 from .faults import Faults
+from .schema import API_VERSION, ERROR, OPERATION_STATUS
 from .seed import Names, seed_connection, seed_lng
-from .spec import Spec, shared_dir
+from .spec import Spec
 
 log = logging.getLogger(__name__)
 
-SPEC_API_VERSION = "2024-05-01"
+SPEC_API_VERSION = API_VERSION  # the REST contract of tests/fakeazure/schema.py
 SDK_API_VERSION = "2026-03-01"  # azure-mgmt-network 33.x default (LAB-FACTS)
 MASKED_FORM_FIELDS = ("client_secret", "client_assertion")
 _ENTRA_PATHS = (
@@ -61,15 +62,14 @@ _ENTRA_PATHS = (
     ("POST", r"^/([^/]+)/oauth2/token$", "token1"),
 )
 
-_spec_cache: dict[str, Spec] = {}
+_contract: list[Spec] = []
 
 
-def load_spec(api_dir: Path | None = None) -> Spec:
-    """The parsed spec, cached per directory (parsing 170 kB of JSON once is enough)."""
-    key = str(api_dir or shared_dir() / "azure-rest-api")
-    if key not in _spec_cache:
-        _spec_cache[key] = Spec(Path(key))
-    return _spec_cache[key]
+def load_spec() -> Spec:
+    """The repository's REST facts as a checker (built once per process)."""
+    if not _contract:
+        _contract.append(Spec.contract())
+    return _contract[0]
 
 
 class _TLSServer(ThreadingHTTPServer):
@@ -123,7 +123,7 @@ class FakeAzure:
         names: Names | None = None,
         api_versions: tuple[str, ...] = (SDK_API_VERSION, SPEC_API_VERSION),
         token_lifetime: int = 3599,
-        api_dir: Path | None = None,
+        spec: Spec | None = None,
     ) -> None:
         self.host, self._port = host, port
         self.on_lng_change = on_lng_change
@@ -131,7 +131,7 @@ class FakeAzure:
         self._initial = (on_lng_change, retry_after)
         self.names = names or Names()
         self.api_versions = api_versions
-        self.spec = load_spec(api_dir)
+        self.spec = spec or load_spec()
         self.tenant_id = "72f988bf-0000-4000-8000-5a2b3c4d5e6f"
         self.client_id = "3c1e2d4f-0000-4000-8000-000000c11e47"
         self.object_id = "9a8b7c6d-0000-4000-8000-0000000b1ec7"
@@ -204,8 +204,8 @@ class FakeAzure:
         self.arm = Arm(self)
         n = self.names
         self.arm.resource_groups = {n.resource_group.lower()}
-        self.arm.add_resource(seed_lng(self.spec.api_dir, n))
-        self.arm.add_resource(seed_connection(self.spec.api_dir, n))
+        self.arm.add_resource(seed_lng(n))
+        self.arm.add_resource(seed_connection(n))
 
     # ---- state helpers for tests --------------------------------------------------------
     @property
@@ -351,9 +351,9 @@ class FakeAzure:
     def _check_response(self, op: Any, path: str, reply: Reply) -> None:
         if OP_RE.match(path):
             if reply.status == 200:
-                schema = {"$ref": "./network.json#/definitions/AzureAsyncOperationResult"}
+                schema = self.spec.ref_for(OPERATION_STATUS)
             elif reply.status >= 300:
-                schema = {"$ref": "./network.json#/definitions/CloudError"}
+                schema = self.spec.ref_for(ERROR)
             else:
                 return
             self._violate(

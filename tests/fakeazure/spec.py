@@ -1,4 +1,8 @@
-"""A compact Swagger 2.0 checker for the Azure REST spec in ``<repo>/../shared/azure-rest-api``.
+"""A compact Swagger 2.0 checker: the fake Azure's requests and replies against a contract.
+
+The contract is normally the repository's own facts (:mod:`.schema`, :meth:`Spec.contract`);
+:meth:`Spec.from_dir` loads Azure's official REST spec instead (virtualNetworkGateway.json +
+network.json) for the optional cross-check (``S2S_AZURE_SPEC_DIR``).
 
 It is not a general JSON-Schema engine: it covers what the Network spec uses for the
 operations the fake serves -- ``$ref`` (local and across files), ``allOf``, ``type``,
@@ -11,9 +15,9 @@ Rules
   is a violation, unless the schema has ``additionalProperties``. This catches typos in both
   the client's requests and the fake's own responses.
 - ``required`` is enforced, except that a request never has to carry a ``readOnly`` property.
-- A ``$ref`` to a file the shared directory does not hold is served from ``SUPPLEMENT`` (the
-  two tiny definitions our operations need); anything else unresolved is accepted and listed
-  in :attr:`Spec.unresolved`.
+- In the official spec, a ``$ref`` to a file the spec directory does not hold is served from
+  our own facts (``schema.EXTERNAL``: ``AddressSpace``, ``ErrorResponse``); anything else
+  unresolved is accepted and listed in :attr:`Spec.unresolved`.
 
 Every check returns a list of violation strings (empty = conforms); nothing is raised.
 """
@@ -22,28 +26,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import schema as facts
+
 log = logging.getLogger(__name__)
 
-MAIN_FILE = "virtualNetworkGateway.json"
-FILES = (MAIN_FILE, "network.json")
-
-# Definitions referenced by the spec but living in files that are not in shared/.
-# Copied in shape from the same api-version of azure-rest-api-specs (only what we touch).
-SUPPLEMENT: dict[str, dict[str, Any]] = {
-    "virtualNetwork.json#/definitions/AddressSpace": {
-        "properties": {"addressPrefixes": {"type": "array", "items": {"type": "string"}}},
-    },
-    "networkWatcher.json#/definitions/ErrorResponse": {
-        "properties": {"error": {"$ref": "./network.json#/definitions/ErrorDetails"}},
-    },
-}
+CONTRACT_FILE = "s2s-facts.json"
+SPEC_FILES = ("virtualNetworkGateway.json", "network.json")
+SPEC_DIR_ENV = "S2S_AZURE_SPEC_DIR"
 
 _UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -55,14 +50,6 @@ _JSON_TYPES = {
     "array": (list,),
     "object": (dict,),
 }
-
-
-def shared_dir() -> Path:
-    """``$S2S_SHARED_DIR`` or ``<repo root>/../shared`` (the repo root holds ``tests/``)."""
-    env = os.environ.get("S2S_SHARED_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared"
 
 
 @dataclass
@@ -108,27 +95,27 @@ def _template_regex(template: str) -> tuple[re.Pattern[str], list[str]]:
 class Spec:
     """The loaded spec files; resolves refs, matches paths, validates values."""
 
-    def __init__(self, api_dir: Path | None = None) -> None:
-        self.api_dir = Path(api_dir) if api_dir else shared_dir() / "azure-rest-api"
-        self.docs: dict[str, dict[str, Any]] = {}
-        for name in FILES:
-            path = self.api_dir / name
-            try:
-                self.docs[name] = json.loads(path.read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise FileNotFoundError(
-                    f"Azure REST spec {path} is missing ({exc.strerror}); set S2S_SHARED_DIR "
-                    "to the directory that holds azure-rest-api/"
-                ) from exc
+    def __init__(
+        self,
+        docs: dict[str, dict[str, Any]],
+        main: str,
+        supplement: dict[str, dict[str, Any]] | None = None,
+        *,
+        source: str = "",
+    ) -> None:
+        self.docs = docs
+        self.main = main
+        self.supplement = supplement or {}
+        self.source = source or main
         self.unresolved: set[str] = set()
         self.operations: list[Operation] = []
-        for template, item in self.docs[MAIN_FILE]["paths"].items():
+        for template, item in self.docs[main]["paths"].items():
             regex, names = _template_regex(template)
             common = item.get("parameters", [])
             for method, op in item.items():
                 if method == "parameters":
                     continue
-                params = [self.resolve(p, MAIN_FILE)[0] for p in common + op.get("parameters", [])]
+                params = [self.resolve(p, main)[0] for p in common + op.get("parameters", [])]
                 self.operations.append(
                     Operation(
                         method=method.upper(),
@@ -142,6 +129,46 @@ class Spec:
                         lro_options=op.get("x-ms-long-running-operation-options", {}),
                     )
                 )
+
+    @classmethod
+    def contract(cls) -> Spec:
+        """The repository's own facts (:mod:`.schema`): what the fake validates against."""
+        return cls(
+            {CONTRACT_FILE: facts.document()}, CONTRACT_FILE, source="tests/fakeazure/schema.py"
+        )
+
+    @classmethod
+    def from_dir(cls, api_dir: str | Path) -> Spec:
+        """Azure's official REST spec (a directory holding virtualNetworkGateway.json and
+        network.json, e.g. azure-rest-api-specs' network/stable/2024-05-01)."""
+        api_dir = Path(api_dir)
+        docs = {}
+        for name in SPEC_FILES:
+            path = api_dir / name
+            try:
+                docs[name] = json.loads(path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise FileNotFoundError(
+                    f"Azure REST spec {path} is missing ({exc.strerror}); point {SPEC_DIR_ENV} "
+                    "at the directory that holds virtualNetworkGateway.json and network.json"
+                ) from exc
+        supplement = {
+            f"{file}#/definitions/{name}": facts.DEFINITIONS[name]
+            for name, file in facts.EXTERNAL.items()
+        }
+        return cls(docs, SPEC_FILES[0], supplement, source=str(api_dir))
+
+    def ref_for(self, name: str) -> dict[str, str]:
+        """A ``$ref`` schema to the definition ``name``, wherever this contract keeps it."""
+        for fname, doc in self.docs.items():
+            if name in doc.get("definitions", {}):
+                prefix = "" if fname == self.main else f"./{fname}"
+                return {"$ref": f"{prefix}#/definitions/{name}"}
+        raise KeyError(f"{name} is not defined in {self.source}")
+
+    @property
+    def api_version(self) -> str:
+        return str(self.docs[self.main].get("info", {}).get("version", ""))
 
     # ---- lookup -------------------------------------------------------------------------
     def operation(self, operation_id: str) -> Operation:
@@ -166,7 +193,7 @@ class Spec:
 
     def definition(self, ref: str) -> tuple[dict[str, Any], str]:
         """A schema by ref (``#/definitions/X`` or ``./network.json#/definitions/X``)."""
-        return self.resolve({"$ref": ref}, MAIN_FILE)
+        return self.resolve({"$ref": ref}, self.main)
 
     def resolve(self, schema: dict[str, Any], current: str) -> tuple[dict[str, Any], str]:
         """Follow ``$ref`` chains; returns (schema, file the schema lives in)."""
@@ -180,8 +207,8 @@ class Spec:
             fname = file_part.removeprefix("./") or current
             if fname not in self.docs:
                 key = f"{fname}#{pointer}"
-                if key in SUPPLEMENT:
-                    return SUPPLEMENT[key], "network.json"
+                if key in self.supplement:
+                    return self.supplement[key], "network.json"
                 self.unresolved.add(key)
                 return {}, current
             node: Any = self.docs[fname]
@@ -220,13 +247,13 @@ class Spec:
         *,
         where: str = "$",
         direction: str = "response",
-        current: str = MAIN_FILE,
+        current: str = "",
     ) -> list[str]:
         """Violations of ``value`` against ``schema`` (``direction`` = request|response)."""
         if schema is None:
             return []
         errors: list[str] = []
-        self._check(schema, value, where, direction, current, errors)
+        self._check(schema, value, where, direction, current or self.main, errors)
         return errors
 
     def _check(

@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
 
 from tests.fakeazure import SPEC_API_VERSION, FakeAzure
-from tests.fakeazure.fixtures import network_client
+from tests.fakeazure.fixtures import fresh, network_client
 
 NEW_IP = "203.0.113.77"
 
@@ -214,14 +214,26 @@ def test_faults_count_and_reset(fake_azure: FakeAzure) -> None:
     assert arm(fake_azure, "GET", fake_azure.connection_id).status_code == 200
 
 
-def test_fixture_resets_state_between_tests_part1(fake_azure: FakeAzure) -> None:
-    fake_azure.faults.add("GET", ".", status=500, times=None)
-    fake_azure.set_connection(connectionStatus="NotConnected")
-
-
-def test_fixture_resets_state_between_tests_part2(fake_azure: FakeAzure) -> None:
-    assert fake_azure.faults.items == [] and fake_azure.requests == []
-    assert fake_azure.connection()["properties"]["connectionStatus"] == "Connected"
+def test_fixture_resets_state_between_tests(fake_azure_server: FakeAzure) -> None:
+    """The fixture's own body, twice: whatever one test leaves, the next starts clean; a
+    violation left behind fails the test that caused it."""
+    first = fresh(fake_azure_server)
+    fake = next(first)
+    fake.faults.add("GET", ".", status=500, times=None)
+    fake.set_connection(connectionStatus="NotConnected")
+    fake.retry_after = 9
+    assert arm(fake, "GET", fake.lng_id).status_code == 500 and fake.requests
+    with pytest.raises(StopIteration):
+        next(first)
+    second = fresh(fake_azure_server)
+    fake = next(second)
+    assert fake.faults.items == [] and fake.requests == [] and fake.violations == []
+    assert fake.connection()["properties"]["connectionStatus"] == "Connected"
+    assert fake.retry_after == 1
+    assert arm(fake, "POST", fake.lng_id).status_code == 405  # a verb outside the contract
+    with pytest.raises(pytest.fail.Exception, match="verb not in spec"):
+        next(second)
+    assert fake_azure_server.violations == []
 
 
 def _token_form(fake: FakeAzure, assertion: str) -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 from tests.conftest import lab_unavailable_reason
 
 from .agent import FakeAzureProc, LabAgent
-from .lab import Lab
+from .lab import Lab, LabError
 
 ROOT = Path(__file__).resolve().parents[2] / "lab-run" / "demo"
 
@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; cleaning up", file=sys.stderr)
         return 130
+    except (AssertionError, LabError) as exc:  # the heal (or the lab) failed: say why, exit 1
+        print(f"\ndemo FAILED: {exc}", file=sys.stderr)
+        return 1
     finally:
         if agent is not None:
             agent.stop()

@@ -32,7 +32,7 @@ from typing import Any
 
 from s2s_agent.osio import Result, run
 
-from . import config, netns
+from . import config, netns, plugins
 from .config import Scenario
 from .netns import LabError, PingResult, wait_for
 
@@ -274,6 +274,7 @@ class Lab:
             10,
             what=f"{side} charon to open its VICI socket",
         )
+        plugins.check(side, self.vici_socket(side))
         if self.scenario.mode == "swanctl":
             self.swanctl(side, "--load-all", "--noprompt", timeout=15)
         else:
