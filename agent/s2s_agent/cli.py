@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line an admin can report, never a traceback
+        log.debug("unexpected error", exc_info=True)
+        print(f"s2s-agent: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_validate(args) -> int:

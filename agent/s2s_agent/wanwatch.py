@@ -280,6 +280,8 @@ def query_endpoint(
         return EchoAnswer(url, None, "TLS verification failed")
     except requests.exceptions.RequestException as exc:
         return EchoAnswer(url, None, f"request failed: {type(exc).__name__}")
+    except Exception as exc:  # urllib3's LocationParseError and anything else: one bad answer
+        return EchoAnswer(url, None, f"request failed: {type(exc).__name__}: {str(exc)[:120]}")
     ip, why = parse_echo_body(body, allow_private)
     return EchoAnswer(url, ip, why)
 

@@ -122,3 +122,42 @@ def test_sample_remediation_block_is_valid_when_uncommented(tmp_path):
     cfg = config.load(write(tmp_path, head + block))
     assert cfg.remediation.enabled and cfg.azure.local_network_gateway == "lng-office"
     assert cfg.wan.interface == "igb0" and cfg.pfsense.ikeid == 1
+
+
+# ---- nothing but ConfigError comes out of load() ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("agent: {interval: " + "9" * 400 + "}\ntunnels: [{ike: c}]\n", "agent.interval: is far too large"),
+        ("tunnels: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        ('agent: {state_dir: "/a\\0b"}\ntunnels: [{ike: c}]\n', "agent.state_dir: must not contain a NUL"),
+        ('alerts: {tag: "s2s\\nagent"}\ntunnels: [{ike: c}]\n', "alerts.tag"),
+        ('alerts: {tag: "a b"}\ntunnels: [{ike: c}]\n', "alerts.tag"),
+        ("tunnels: [{ike: c}]\nx: 2024-13-45 10:00:00\n", "YAML"),
+    ],
+)
+def test_values_python_cannot_hold_are_config_errors(tmp_path, text, words):
+    with pytest.raises(ConfigError, match=words):
+        config.load(write(tmp_path, text))
+
+
+def test_a_fifo_as_config_is_refused_without_blocking(tmp_path):
+    import os
+    import threading
+
+    p = tmp_path / "cfg.yaml"
+    os.mkfifo(p)
+    box = []
+    th = threading.Thread(target=lambda: box.append(pytest.raises(ConfigError, config.load, str(p))),
+                          daemon=True)  # fmt: skip
+    th.start()
+    th.join(5)
+    assert not th.is_alive(), "config.load blocked on a FIFO"
+    assert "FIFO" in str(box[0].value)
+
+
+def test_nul_in_the_config_path_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load("/tmp/a\0b.yaml")
