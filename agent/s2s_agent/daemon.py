@@ -16,10 +16,10 @@ import signal
 import socket
 import time
 
-from . import __version__, render
+from . import __version__, render, statefile
 from . import config as config_mod
 from .alerts import AlertTracker, iso
-from .atomic import read_json, write_atomic
+from .atomic import write_atomic
 from .config import Config
 from .control import ControlServer
 from .errors import S2SError, StateError
@@ -28,7 +28,7 @@ from .syslogsend import SyslogSender
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = statefile.STATE_VERSION
 PERSIST_EVERY = 60.0
 
 
@@ -71,17 +71,17 @@ class Daemon:
 
     # ---- state -------------------------------------------------------------------------
     def _restore_state(self) -> dict:
+        path = self.cfg.agent.state_file
         try:
-            data, _mtime = read_json(self.cfg.agent.state_file)
+            data = statefile.load(path)
         except FileNotFoundError:
             return {}
         except StateError as exc:
-            log.warning("ignoring persisted state: %s", exc)
+            moved = statefile.set_aside(path, clock=self.clock)
+            log.warning("ignoring persisted state: %s%s", exc, f"; kept as {moved}" if moved else "")
             return {}
-        if isinstance(data, dict) and data.get("version") == STATE_VERSION:
-            self.tracker.load(data.get("alerts") or {})
-            return data
-        return {}
+        self.tracker.load(data.get("alerts") or {})
+        return data
 
     def status(self, _req: dict | None = None) -> dict:
         return {
