@@ -28,7 +28,10 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 FACILITY_NAMES = tuple(FACILITIES)
 # Sections whose parsers live beside the code that uses them (azure_settings, wan, pfsense).
 RESERVED_SECTIONS = ("azure", "wan", "pfsense")
-MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_BYTES = 64 * 1024
+"""The sample with every key documented is ~8 KiB; PyYAML needs seconds for a few 100 KiB."""
+MAX_FLOW_DEPTH = 32
+"""Deeper ``[``/``{`` nesting is refused before PyYAML sees it (it recurses per level)."""
 _TAG = re.compile(r"^[A-Za-z0-9._/-]{1,32}$")
 
 
@@ -343,6 +346,32 @@ def _tunnels(top: _Reader, path: str) -> tuple[TunnelSettings, ...]:
     return tuple(out)
 
 
+def _flow_depth(text: str) -> int:
+    """The deepest ``[``/``{`` nesting outside quotes and comments (linear, approximate:
+    good enough to refuse a hostile document before the recursive parser sees it)."""
+    depth = deepest = 0
+    quote = ""
+    comment = False
+    prev = "\n"
+    for ch in text:
+        if comment:
+            comment = ch != "\n"
+        elif quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'" and prev in " \t\n[{,:":
+            quote = ch
+        elif ch == "#" and prev in " \t\n":
+            comment = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        prev = ch
+    return deepest
+
+
 def load(path: str = DEFAULT_PATH) -> Config:
     """Read and validate the config file; ConfigError names the file and key.
 
@@ -362,6 +391,9 @@ def load(path: str = DEFAULT_PATH) -> Config:
         raise ConfigError(f"cannot read: it {exc.strerror}", path=path) from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path; UnicodeDecodeError
         raise ConfigError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", path=path) from None
+    depth = _flow_depth(text)
+    if depth > MAX_FLOW_DEPTH:
+        raise ConfigError(f"not usable YAML: [ ] / {{ }} nested too deeply ({depth} levels)", path=path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -60,6 +60,7 @@ class Daemon:
         self._wake_w.setblocking(False)
         self._observing = Background("observe", self._wake)
         self._observe_again = False
+        self._reloading = Background("reload", self._wake)
         self.remedy_loop = None
         state = self._restore_state()
         if cfg.remediation.enabled:
@@ -199,17 +200,42 @@ class Daemon:
             self._wake_r.recv(4096)
 
     def reload(self) -> None:
-        """Re-read the config; on any error keep the running one and say why. Never waits."""
+        """Re-read the config now (inline; the daemon's loop reads it on a worker thread)."""
         self.reload_requested = False
         try:
             new = config_mod.load(self.cfg.path)
+        except Exception as exc:  # ConfigError, or anything a bad file can still cause
+            self._refuse_reload(exc)
+            return
+        self._apply_config(new)
+
+    def _start_reload(self) -> None:
+        path = self.cfg.path
+        if self._reloading.start(lambda: config_mod.load(path)):
+            self.reload_requested = False  # else: still reading the last one; read again after
+
+    def _collect_reload(self) -> bool:
+        done, new, error = self._reloading.take()
+        if not done:
+            return False
+        if error is not None:
+            self._refuse_reload(error)
+            return False
+        return self._apply_config(new)
+
+    def _refuse_reload(self, exc: BaseException) -> None:
+        why = str(exc) if isinstance(exc, S2SError) else f"{type(exc).__name__}: {exc}"
+        log.error("reload refused, keeping the running config: %s", why)
+        self.sender.send("err", f"event=reload_failed error={why}")
+
+    def _apply_config(self, new: Config) -> bool:
+        """Swap in a loaded config without waiting for anything; False if refused."""
+        try:
             observer = Observer(new, clock=self.clock, probes=self.observer.probes)
             sender = self._sender(new)
-        except Exception as exc:  # ConfigError, or anything a bad file can still cause
-            why = str(exc) if isinstance(exc, S2SError) else f"{type(exc).__name__}: {exc}"
-            log.error("reload refused, keeping the running config: %s", why)
-            self.sender.send("err", f"event=reload_failed error={why}")
-            return
+        except Exception as exc:
+            self._refuse_reload(exc)
+            return False
         old_log, old_sender = self.observer.tailer, self.sender
         if old_log is not None and observer.tailer is not None and old_log.path == observer.tailer.path:
             observer.tailer.close()
@@ -226,6 +252,7 @@ class Daemon:
         self._swap_remedy_loop(new)
         logging.getLogger("s2s_agent").setLevel(new.agent.log_level.upper())
         log.info("configuration reloaded from %s", new.path)
+        return True
 
     def _swap_remedy_loop(self, new: Config) -> None:
         """A running remediation goes on; the new loop adopts it when it ends (no wait)."""
@@ -316,7 +343,8 @@ class Daemon:
     def _turn(self, next_cycle: float) -> float:
         """One pass of the main loop (never blocks); returns the next cycle's time."""
         if self.reload_requested:
-            self.reload()
+            self._start_reload()  # the file is read and checked on a worker thread
+        if self._collect_reload():
             next_cycle = time.monotonic()
         self._collect_observation()
         if self._observe_again:

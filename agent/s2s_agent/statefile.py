@@ -27,7 +27,10 @@ STATE_VERSION = 1
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A time in epoch seconds (a huge int would not even convert to a float)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return -1e12 < value < 1e12 and math.isfinite(value)
 
 
 def _tunnels_problem(tunnels: Any) -> str | None:

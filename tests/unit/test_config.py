@@ -161,3 +161,16 @@ def test_a_fifo_as_config_is_refused_without_blocking(tmp_path):
 def test_nul_in_the_config_path_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot read"):
         config.load("/tmp/a\0b.yaml")
+
+
+def test_an_oversized_or_deeply_flowed_config_is_refused_before_yaml_parses_it(tmp_path):
+    """PyYAML needs many seconds for a few 100 KiB of flow tokens or deep [ [ [: refused."""
+    p = tmp_path / "big.yaml"
+    p.write_text("tunnels: [" + "1, " * 40000 + "1]\n")
+    with pytest.raises(ConfigError, match="more than the 65536 allowed"):
+        config.load(str(p))
+    p.write_text("tunnels: " + "[" * 40 + "]" * 40 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        config.load(str(p))
+    p.write_text('tunnels: [{ike: "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}]  # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n')
+    assert config.load(str(p)).tunnels[0].ike.startswith("[[[")
