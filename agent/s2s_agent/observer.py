@@ -117,6 +117,9 @@ class Observer:
         except S2SError as exc:
             log.warning("SA source: %s", exc)
             return None, str(exc)
+        except Exception as exc:  # a parser bug on odd output: UNKNOWN with the cause, not a crash
+            log.exception("SA source failed unexpectedly")
+            return None, f"internal error reading the SAs: {type(exc).__name__}: {exc}"
 
     def cycle(self, fetched: tuple[SaSnapshot | None, str | None] | None = None) -> list[dict]:
         """Observe once and return the status entry of every tunnel (``fetched``: the result

@@ -174,3 +174,24 @@ def test_an_oversized_or_deeply_flowed_config_is_refused_before_yaml_parses_it(t
         config.load(str(p))
     p.write_text('tunnels: [{ike: "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}]  # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n')
     assert config.load(str(p)).tunnels[0].ike.startswith("[[[")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "agent: {interval: " + "9" * 400 + "}\ntunnels: [{ike: c}]\n",
+        "tunnels: " + "[" * 2000 + "]" * 2000 + "\n",
+        "tunnels:\n" + "".join("  " * i + "- \n" for i in range(1, 1200)),
+        'agent: {state_dir: "/a\\0b"}\ntunnels: [{ike: c}]\n',
+    ],
+)
+def test_validate_config_and_run_print_one_line_not_a_traceback(tmp_path, text):
+    import subprocess
+    import sys
+
+    p = write(tmp_path, text)
+    for cmd in ("validate-config", "run"):
+        r = subprocess.run([sys.executable, "-m", "s2s_agent", cmd, "-c", p], capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+        assert r.returncode == 2, (cmd, r.stderr)
+        assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
