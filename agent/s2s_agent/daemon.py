@@ -291,8 +291,7 @@ class Daemon:
         loop = self.remedy_loop
         name = self.cfg.remediated_tunnel().name
         t = next((t for t in self.tunnels if t["name"] == name), {"health": "UNKNOWN"})
-        role = "backup" if loop.role in ("backup", "unknown") else loop.role
-        plan = loop.remedy.decide(t["health"], loop.wan.tracker.current, role)
+        plan = loop.remedy.decide(t["health"], loop.wan.tracker.current, loop.current_role())
         return {"enabled": True, "tunnel": name, "health": t["health"], "role": loop.role,
                 "wan_ip": loop.wan.tracker.current, "running": loop.busy,
                 "plan": plan.to_dict()}  # fmt: skip

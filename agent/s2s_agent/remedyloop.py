@@ -181,6 +181,13 @@ class RemedyLoop:
         self.role, self.role_why = carp_role(r.carp_interface, r.carp_vhid)
         self._role_next = time.monotonic() + ROLE_REFRESH
 
+    def current_role(self) -> str:
+        """The role to plan with (BACKUP for unknown). Inline mode (one-shot commands) reads
+        the CARP state first when due; background mode never blocks here."""
+        if self._role_bg is None and time.monotonic() >= self._role_next:
+            self.refresh_role()
+        return "backup" if self.role in ("backup", "unknown") else self.role
+
     def kick(self) -> None:
         """Start the background reads that are due (background mode; never blocks)."""
         self.wan.start_poll()
@@ -218,8 +225,7 @@ class RemedyLoop:
         if self.wan.bg is None:
             if self.wan.due():
                 self.wan.poll()
-            if time.monotonic() >= self._role_next:  # `ifconfig` at most every few seconds
-                self.refresh_role()
+            self.current_role()  # `ifconfig` at most every few seconds
         else:
             self.collect()
             self.kick()

@@ -175,3 +175,21 @@ def test_azure_view_thread_reads_the_connection_and_keeps_the_last_view_on_error
     loop.tick(tunnels)
     assert tunnels[0]["azure"]["error"] == "HTTP 500 from ARM"
     loop.close()
+
+
+@pytest.mark.parametrize(("carp", "role"), [("BACKUP", "backup"), ("MASTER", "master")])
+def test_plan_outside_the_daemon_loop_reads_the_carp_role_first(tmp_path, monkeypatch, carp, role):
+    """One-shot `remediate --dry-run` plans with the CARP role read now, never as standalone."""
+    from s2s_agent import remedyloop
+
+    monkeypatch.setattr(
+        remedyloop, "carp_role", lambda i, v: (carp.lower(), f"CARP vhid 1 is {carp}")
+    )
+    text = (base(tmp_path) + remediation(tmp_path)).replace("azure_status_interval: 1",
+                                                            "carp_interface: igb0, carp_vhid: 1")  # fmt: skip
+    d = daemon(tmp_path, text)
+    assert d.remedy_loop.role == "unknown"  # not read yet: acts like a BACKUP
+    out = d._plan({})
+    assert out["role"] == role
+    if role == "backup":
+        assert "BACKUP" in out["plan"]["reason"] or not out["plan"]["steps"]
