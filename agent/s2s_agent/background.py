@@ -23,15 +23,20 @@ class Background:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._result: tuple[Any, BaseException | None] | None = None
+        self._running = False
 
     @property
     def busy(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """A call runs (until its result is stored: the thread may still be exiting)."""
+        with self._lock:
+            return self._running
 
     def start(self, fn: Callable[[], Any]) -> bool:
         """Run ``fn()`` on a worker thread; False (nothing started) while one still runs."""
-        if self.busy:
-            return False
+        with self._lock:
+            if self._running:
+                return False
+            self._running = True
 
         def work() -> None:
             try:
@@ -39,12 +44,17 @@ class Background:
             except Exception as exc:  # handed to the main loop, which logs it
                 result = (None, exc)
             with self._lock:
-                self._result = result
+                self._result, self._running = result, False
             if self.wake is not None:
                 self.wake()
 
         self._thread = threading.Thread(target=work, name=self.name, daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except RuntimeError:  # "can't start new thread": try again next time
+            with self._lock:
+                self._running = False
+            raise
         return True
 
     def take(self) -> tuple[bool, Any, BaseException | None]:
