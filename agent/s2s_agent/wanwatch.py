@@ -26,7 +26,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,9 @@ from .wan import (
 )
 
 log = logging.getLogger(__name__)
+
+QUORUM_GRACE = 1.0
+"""Seconds past ``wan.http_timeout`` after which the HTTP quorum stops waiting for any endpoint."""
 
 Runner = Callable[..., osio.Result]
 
@@ -295,21 +298,23 @@ def query_endpoints(
 
     own = session is None
     session = session or requests.Session()
+    pool = ThreadPoolExecutor(max_workers=max(1, len(endpoints)), thread_name_prefix="wan-echo")
     try:
-        with ThreadPoolExecutor(max_workers=max(1, len(endpoints))) as pool:
-            futures = [
-                pool.submit(
-                    query_endpoint,
-                    session,
-                    url,
-                    timeout=timeout,
-                    verify=verify,
-                    allow_private=allow_private,
-                )  # fmt: skip
-                for url in endpoints
-            ]
-            return [f.result() for f in futures]
+        futures = [
+            pool.submit(query_endpoint, session, url, timeout=timeout, verify=verify,
+                        allow_private=allow_private)  # fmt: skip
+            for url in endpoints
+        ]
+        # requests' timeouts are per socket operation: a server trickling its headers one
+        # byte at a time would never trip them. The whole quorum ends at this deadline;
+        # an endpoint still talking then is a timed-out answer (its thread is abandoned).
+        wait(futures, timeout=timeout + QUORUM_GRACE)
+        return [
+            f.result() if f.done() else EchoAnswer(url, None, f"timed out after {timeout:g}s")
+            for url, f in zip(endpoints, futures, strict=True)
+        ]
     finally:
+        pool.shutdown(wait=False, cancel_futures=True)
         if own:
             session.close()
 

@@ -23,13 +23,14 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import trustme
 
-from s2s_agent import osio
+from s2s_agent import osio, wanwatch
 from s2s_agent.errors import CommandError
 from s2s_agent.wan import WanSettings
 from s2s_agent.wanwatch import (
@@ -303,6 +304,15 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/slow":
             self.server.release.wait(5)
             return self._send(200, b"20.1.2.3\n", {})
+        if self.path == "/trickle":  # headers one byte at a time: no socket timeout ever trips
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            try:
+                while not self.server.release.wait(0.2):
+                    self.wfile.write(b"X")
+                    self.wfile.flush()
+            except OSError:
+                pass
+            return None
         if self.path == "/huge":  # no Content-Length, chunked, endless
             self.send_response(200)
             self.send_header("Transfer-Encoding", "chunked")
@@ -411,6 +421,15 @@ def test_https_slow_endpoint_times_out_others_still_count(echo):
     r = http_wan_ip(s)
     assert r.ip == "20.1.2.3"
     assert "/slow: timed out" in r.reason
+
+
+def test_https_trickling_endpoint_is_cut_at_the_quorum_deadline(echo):
+    t0 = time.monotonic()
+    answers = ask(echo, "/honest", "/trickle", timeout=1.0)
+    took = time.monotonic() - t0
+    assert answers[0].ip == "20.1.2.3"
+    assert answers[1].ip is None and "timed out" in answers[1].error
+    assert took < 1.0 + wanwatch.QUORUM_GRACE + 1.5, took  # old code: until the server stops
 
 
 def test_https_connection_refused():
