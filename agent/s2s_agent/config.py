@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from .errors import ConfigError
 from .syslogsend import FACILITIES
 
@@ -346,65 +344,15 @@ def _tunnels(top: _Reader, path: str) -> tuple[TunnelSettings, ...]:
     return tuple(out)
 
 
-def _flow_depth(text: str) -> int:
-    """The deepest ``[``/``{`` nesting outside quotes and comments (linear, approximate:
-    good enough to refuse a hostile document before the recursive parser sees it)."""
-    depth = deepest = 0
-    quote = ""
-    comment = False
-    prev = "\n"
-    for ch in text:
-        if comment:
-            comment = ch != "\n"
-        elif quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "\"'" and prev in " \t\n[{,:":
-            quote = ch
-        elif ch == "#" and prev in " \t\n":
-            comment = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth = max(0, depth - 1)
-        prev = ch
-    return deepest
-
-
 def load(path: str = DEFAULT_PATH) -> Config:
     """Read and validate the config file; ConfigError names the file and key.
 
     Nothing else escapes: a FIFO or device at ``path`` is refused without blocking, YAML
     nested too deeply or values Python cannot hold become ConfigError too.
     """
-    from .atomic import NotRegularFileError, read_regular
+    from .yamlfile import read_yaml  # never blocks, refuses what PyYAML cannot take
 
-    try:
-        raw = read_regular(path, MAX_CONFIG_BYTES)
-        text = raw.decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            "file not found; copy etc/s2s-agent.yaml.sample there or pass -c FILE", path=path
-        ) from None
-    except NotRegularFileError as exc:
-        raise ConfigError(f"cannot read: it {exc.strerror}", path=path) from None
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path; UnicodeDecodeError
-        raise ConfigError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", path=path) from None
-    depth = _flow_depth(text)
-    if depth > MAX_FLOW_DEPTH:
-        raise ConfigError(f"not usable YAML: [ ] / {{ }} nested too deeply ({depth} levels)", path=path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"not valid YAML{where}: {problem}", path=path) from None
-    except RecursionError:
-        raise ConfigError("not usable YAML: nested too deeply", path=path) from None
-    except Exception as exc:  # e.g. a timestamp out of range: the YAML parsed, the value did not
-        raise ConfigError(f"not usable YAML: {type(exc).__name__}: {exc}", path=path) from None
+    data = read_yaml(path, MAX_CONFIG_BYTES, MAX_FLOW_DEPTH)
     try:
         return parse(data, path)
     except ConfigError:
