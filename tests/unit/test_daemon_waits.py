@@ -200,3 +200,29 @@ def test_sigterm_stops_a_running_probe_ping(tmp_path):
         stop(proc)
     pid = int(pids.read_text().split()[0])
     wait_for(lambda: not _alive(pid), 3, what="the ping to be gone")  # old code: it ran on
+
+
+def test_the_daemon_drops_idle_control_clients(tmp_path):
+    import socket
+
+    swanctl = _script(tmp_path / "swanctl", "#!/bin/sh\nexit 0\n")
+    proc, sock = start(
+        tmp_path,
+        f"""
+        strongswan: {{source: swanctl, swanctl: {swanctl}, log_file: null}}
+        tunnels: [{{name: hq, ike: con1}}]
+    """,
+    )
+    try:
+        idle = [socket.socket(socket.AF_UNIX) for _ in range(3)]
+        for s in idle:
+            s.settimeout(control.CLIENT_TIMEOUT + 5)
+            s.connect(sock)
+        t0 = time.monotonic()
+        for s in idle:
+            assert s.recv(100) == b""  # hung up by the daemon, not by our own timeout
+            s.close()
+        assert time.monotonic() - t0 < control.CLIENT_TIMEOUT + 4
+        assert control.request(sock, "ping", timeout=1) == {"pong": True}
+    finally:
+        stop(proc)
