@@ -126,9 +126,9 @@ class RemedyLoop:
         self.wan = WanMonitor(cfg.wan, previous_wan,
                               background=Background("wan-read", wake) if background else None)  # fmt: skip
         r = cfg.remediation
-        carp = bool(r.carp_interface and r.carp_vhid is not None)
+        self.carp = bool(r.carp_interface and r.carp_vhid is not None)
         # until CARP was read this node acts like a BACKUP: it must never act as standalone
-        self.role, self.role_why = ("unknown", "CARP state not read yet") if carp else ("standalone", "")
+        self.role, self.role_why = ("unknown", "CARP state not read yet") if self.carp else ("standalone", "")  # fmt: skip
         self._role_bg = Background("carp-read", wake) if background else None
         self._role_next = 0.0
         self._azure_next = 0.0
@@ -191,10 +191,14 @@ class RemedyLoop:
     def kick(self) -> None:
         """Start the background reads that are due (background mode; never blocks)."""
         self.wan.start_poll()
-        if self._role_bg is not None and time.monotonic() >= self._role_next and not self._role_bg.busy:
+        if self._role_due():
             r = self.cfg.remediation
             self._role_next = time.monotonic() + READ_GUARD
             self._role_bg.start(lambda: carp_role(r.carp_interface, r.carp_vhid))
+
+    def _role_due(self) -> bool:
+        bg = self._role_bg  # no thread at all without CARP: the answer is always standalone
+        return self.carp and bg is not None and not bg.busy and time.monotonic() >= self._role_next
 
     def collect(self) -> bool:
         """Take finished background reads; True if anything new arrived."""
@@ -211,7 +215,7 @@ class RemedyLoop:
 
     def next_wake(self) -> float:
         """When the main loop must come back (a monotonic time)."""
-        role = float("inf") if self._role_bg is None or self._role_bg.busy else self._role_next
+        role = self._role_next if self.carp and self._role_bg is not None and not self._role_bg.busy else float("inf")  # fmt: skip
         return min(self.wan.next_wake(), role)
 
     # ---- deciding ----------------------------------------------------------------------
