@@ -76,6 +76,8 @@ def run(
         raise CommandError(argv, "permission denied (run s2s-agent as root)") from None
     except OSError as exc:
         raise CommandError(argv, f"cannot start: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a NUL byte in an argument or the environment
+        raise CommandError(argv, f"cannot start: {exc}") from None
     with _running_lock:
         _running.add(proc)
     try:

@@ -74,3 +74,8 @@ def test_kill_running_ends_commands_started_by_other_threads():
     th.join(5)
     assert not th.is_alive()
     assert errors and errors[0].returncode == -9
+
+
+def test_a_nul_byte_in_an_argument_is_a_command_error():
+    with pytest.raises(CommandError, match="cannot start"):
+        osio.run(["echo", "a\0b"], timeout=5)
