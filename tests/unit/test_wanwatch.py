@@ -311,7 +311,7 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"X")
                     self.wfile.flush()
             except OSError:
-                pass
+                self.server.trickle_cut.set()  # the client shut its connection down
             return None
         if self.path == "/huge":  # no Content-Length, chunked, endless
             self.send_response(200)
@@ -344,6 +344,13 @@ class QuietServer(ThreadingHTTPServer):
         pass
 
 
+SERVERS: dict[str, QuietServer] = {}
+
+
+def echo_server(base: str) -> QuietServer:
+    return SERVERS[base]
+
+
 @pytest.fixture(scope="module")
 def echo(tmp_path_factory):
     ca = trustme.CA()
@@ -352,12 +359,14 @@ def echo(tmp_path_factory):
     ca.cert_pem.write_to_path(str(ca_path))
     server = QuietServer(("127.0.0.1", 0), Handler)
     server.release = threading.Event()
+    server.trickle_cut = threading.Event()
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(ctx)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"https://127.0.0.1:{server.server_address[1]}"
+    SERVERS[base] = server
     try:
         yield base, str(ca_path)
     finally:
@@ -430,6 +439,9 @@ def test_https_trickling_endpoint_is_cut_at_the_quorum_deadline(echo):
     assert answers[0].ip == "20.1.2.3"
     assert answers[1].ip is None and "timed out" in answers[1].error
     assert took < 1.0 + wanwatch.QUORUM_GRACE + 1.5, took  # old code: until the server stops
+    base, _ca = echo
+    server_cut = answers and echo_server(base).trickle_cut.wait(5)
+    assert server_cut, "the trickling connection was left open (a thread and an fd per poll)"
 
 
 def test_https_connection_refused():
