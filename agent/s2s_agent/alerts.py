@@ -10,6 +10,7 @@ UNKNOWN → ``warning``, UP → ``notice``. This module only decides; the daemon
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -29,8 +30,24 @@ class TunnelAlertState:
 
     @classmethod
     def from_dict(cls, d: dict) -> TunnelAlertState:
-        return cls(str(d["health"]), tuple(d.get("reasons", ())), float(d["since"]),
-                   None if d.get("last_alert") is None else float(d["last_alert"]))  # fmt: skip
+        """From persisted state; ValueError for anything of the wrong shape."""
+        if not isinstance(d, dict) or not isinstance(d.get("health"), str):
+            raise ValueError("not an alert state")
+        reasons = d.get("reasons", ())
+        if not isinstance(reasons, list | tuple) or not all(isinstance(r, str) for r in reasons):
+            raise ValueError("reasons is not a list of strings")
+        last = d.get("last_alert")
+        st = cls(d["health"], tuple(reasons), _time(d.get("since")), None if last is None else _time(last))
+        return st
+
+
+def _time(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"not a time: {value!r}")
+    t = float(value)  # OverflowError for a huge int is an ArithmeticError: caught below
+    if not math.isfinite(t):
+        raise ValueError(f"not a time: {value!r}")
+    return t
 
 
 @dataclass(frozen=True)
@@ -96,8 +113,10 @@ class AlertTracker:
         return {name: st.to_dict() for name, st in self.states.items()}
 
     def load(self, data: dict) -> None:
-        for name, d in (data or {}).items():
+        if not isinstance(data, dict):
+            return
+        for name, d in data.items():
             try:
                 self.states[name] = TunnelAlertState.from_dict(d)
-            except (KeyError, TypeError, ValueError):
+            except (TypeError, ValueError, ArithmeticError):
                 continue

@@ -7,6 +7,12 @@ removed and :class:`~s2s_agent.errors.StateError` names the path and the OS reas
 (``No space left on device``, ``Read-only file system`` ...); the caller decides.
 
 A symlink at ``path`` is replaced by a regular file (the link is not followed).
+
+:func:`open_regular` / :func:`read_regular` are the one way to read a file the admin (or
+an attacker) controls (state.json, the config, the credential file, swanctl.conf): the
+open never blocks (``O_NONBLOCK``: a FIFO would otherwise wait for a writer forever) and
+anything but a regular file is refused with :class:`NotRegularFileError` (an OSError, so
+callers map it like any other read error: ``exc.strerror`` says what the path is).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import errno
 import json
 import logging
 import os
+import stat
 import tempfile
 from typing import Any
 
@@ -111,6 +118,68 @@ def _make_backup_link(path: str, directory: str, name: str) -> str:
     return bak_tmp
 
 
+class NotRegularFileError(OSError):
+    """The path is a FIFO, a socket, a device or a directory where a file is expected."""
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"))  # fmt: skip
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def open_regular(path: str | os.PathLike[str], *, nofollow: bool = False) -> int:
+    """Open ``path`` read-only without blocking and return the fd of a regular file.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once; the file type is then checked on
+    the open fd (no race with a rename). ``nofollow=True`` also refuses a symlink (ELOOP).
+    Raises FileNotFoundError, PermissionError, NotRegularFileError (``strerror`` e.g.
+    ``"is a FIFO (named pipe), not a regular file"``) or another OSError.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if nofollow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(errno.EINVAL, f"is {_kind(mode)}, not a regular file",
+                                      os.fspath(path))  # fmt: skip
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: str | os.PathLike[str], max_bytes: int, *, nofollow: bool = False) -> bytes:
+    """The content of regular file ``path`` (see :func:`open_regular`), at most ``max_bytes``;
+    a larger one raises ``OSError(EFBIG)`` naming the limit."""
+    fd = open_regular(path, nofollow=nofollow)
+    try:
+        return _read_fd(fd, max_bytes, os.fspath(path))
+    finally:
+        os.close(fd)
+
+
+def _read_fd(fd: int, max_bytes: int, path: str) -> bytes:
+    size = os.fstat(fd).st_size
+    if size > max_bytes:
+        raise OSError(errno.EFBIG, f"is {size} bytes, more than the {max_bytes} allowed", path)
+    chunks, total = [], 0
+    while total <= max_bytes:
+        chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > max_bytes:  # it grew while being read
+        raise OSError(errno.EFBIG, f"is more than the {max_bytes} bytes allowed", path)
+    return b"".join(chunks)
+
+
 def read_json(path: str | os.PathLike[str]) -> tuple[Any, float]:
     """Load a JSON file written by :func:`write_atomic`; return ``(data, mtime)``.
 
@@ -119,18 +188,25 @@ def read_json(path: str | os.PathLike[str]) -> tuple[Any, float]:
     """
     path = os.fspath(path)
     try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
+        fd = open_regular(path)
+        try:
+            st = os.fstat(fd)
             if st.st_size > MAX_JSON_BYTES:
                 raise StateError(f"{path} is {st.st_size} bytes, more than a state file can be; "
                                  "move it away")  # fmt: skip
-            raw = f.read(MAX_JSON_BYTES + 1)
+            raw = _read_fd(fd, MAX_JSON_BYTES, path)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise
+    except NotRegularFileError as exc:
+        raise StateError(f"cannot read {path}: it {_reason(exc)}; move it away") from None
     except OSError as exc:
         raise StateError(f"cannot read {path}: {_reason(exc)}") from None
     try:
         return json.loads(raw.decode("utf-8")), st.st_mtime
+    except RecursionError:
+        raise StateError(f"{path} is nested too deeply to be a state file; move it away") from None
     except UnicodeDecodeError as exc:
         raise StateError(f"{path} is not UTF-8 text (byte {exc.start}); move it away") from None
     except json.JSONDecodeError as exc:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import credential
+from .atomic import open_regular
 from .config import _Reader
 from .errors import ConfigError
 
@@ -144,7 +145,7 @@ def read_private_file(path: str, *, owner_uid: int = 0) -> bytes:
     (no group/other bits). ConfigError names the file, what is wrong and the fix."""
     key = "azure.client_secret_file or azure.client_certificate_file"
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = open_regular(path, nofollow=True)  # O_NONBLOCK: a FIFO must not hang the worker
     except OSError as exc:
         raise ConfigError(f"cannot open credential file {path}: {exc.strerror}", key=key) from None
     try:

@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line an admin can report, never a traceback
+        log.debug("unexpected error", exc_info=True)
+        print(f"s2s-agent: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_validate(args) -> int:
@@ -97,10 +101,10 @@ def fetch_status(config_path: str) -> tuple[dict | None, str | None]:
         return _live(sock), None
     except ControlError as exc:
         why = str(exc)
-    from .atomic import read_json
+    from . import statefile
 
     try:
-        data, _mtime = read_json(state_file)
+        data = statefile.load(state_file)
         doc = dict(data["status"])
         doc["source"] = "state_file"
         doc["age_seconds"] = round(max(0.0, time.time() - float(data["saved"])), 1)
@@ -108,7 +112,7 @@ def fetch_status(config_path: str) -> tuple[dict | None, str | None]:
         return doc, None
     except FileNotFoundError:
         return None, f"{why}; no saved state at {state_file}"
-    except (StateError, KeyError, TypeError, ValueError) as exc:
+    except StateError as exc:
         return None, f"{why}; saved state unusable: {exc}"
 
 
@@ -118,12 +122,24 @@ def _live(sock: str) -> dict:
     return control.request(sock, "status")
 
 
+def _render(fn, doc: dict) -> tuple[str | None, str | None]:
+    """(text, None) or (None, why): a status document of an odd shape is no traceback."""
+    try:
+        return fn(doc), None
+    except Exception as exc:  # a daemon of another version, or a state file edited by hand
+        log.debug("cannot render the status", exc_info=True)
+        return None, f"the status document has an unexpected shape ({type(exc).__name__}: {exc})"
+
+
 def cmd_status(args) -> int:
     doc, err = fetch_status(args.config)
-    if doc is None:
+    text = None
+    if doc is not None:
+        text, err = _render(render.to_json if args.json else render.status_text, doc)
+    if text is None:
         print(f"s2s-agent: {err}", file=sys.stderr)
         return 3
-    sys.stdout.write(render.to_json(doc) if args.json else render.status_text(doc))
+    sys.stdout.write(text)
     return 0 if doc.get("source") == "daemon" else 1
 
 
@@ -131,19 +147,25 @@ def cmd_check(args) -> int:
     doc, err = fetch_status(args.config)
     stale = None
     if doc is not None:
-        interval = (doc.get("agent") or {}).get("interval") or 10
-        stale = 3 * float(interval)
-    code, line = render.check(doc, stale_after=stale, error=err)
+        interval = (doc.get("agent") or {}).get("interval")
+        stale = 3 * float(interval) if isinstance(interval, int | float) and interval > 0 else 30.0
+    try:
+        code, line = render.check(doc, stale_after=stale, error=err)
+    except Exception as exc:  # odd shape: Nagios UNKNOWN, never a traceback (exit 1 = WARNING)
+        code, line = render.NAGIOS_UNKNOWN, f"S2S UNKNOWN - unusable status document ({type(exc).__name__})"
     print(line)
     return code
 
 
 def cmd_metrics(args) -> int:
     doc, err = fetch_status(args.config)
-    if doc is None:
+    text = None
+    if doc is not None:
+        text, err = _render(render.metrics, doc)
+    if text is None:
         print(f"s2s-agent: {err}", file=sys.stderr)
         return 3
-    sys.stdout.write(render.metrics(doc))
+    sys.stdout.write(text)
     return 0
 
 

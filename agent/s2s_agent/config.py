@@ -11,10 +11,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
 
 from .errors import ConfigError
 from .syslogsend import FACILITIES
@@ -27,6 +26,11 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 FACILITY_NAMES = tuple(FACILITIES)
 # Sections whose parsers live beside the code that uses them (azure_settings, wan, pfsense).
 RESERVED_SECTIONS = ("azure", "wan", "pfsense")
+MAX_CONFIG_BYTES = 64 * 1024
+"""The sample with every key documented is ~8 KiB; PyYAML needs seconds for a few 100 KiB."""
+MAX_FLOW_DEPTH = 32
+"""Deeper ``[``/``{`` nesting is refused before PyYAML sees it (it recurses per level)."""
+_TAG = re.compile(r"^[A-Za-z0-9._/-]{1,32}$")
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,10 @@ class _Reader:
             return None
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                raise self.err(name, f"is far too large ({len(str(value))} digits)") from None
         if isinstance(value, bool) and bool not in kinds:
             raise self.err(name, f"must be {_names(kinds)}, got a boolean")
         if not isinstance(value, kinds):
@@ -157,6 +164,8 @@ class _Reader:
         value = self.get(name, str, default, nullable=nullable)
         if isinstance(value, str) and not value.strip():
             raise self.err(name, "must not be empty")
+        if isinstance(value, str) and any(c in value for c in "\0\n\r"):
+            raise self.err(name, "must not contain a NUL byte or a line break")
         return value
 
     def number(self, name: str, default: Any = ..., *, minimum: float, maximum: float) -> float:
@@ -199,6 +208,13 @@ def _ip(r: _Reader, name: str) -> str:
     return value
 
 
+def _tag(r: _Reader) -> str:
+    value = r.text("tag", "s2s-agent")
+    if not _TAG.match(value):
+        raise r.err("tag", f"must be 1-32 letters, digits or . _ - / (a syslog tag), got {value!r}")
+    return value
+
+
 def _abs_path(r: _Reader, name: str, default: Any, *, nullable=False) -> Any:
     value = r.text(name, default, nullable=nullable)
     if value is not None and not os.path.isabs(value):
@@ -232,7 +248,7 @@ def parse(data: Any, path: str = "<config>") -> Config:
     alerts = AlertSettings(
         syslog_socket=_abs_path(al, "syslog_socket", None, nullable=True),
         facility=al.choice("facility", FACILITY_NAMES, "daemon"),
-        tag=al.text("tag", "s2s-agent"),
+        tag=_tag(al),
         reminder_interval=al.number("reminder_interval", 1800.0, minimum=0, maximum=7 * 86400),
     )
     al.done()
@@ -329,21 +345,21 @@ def _tunnels(top: _Reader, path: str) -> tuple[TunnelSettings, ...]:
 
 
 def load(path: str = DEFAULT_PATH) -> Config:
-    """Read and validate the config file; ConfigError names the file and key."""
+    """Read and validate the config file; ConfigError names the file and key.
+
+    Nothing else escapes: a FIFO or device at ``path`` is refused without blocking, YAML
+    nested too deeply or values Python cannot hold become ConfigError too.
+    """
+    from .yamlfile import read_yaml  # never blocks, refuses what PyYAML cannot take
+
+    data = read_yaml(path, MAX_CONFIG_BYTES, MAX_FLOW_DEPTH)
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise ConfigError(
-            "file not found; copy etc/s2s-agent.yaml.sample there or pass -c FILE", path=path
-        ) from None
-    except (PermissionError, IsADirectoryError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", path=path) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"not valid YAML{where}: {problem}", path=path) from None
-    return parse(data, path)
+        return parse(data, path)
+    except ConfigError:
+        raise
+    except RecursionError:
+        raise ConfigError("nested too deeply to be a configuration", path=path) from None
+    except Exception as exc:  # a value no check foresaw: still one message, never a traceback
+        log.debug("config %s: unexpected error", path, exc_info=True)
+        raise ConfigError(f"cannot use this configuration: {type(exc).__name__}: {exc}",
+                          path=path) from None  # fmt: skip

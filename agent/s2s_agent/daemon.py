@@ -1,9 +1,13 @@
 """``s2s-agent run``: the observing daemon's loop, signals, control socket and persistence.
 
-Single-threaded around one selector (the probes run in their own threads). Signal handlers
-only set flags and wake the selector: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the
-config (an invalid new config is logged and the old one kept). The Azure SDK is never
-imported here.
+One main thread around one selector; it never waits on a blocking call. What blocks runs
+on worker threads and reports back through the wake-up socket: the SA fetch of each cycle
+(VICI / swanctl / ipsec, bounded by ``strongswan.command_timeout``), the probes, the WAN and
+CARP reads (:mod:`.remedyloop`), a remediation. So the control socket answers while any of
+them hangs. Signal handlers only set flags and wake the selector: SIGTERM/SIGINT stop
+cleanly (running commands such as a probe's ping are killed), SIGHUP reloads the config:
+an invalid new config -- whatever the error -- is logged and the old one kept, and a
+running remediation is never waited for. The Azure SDK is never imported here.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import signal
 import socket
 import time
 
-from . import __version__, render
+from . import __version__, osio, render, statefile
 from . import config as config_mod
 from .alerts import AlertTracker, iso
-from .atomic import read_json, write_atomic
+from .atomic import write_atomic
+from .background import Background
 from .config import Config
 from .control import ControlServer
 from .errors import S2SError, StateError
@@ -28,7 +33,7 @@ from .syslogsend import SyslogSender
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = statefile.STATE_VERSION
 PERSIST_EVERY = 60.0
 
 
@@ -51,18 +56,32 @@ class Daemon:
         self.selector = selectors.DefaultSelector()
         self.control: ControlServer | None = None
         self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._observing = Background("observe", self._wake)
+        self._observe_again = False
+        self._reloading = Background("reload", self._wake)
         self.remedy_loop = None
         state = self._restore_state()
         if cfg.remediation.enabled:
             self.remedy_loop = self._make_remedy_loop(cfg, state.get("remediation") or {})
 
-    def _make_remedy_loop(self, cfg: Config, saved: dict):
+    def _make_remedy_loop(self, cfg: Config, saved: dict, *, background: bool = False,
+                          predecessor=None):  # fmt: skip
         from .remedyloop import RemedyLoop  # no Azure SDK: that runs in a worker process
 
+        wan = saved.get("wan_ip")
         loop = RemedyLoop(cfg, notify=lambda sev, msg: self.sender.send(sev, msg),
-                          clock=self.clock, previous_wan=saved.get("wan_ip"))  # fmt: skip
+                          clock=self.clock, previous_wan=wan if isinstance(wan, str) else None,
+                          background=background, wake=self._wake,
+                          predecessor=predecessor)  # fmt: skip
         loop.load(saved)
         return loop
+
+    def _wake(self) -> None:
+        """Wake the main loop (from any thread): a background result is ready."""
+        with contextlib.suppress(OSError):  # a full buffer already means "wake up"
+            self._wake_w.send(b"\0")
 
     @staticmethod
     def _sender(cfg: Config) -> SyslogSender:
@@ -71,17 +90,17 @@ class Daemon:
 
     # ---- state -------------------------------------------------------------------------
     def _restore_state(self) -> dict:
+        path = self.cfg.agent.state_file
         try:
-            data, _mtime = read_json(self.cfg.agent.state_file)
+            data = statefile.load(path)
         except FileNotFoundError:
             return {}
         except StateError as exc:
-            log.warning("ignoring persisted state: %s", exc)
+            moved = statefile.set_aside(path, clock=self.clock)
+            log.warning("ignoring persisted state: %s%s", exc, f"; kept as {moved}" if moved else "")
             return {}
-        if isinstance(data, dict) and data.get("version") == STATE_VERSION:
-            self.tracker.load(data.get("alerts") or {})
-            return data
-        return {}
+        self.tracker.load(data.get("alerts") or {})
+        return data
 
     def status(self, _req: dict | None = None) -> dict:
         return {
@@ -123,8 +142,13 @@ class Daemon:
 
     # ---- one cycle ---------------------------------------------------------------------
     def cycle(self) -> None:
+        """Observe once, inline (tests, one-shot commands); the daemon's loop runs the
+        blocking fetch on a worker thread instead (:meth:`_start_observation`)."""
         observed_at = self.clock()
-        self.tunnels = self.observer.cycle()
+        self._complete_cycle(observed_at, self.observer.cycle())
+
+    def _complete_cycle(self, observed_at: float, tunnels: list[dict]) -> None:
+        self.tunnels = tunnels
         self.observed_at = observed_at
         self.cycles += 1
         now = self.clock()
@@ -143,6 +167,27 @@ class Daemon:
             except StateError as exc:
                 log.error("cannot write metrics textfile: %s", exc)
 
+    def _start_observation(self) -> None:
+        observer, started = self.observer, self.clock()
+        if not self._observing.start(lambda: (observer, started, observer.fetch())):
+            log.warning("the previous SA fetch is still running; this cycle is skipped")
+
+    def _collect_observation(self) -> None:
+        done, value, error = self._observing.take()
+        if not done:
+            return
+        if error is not None:
+            log.error("SA fetch failed unexpectedly: %r", error)
+            return
+        observer, started, fetched = value
+        if observer is not self.observer:  # reloaded meanwhile: observe again with the new one
+            self._observe_again = True
+            return
+        try:
+            self._complete_cycle(started, observer.cycle(fetched))
+        except Exception:  # never die on a bug in one cycle
+            log.exception("observation cycle failed")
+
     # ---- loop --------------------------------------------------------------------------
     def _on_signal(self, signum, _frame) -> None:
         if signum == signal.SIGHUP:
@@ -155,36 +200,74 @@ class Daemon:
             self._wake_r.recv(4096)
 
     def reload(self) -> None:
+        """Re-read the config now (inline; the daemon's loop reads it on a worker thread)."""
         self.reload_requested = False
         try:
             new = config_mod.load(self.cfg.path)
-        except S2SError as exc:
-            log.error("reload refused, keeping the running config: %s", exc)
-            self.sender.send("err", f"event=reload_failed error={exc}")
+        except Exception as exc:  # ConfigError, or anything a bad file can still cause
+            self._refuse_reload(exc)
             return
-        old_log = self.observer.tailer
-        self.cfg = new
-        observer = Observer(new, clock=self.clock, probes=self.observer.probes)
+        self._apply_config(new)
+
+    def _start_reload(self) -> None:
+        path = self.cfg.path
+        if self._reloading.start(lambda: config_mod.load(path)):
+            self.reload_requested = False  # else: still reading the last one; read again after
+
+    def _collect_reload(self) -> bool:
+        done, new, error = self._reloading.take()
+        if not done:
+            return False
+        if error is not None:
+            self._refuse_reload(error)
+            return False
+        return self._apply_config(new)
+
+    def _refuse_reload(self, exc: BaseException) -> None:
+        why = str(exc) if isinstance(exc, S2SError) else f"{type(exc).__name__}: {exc}"
+        log.error("reload refused, keeping the running config: %s", why)
+        self.sender.send("err", f"event=reload_failed error={why}")
+
+    def _apply_config(self, new: Config) -> bool:
+        """Swap in a loaded config without waiting for anything; False if refused."""
+        try:
+            observer = Observer(new, clock=self.clock, probes=self.observer.probes)
+            sender = self._sender(new)
+        except Exception as exc:
+            self._refuse_reload(exc)
+            return False
+        old_log, old_sender = self.observer.tailer, self.sender
         if old_log is not None and observer.tailer is not None and old_log.path == observer.tailer.path:
+            observer.tailer.close()
             observer.tailer = old_log  # keep the position: no re-read, no missed lines
+        elif old_log is not None:
+            old_log.close()
         observer.events = self.observer.events
         observer.since = self.observer.since
+        self.cfg = new
         self.observer = observer
-        self.sender = self._sender(new)
+        self.sender = sender
+        old_sender.close()
         self.tracker.reminder_interval = new.alerts.reminder_interval
         self._swap_remedy_loop(new)
         logging.getLogger("s2s_agent").setLevel(new.agent.log_level.upper())
         log.info("configuration reloaded from %s", new.path)
+        return True
 
     def _swap_remedy_loop(self, new: Config) -> None:
+        """A running remediation goes on; the new loop adopts it when it ends (no wait)."""
         old = self.remedy_loop
-        if old is not None:
-            old.remedy.wait(60)  # a running remediation finishes and is recorded first
-        saved = old.to_dict() if old else {}
+        running = None
         if old is not None:
             self._unwatch(old)
+            running = old if old.remedy.busy else old.predecessor if old.busy else None
             old.close()
-        self.remedy_loop = self._make_remedy_loop(new, saved) if new.remediation.enabled else None
+        saved = old.to_dict() if old else {}
+        background = self.control is not None
+        self.remedy_loop = (self._make_remedy_loop(new, saved, background=background, predecessor=running)
+                            if new.remediation.enabled else None)  # fmt: skip
+        if self.remedy_loop is None and running is not None:
+            log.info("remediation disabled by the reload; the running one finishes on its own")
         self._watch(self.remedy_loop)
 
     def _watch(self, loop) -> None:
@@ -208,16 +291,15 @@ class Daemon:
         loop = self.remedy_loop
         name = self.cfg.remediated_tunnel().name
         t = next((t for t in self.tunnels if t["name"] == name), {"health": "UNKNOWN"})
-        role = "backup" if loop.role in ("backup", "unknown") else loop.role
-        plan = loop.remedy.decide(t["health"], loop.wan.tracker.current, role)
+        plan = loop.remedy.decide(t["health"], loop.wan.tracker.current, loop.current_role())
         return {"enabled": True, "tunnel": name, "health": t["health"], "role": loop.role,
-                "wan_ip": loop.wan.tracker.current, "running": loop.remedy.busy,
+                "wan_ip": loop.wan.tracker.current, "running": loop.busy,
                 "plan": plan.to_dict()}  # fmt: skip
 
     def _remediate(self, req: dict) -> dict:
         out = self._plan(req)
         loop = self.remedy_loop
-        if loop is None or loop.remedy.busy:
+        if loop is None or loop.busy or loop.predecessor is not None:
             return {**out, "started": False}
         from .remediation import Plan
 
@@ -230,9 +312,9 @@ class Daemon:
                                      {"status": self.status, "ping": lambda _r: {"pong": True},
                                       "plan": self._plan, "remediate": self._remediate},
                                      self.selector)  # fmt: skip
+        if self.remedy_loop is not None:
+            self.remedy_loop.use_background(self._wake)
         self._watch(self.remedy_loop)
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
         old_wakeup = signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
         handlers = {s: signal.signal(s, self._on_signal)
@@ -242,29 +324,74 @@ class Daemon:
         try:
             next_cycle = time.monotonic()
             while not self.stop_requested:
-                if self.reload_requested:
-                    self.reload()
-                    next_cycle = time.monotonic()
-                if time.monotonic() >= next_cycle:
+                try:
+                    next_cycle = self._turn(next_cycle)
+                    wake_at = self._wake_at(next_cycle)
+                except Exception:  # a bug in one turn must not end the daemon
+                    log.exception("main loop turn failed")
+                    wake_at = time.monotonic() + 1.0
+                for key, mask in self.selector.select(max(0.0, wake_at - time.monotonic())):
                     try:
-                        self.cycle()
-                    except Exception:  # never die on a bug in one cycle
-                        log.exception("observation cycle failed")
-                    next_cycle = max(next_cycle + self.cfg.agent.interval, time.monotonic())
-                loop = self.remedy_loop
-                if loop is not None and loop.wan.due() and self.cycles:
-                    loop.tick(self.tunnels, self.observed_at)  # confirm a WAN change between cycles
-                wake_at = min(next_cycle, loop.wan.next_poll) if loop is not None else next_cycle
-                timeout = max(0.0, wake_at - time.monotonic())
-                for key, mask in self.selector.select(timeout):
-                    key.data(mask)
+                        key.data(mask)
+                    except Exception:
+                        log.exception("event handler failed")
         finally:
-            signal.set_wakeup_fd(old_wakeup)
-            for s, h in handlers.items():
-                signal.signal(s, h)
-            if self.remedy_loop is not None:
-                self.remedy_loop.remedy.wait(30)  # let a running step finish and be recorded
-            self.persist(self.clock(), force=True)
-            self.control.close()
-            log.info("s2s-agent stopped")
+            self._shutdown(old_wakeup, handlers)
         return 0
+
+    def _turn(self, next_cycle: float) -> float:
+        """One pass of the main loop (never blocks); returns the next cycle's time."""
+        if self.reload_requested:
+            self._start_reload()  # the file is read and checked on a worker thread
+        if self._collect_reload():
+            next_cycle = time.monotonic()
+        self._collect_observation()
+        if self._observe_again:
+            self._observe_again, next_cycle = False, time.monotonic()
+        now = time.monotonic()
+        if now >= next_cycle:
+            self._start_observation()
+            next_cycle = max(next_cycle + self.cfg.agent.interval, now)
+        loop = self.remedy_loop
+        if loop is not None:
+            if loop.collect() and self.cycles:
+                loop.tick(self.tunnels, self.observed_at)  # a WAN/CARP read came back
+            loop.kick()
+        assert self.control is not None
+        self.control.sweep()
+        return next_cycle
+
+    def _wake_at(self, next_cycle: float) -> float:
+        times = [next_cycle]
+        if self.remedy_loop is not None:
+            times.append(self.remedy_loop.next_wake())
+        assert self.control is not None
+        if self.control.next_deadline() is not None:
+            times.append(self.control.next_deadline())
+        return min(times)
+
+    def _shutdown(self, old_wakeup: int, handlers: dict) -> None:
+        signal.set_wakeup_fd(old_wakeup)
+        for s, h in handlers.items():
+            signal.signal(s, h)
+        loop = self.remedy_loop
+        if loop is not None and loop.busy:
+            log.info("waiting up to 30s for the running remediation step to be recorded")
+            deadline = time.monotonic() + 30
+            while loop.busy and time.monotonic() < deadline:
+                loop.remedy.wait(0.2)
+                if loop.predecessor is not None:
+                    loop.predecessor.remedy.wait(0.2)
+        killed = osio.kill_running()  # a probe's ping, a hung command: nothing outlives us
+        if killed:
+            log.info("stopped %d running command(s)", killed)
+        self.observer.probes.wait(2)
+        self.persist(self.clock(), force=True)
+        assert self.control is not None
+        self.control.close()
+        if loop is not None:
+            loop.close()
+        if self.observer.tailer is not None:
+            self.observer.tailer.close()
+        self.sender.close()
+        log.info("s2s-agent stopped")

@@ -109,17 +109,26 @@ class Observer:
                 self.events.append(H.SeenEvent(now, ev.kind, ev.conn, ev.time, ev.message))
         return len(lines)
 
-    def cycle(self) -> list[dict]:
-        """Observe once and return the status entry of every tunnel."""
-        now = self.clock()
+    def fetch(self) -> tuple[SaSnapshot | None, str | None]:
+        """Ask strongSwan for the SAs: (snapshot, None) or (None, why). The only blocking
+        part of a cycle (bounded by ``strongswan.command_timeout``): the daemon runs it on a
+        worker thread and hands the result to :meth:`cycle`."""
         try:
-            self.snapshot = self.source.fetch()
-            self.source_error = None
-            self._log_warnings(self.snapshot)
+            return self.source.fetch(), None
         except S2SError as exc:
-            self.snapshot = None
-            self.source_error = str(exc)
             log.warning("SA source: %s", exc)
+            return None, str(exc)
+        except Exception as exc:  # a parser bug on odd output: UNKNOWN with the cause, not a crash
+            log.exception("SA source failed unexpectedly")
+            return None, f"internal error reading the SAs: {type(exc).__name__}: {exc}"
+
+    def cycle(self, fetched: tuple[SaSnapshot | None, str | None] | None = None) -> list[dict]:
+        """Observe once and return the status entry of every tunnel (``fetched``: the result
+        of :meth:`fetch` when it already ran, else it runs here)."""
+        now = self.clock()
+        self.snapshot, self.source_error = fetched if fetched is not None else self.fetch()
+        if self.snapshot is not None:
+            self._log_warnings(self.snapshot)
         try:
             self.read_log(now)
         except Exception:  # the tailer reports its own trouble in status(); never stop

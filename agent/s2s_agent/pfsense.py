@@ -237,9 +237,10 @@ def read_phase1(config_xml_text: str, ikeid: int | None = None, descr: str | Non
 
 def load_phase1(settings: PfsenseSettings) -> Phase1:
     """Read ``settings.config_xml`` from disk and pick the configured phase 1 (I/O)."""
+    from .atomic import read_regular  # never blocks on a FIFO; refuses special files
+
     try:
-        with open(settings.config_xml, encoding="utf-8") as f:
-            text = f.read()
+        text = read_regular(settings.config_xml, 256 * 1024 * 1024).decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError("is not UTF-8 text", path=settings.config_xml) from None
     except OSError as exc:

@@ -1,9 +1,18 @@
 """Remediation inside the daemon: WAN watching, CARP role, planner, executor, Azure's view.
 
-The daemon calls :meth:`RemedyLoop.tick` after each observation cycle and whenever the
+The daemon calls :meth:`RemedyLoop.tick` after each observation cycle, whenever the
 address-change event socket wakes it (so a WAN change is seen within a second, not at
-the next cycle). Azure's view of the connection is read by the worker process every
-``remediation.azure_status_interval`` seconds in a background thread.
+the next cycle) and when a background read finished. Azure's view of the connection is
+read by the worker process every ``remediation.azure_status_interval`` seconds in a
+background thread.
+
+With ``background=True`` (the daemon) the blocking reads -- the WAN IP (``ifconfig``/``ip``
+or the HTTP quorum) and the CARP state (``ifconfig``) -- run on worker threads
+(:class:`~s2s_agent.background.Background`): :meth:`RemedyLoop.kick` starts the due ones,
+:meth:`RemedyLoop.collect` takes their results, the main loop never waits. Without it
+(one-shot commands, tests) they run inline. After a reload the new loop inherits the old
+one's running remediation (``predecessor``): it starts nothing until that one finished,
+then adopts its memory (records, Azure writes, attempts), so a reload never waits.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from collections.abc import Callable
 
 from .alerts import iso
 from .azureworker import AzureWorker
+from .background import Background
 from .config import Config
 from .errors import S2SError
 from .executor import Remediator
@@ -25,6 +35,7 @@ from .wanwatch import open_events, read_wan_ip
 log = logging.getLogger(__name__)
 
 ROLE_REFRESH = 5.0  # seconds between CARP state reads
+READ_GUARD = 120.0  # a background read never takes this long (each has its own deadline)
 
 
 class WanMonitor:
@@ -32,7 +43,8 @@ class WanMonitor:
     an address event) through the hysteresis tracker."""
 
     def __init__(self, settings, previous: str | None, *, read=read_wan_ip,
-                 monotonic: Callable[[], float] = time.monotonic):  # fmt: skip
+                 monotonic: Callable[[], float] = time.monotonic,
+                 background: Background | None = None):  # fmt: skip
         self.settings = settings
         self.read = read
         self.monotonic = monotonic
@@ -41,9 +53,10 @@ class WanMonitor:
         self.next_poll = 0.0
         self.last_reason = ""
         self.observed: str | None = None
+        self.bg = background
 
     def due(self) -> bool:
-        return self.monotonic() >= self.next_poll
+        return self.monotonic() >= self.next_poll and not (self.bg is not None and self.bg.busy)
 
     def wake(self) -> bool:
         """Drain the event socket; True if the WAN address may have changed."""
@@ -53,8 +66,34 @@ class WanMonitor:
         return False
 
     def poll(self) -> str | None:
-        now = self.monotonic()
+        """Read the WAN IP now (blocking) and feed the tracker."""
         ip, reason = self.read(self.settings)
+        self._observe(ip, reason)
+        return self.tracker.current
+
+    def start_poll(self) -> bool:
+        """Start a background read when one is due (needs ``background``)."""
+        if self.bg is None or not self.due():
+            return False
+        self.next_poll = self.monotonic() + READ_GUARD  # rescheduled when the result is in
+        settings, read = self.settings, self.read
+        return self.bg.start(lambda: read(settings))
+
+    def collect(self) -> bool:
+        """Take a finished background read into the tracker; True if there was one."""
+        if self.bg is None:
+            return False
+        done, value, error = self.bg.take()
+        if not done:
+            return False
+        if error is not None:
+            log.error("reading the WAN IP failed unexpectedly: %r", error)
+            value = (None, f"WAN IP read failed: {type(error).__name__}: {error}")
+        self._observe(*value)
+        return True
+
+    def _observe(self, ip: str | None, reason: str) -> None:
+        now = self.monotonic()
         self.observed, self.last_reason = ip, reason
         d = self.tracker.observe(ip, now)
         if ip is None:
@@ -64,7 +103,10 @@ class WanMonitor:
         self.next_poll = now + (step if pending else self.settings.poll_interval)
         if d.changed:
             log.info("WAN IP confirmed: %s -> %s", d.old, d.current)
-        return self.tracker.current
+
+    def next_wake(self) -> float:
+        """When the main loop must come back for this monitor (a monotonic time)."""
+        return float("inf") if self.bg is not None and self.bg.busy else self.next_poll
 
     def close(self) -> None:
         if self.events is not None:
@@ -74,50 +116,131 @@ class WanMonitor:
 class RemedyLoop:
     def __init__(self, cfg: Config, *, notify: Callable[[str, str], None],
                  clock: Callable[[], float] = time.time, previous_wan: str | None = None,
-                 worker: AzureWorker | None = None):  # fmt: skip
+                 worker: AzureWorker | None = None, background: bool = False,
+                 wake: Callable[[], None] | None = None,
+                 predecessor: RemedyLoop | None = None):  # fmt: skip
         self.cfg = cfg
         self.clock = clock
         self.worker = worker or AzureWorker(cfg.path)
         self.remedy = Remediator(cfg, worker=self.worker, clock=clock, notify=notify)
-        self.wan = WanMonitor(cfg.wan, previous_wan, read=wan_reader(cfg))  # CARP: the VIP's
-        self.role, self.role_why = "standalone", ""
+        self.wan = WanMonitor(cfg.wan, previous_wan, read=wan_reader(cfg),
+                              background=Background("wan-read", wake) if background else None)  # fmt: skip
+        r = cfg.remediation
+        self.carp = bool(r.carp_interface and r.carp_vhid is not None)
+        # until CARP was read this node acts like a BACKUP: it must never act as standalone
+        self.role, self.role_why = ("unknown", "CARP state not read yet") if self.carp else ("standalone", "")  # fmt: skip
+        self._role_bg = Background("carp-read", wake) if background else None
         self._role_next = 0.0
         self._azure_next = 0.0
         self._azure_thread: threading.Thread | None = None
+        self.predecessor = predecessor
 
     def fileno(self) -> int | None:
         return self.wan.events.fileno() if self.wan.events is not None else None
+
+    def use_background(self, wake: Callable[[], None]) -> None:
+        """From now on run the WAN and CARP reads on worker threads (the daemon's loop)."""
+        self.wan.bg = Background("wan-read", wake)
+        self._role_bg = Background("carp-read", wake)
+
+    @property
+    def busy(self) -> bool:
+        """A remediation runs (this loop's, or the one still running from before a reload)."""
+        return self.remedy.busy or (self.predecessor is not None and self.predecessor.remedy.busy)
 
     def to_dict(self) -> dict:
         return {**self.remedy.to_dict(), "wan_ip": self.wan.tracker.current,
                 "azure_view": self.remedy.azure_view}  # fmt: skip
 
     def load(self, data: dict) -> None:
-        self.remedy.load(data)
-        if data.get("azure_view"):
+        if not isinstance(data, dict):
+            return
+        try:
+            self.remedy.load(data)
+        except Exception as exc:  # persisted state of an odd shape: start without it
+            log.warning("ignoring unreadable remediation state: %s: %s", type(exc).__name__, exc)
+        if isinstance(data.get("azure_view"), dict):
             self.remedy.azure_view = data["azure_view"]
 
+    def _adopt(self) -> None:
+        """After a reload: take over the memory of the old loop once its remediation ended."""
+        old = self.predecessor
+        if old is None or old.remedy.busy:
+            return
+        self.predecessor = None
+        self.load(old.to_dict())
+        self.remedy.records.extend(old.remedy.records)
+        if old.remedy.last_plan is not None and self.remedy.last_plan is None:
+            self.remedy.last_plan = old.remedy.last_plan
+        old.close()
+
+    # ---- the blocking reads ------------------------------------------------------------
+    def refresh_role(self) -> None:
+        """Read the CARP state now (blocking; one-shot commands)."""
+        r = self.cfg.remediation
+        self.role, self.role_why = carp_role(r.carp_interface, r.carp_vhid)
+        self._role_next = time.monotonic() + ROLE_REFRESH
+
+    def current_role(self) -> str:
+        """The role to plan with (BACKUP for unknown). Inline mode (one-shot commands) reads
+        the CARP state first when due; background mode never blocks here."""
+        if self._role_bg is None and time.monotonic() >= self._role_next:
+            self.refresh_role()
+        return "backup" if self.role in ("backup", "unknown") else self.role
+
+    def kick(self) -> None:
+        """Start the background reads that are due (background mode; never blocks)."""
+        self.wan.start_poll()
+        if self._role_due():
+            r = self.cfg.remediation
+            self._role_next = time.monotonic() + READ_GUARD
+            self._role_bg.start(lambda: carp_role(r.carp_interface, r.carp_vhid))
+
+    def _role_due(self) -> bool:
+        bg = self._role_bg  # no thread at all without CARP: the answer is always standalone
+        return self.carp and bg is not None and not bg.busy and time.monotonic() >= self._role_next
+
+    def collect(self) -> bool:
+        """Take finished background reads; True if anything new arrived."""
+        got = self.wan.collect()
+        if self._role_bg is not None:
+            done, value, error = self._role_bg.take()
+            if done:
+                if error is not None:
+                    value = ("unknown", f"reading the CARP state failed: {type(error).__name__}: {error}")
+                self.role, self.role_why = value
+                self._role_next = time.monotonic() + ROLE_REFRESH
+                got = True
+        return got
+
+    def next_wake(self) -> float:
+        """When the main loop must come back (a monotonic time)."""
+        role = self._role_next if self.carp and self._role_bg is not None and not self._role_bg.busy else float("inf")  # fmt: skip
+        return min(self.wan.next_wake(), role)
+
+    # ---- deciding ----------------------------------------------------------------------
     def tick(self, tunnels: list[dict], observed_at: float | None = None) -> None:
         """Decide (and maybe start) a remediation; annotate the remediated tunnel's status.
 
         ``observed_at`` (wall clock) is when ``tunnels`` were observed: health seen before the
         last remediation finished says nothing about its result, so no new plan acts on it.
         """
-        if self.wan.due():
-            self.wan.poll()
-        r = self.cfg.remediation
-        if time.monotonic() >= self._role_next:  # `ifconfig` at most every few seconds
-            self.role, self.role_why = carp_role(r.carp_interface, r.carp_vhid)
-            self._role_next = time.monotonic() + ROLE_REFRESH
+        self._adopt()
+        if self.wan.bg is None:
+            if self.wan.due():
+                self.wan.poll()
+            self.current_role()  # `ifconfig` at most every few seconds
+        else:
+            self.collect()
+            self.kick()
         name = self.cfg.remediated_tunnel().name
         entry = next((t for t in tunnels if t["name"] == name), None)
         if entry is None:
             return
         wan_ip = self.wan.tracker.current
-        plan = None
         finished = self.remedy.last_finished
         stale = observed_at is not None and finished is not None and observed_at < finished
-        if not self.remedy.busy:
+        if not self.busy and self.predecessor is None:
             role = "backup" if self.role in ("backup", "unknown") else self.role
             # stale health may still drive a WAN-change heal, but never the DOWN ladder
             plan = self.remedy.decide("UNKNOWN" if stale else entry["health"], wan_ip, role)
@@ -138,7 +261,7 @@ class RemedyLoop:
             "wan_error": self.wan.last_reason or None,
             "applied_ip": mem["applied_ip"],
             "lng_ip": mem["lng_ip"],
-            "running": self.remedy.busy,
+            "running": self.busy,
             "plan": plan.to_dict() if plan else None,
             "azure_writes_last_hour": len(self.remedy.history.writes_last_hour(self.clock())),
         }
@@ -170,3 +293,5 @@ class RemedyLoop:
 
     def close(self) -> None:
         self.wan.close()
+        if self.predecessor is not None and not self.predecessor.remedy.busy:
+            self.predecessor.close()

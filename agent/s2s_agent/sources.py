@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 from collections.abc import Callable
 
-from . import osio
+from . import osio, viciio
 from .config import StrongswanSettings
 from .errors import CommandError, ParseError, SourceError
 from .model import SaSnapshot
@@ -26,14 +25,14 @@ Runner = Callable[..., osio.Result]
 
 
 def vici_list_sas(socket_path: str, timeout: float) -> list[dict]:
-    """Ask charon over VICI for ``list-sas``; returns the raw reply dicts."""
-    import vici  # strongSwan's own binding; small, pure Python
+    """Ask charon over VICI for ``list-sas``; returns the raw reply dicts.
 
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
+    The whole call (connect, the streamed events, the final reply) ends within ``timeout``
+    seconds, also when charon stalls mid-reply (:mod:`.viciio`).
+    """
     try:
-        sock.connect(socket_path)
-        return list(vici.Session(sock).list_sas())
+        with viciio.session(socket_path, timeout) as session:
+            return list(session.list_sas())
     except FileNotFoundError:
         raise SourceError(
             f"VICI socket {socket_path} does not exist: is charon running? "
@@ -47,8 +46,6 @@ def vici_list_sas(socket_path: str, timeout: float) -> list[dict]:
         raise SourceError(f"VICI socket {socket_path}: {exc.strerror or exc}") from None
     except Exception as exc:  # vici's own SessionException / CommandException / decoding
         raise SourceError(f"VICI list-sas on {socket_path} failed: {exc}") from None
-    finally:
-        sock.close()
 
 
 class SaSource:

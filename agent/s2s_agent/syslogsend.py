@@ -42,6 +42,8 @@ _SEVERITY_ALIASES = {"error": "err", "warn": "warning", "critical": "crit", "eme
                      "panic": "emerg"}  # fmt: skip
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
+SEND_TIMEOUT = 0.25
+"""Seconds one send may wait for a stalled syslogd (the daemon's main loop sends alerts)."""
 DEFAULT_SOCKETS = {"FreeBSD": "/var/run/log", "Linux": "/dev/log", "Darwin": "/var/run/syslog"}
 MAX_BYTES = 2048
 """Longest datagram sent; longer messages are cut (FreeBSD's syslogd takes 8 KiB, RFC 3164
@@ -149,7 +151,7 @@ class SyslogSender:
 
     def _connect(self) -> None:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        s.settimeout(1.0)
+        s.settimeout(SEND_TIMEOUT)
         try:
             s.connect(self.socket_path)
             self._sock, self._stream = s, False
@@ -159,7 +161,7 @@ class SyslogSender:
             if exc.errno != errno.EPROTOTYPE:
                 raise
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(1.0)
+        s.settimeout(SEND_TIMEOUT)
         try:
             s.connect(self.socket_path)
         except OSError:

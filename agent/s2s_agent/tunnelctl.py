@@ -18,7 +18,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 
-from . import osio
+from . import osio, viciio
 from .errors import CommandError, LocalApplyError
 
 log = logging.getLogger(__name__)
@@ -29,13 +29,11 @@ Runner = Callable[..., osio.Result]
 
 def _vici_call(socket_path: str, timeout: float, what: str, fn: Callable) -> object:
     """Open a VICI session on ``socket_path``, run ``fn(session)``, map every failure."""
-    import vici  # strongSwan's own binding; imported only when a tunnel is controlled
-
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         sock.connect(socket_path)
-        return fn(vici.Session(sock))
+        return fn(viciio.session_on(sock, timeout))  # the whole call ends by the deadline
     except FileNotFoundError:
         raise LocalApplyError(what.split()[0], f"VICI {what}: socket {socket_path} does not "
                               "exist; is charon running? (strongswan.vici_socket)") from None  # fmt: skip

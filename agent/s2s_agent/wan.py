@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .config import _Reader
 from .errors import ParseError
@@ -88,8 +89,9 @@ def parse_wan(data: dict | None, path: str = "<config>") -> WanSettings:
     raw = r.get("http_endpoints", list, [], nullable=True) or []
     endpoints: list[str] = []
     for i, url in enumerate(raw):
-        if not isinstance(url, str) or not url.lower().startswith("https://") or len(url) < 9:
-            raise r.err(f"http_endpoints[{i}]", f"must be an https:// URL, got {url!r}")
+        why = check_url(url)
+        if why:
+            raise r.err(f"http_endpoints[{i}]", f"must be an https:// URL ({why}), got {url!r}")
         if url in endpoints:
             raise r.err(f"http_endpoints[{i}]", f"duplicate endpoint {url!r}")
         endpoints.append(url)
@@ -118,6 +120,45 @@ def parse_wan(data: dict | None, path: str = "<config>") -> WanSettings:
         if quorum > len(endpoints):
             raise r.err("quorum", f"is {quorum} but only {len(endpoints)} endpoints are listed")
     return settings
+
+
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+def check_url(url: Any) -> str | None:
+    """Why ``url`` cannot be an echo endpoint (``https://host[:port][/path]``), or None.
+
+    Checked as urllib3 will parse it, so a typo (``https://api.ipify..org/``) is a config
+    error at validation instead of a failure at every poll.
+    """
+    if not isinstance(url, str):
+        return "not a string"
+    if len(url) > 2048 or any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        return "too long, or it contains spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme.lower() != "https":
+        return "the scheme must be https"
+    if parts.username is not None or parts.password is not None:
+        return "no user:password@ in the URL"
+    host = parts.hostname or ""
+    if not host:
+        return "no host name"
+    if port == 0:
+        return "port 0"
+    if "[" in parts.netloc:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"{host!r} is not an IPv6 address"
+        return None
+    labels = host.rstrip(".").split(".")
+    if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+        return f"{host!r} is not a valid host name (empty label or bad character)"
+    return None
 
 
 def _int(r: _Reader, name: str, default: int, lo: int, hi: int) -> int:

@@ -20,13 +20,15 @@ correctness, because the daemon also polls. Linux: netlink ``NETLINK_ROUTE`` bou
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +49,9 @@ from .wan import (
 )
 
 log = logging.getLogger(__name__)
+
+QUORUM_GRACE = 1.0
+"""Seconds past ``wan.http_timeout`` after which the HTTP quorum stops waiting for any endpoint."""
 
 Runner = Callable[..., osio.Result]
 
@@ -280,34 +285,81 @@ def query_endpoint(
         return EchoAnswer(url, None, "TLS verification failed")
     except requests.exceptions.RequestException as exc:
         return EchoAnswer(url, None, f"request failed: {type(exc).__name__}")
+    except Exception as exc:  # urllib3's LocationParseError and anything else: one bad answer
+        return EchoAnswer(url, None, f"request failed: {type(exc).__name__}: {str(exc)[:120]}")
     ip, why = parse_echo_body(body, allow_private)
     return EchoAnswer(url, ip, why)
+
+
+def _abortable_session() -> tuple[Any, Callable[[], None]]:
+    """A requests Session and a function that shuts down every socket it opened.
+
+    requests' timeouts apply to each socket read, so a server that trickles its headers one
+    byte at a time never trips them; shutting the socket down at the quorum's deadline ends
+    the blocked read, so no thread (nor file descriptor) outlives a poll.
+    """
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.connectionpool import HTTPSConnectionPool
+
+    conns: list[Any] = []
+    lock = threading.Lock()
+
+    class Pool(HTTPSConnectionPool):
+        def _new_conn(self):  # type: ignore[override]
+            conn = super()._new_conn()
+            with lock:
+                conns.append(conn)
+            return conn
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):  # type: ignore[override]
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {**self.poolmanager.pool_classes_by_scheme,
+                                                       "https": Pool}  # fmt: skip
+
+    def abort() -> None:
+        with lock:
+            opened = list(conns)
+        for conn in opened:
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    session = requests.Session()
+    session.mount("https://", Adapter())
+    return session, abort
 
 
 def query_endpoints(
     endpoints: Sequence[str], *, timeout: float, verify: str | bool = True,
     allow_private: bool = False, session: Any = None,
 ) -> list[EchoAnswer]:  # fmt: skip
-    """Ask every endpoint in parallel (so one slow endpoint costs at most ``timeout``)."""
-    import requests
+    """Ask every endpoint in parallel (so one slow endpoint costs at most ``timeout``).
 
+    The whole quorum ends ``QUORUM_GRACE`` after ``timeout``: an endpoint still talking then
+    is a timed-out answer, and (with our own session) its connection is shut down.
+    """
     own = session is None
-    session = session or requests.Session()
+    abort: Callable[[], None] = lambda: None  # noqa: E731
+    if own:
+        session, abort = _abortable_session()
+    pool = ThreadPoolExecutor(max_workers=max(1, len(endpoints)), thread_name_prefix="wan-echo")
     try:
-        with ThreadPoolExecutor(max_workers=max(1, len(endpoints))) as pool:
-            futures = [
-                pool.submit(
-                    query_endpoint,
-                    session,
-                    url,
-                    timeout=timeout,
-                    verify=verify,
-                    allow_private=allow_private,
-                )  # fmt: skip
-                for url in endpoints
-            ]
-            return [f.result() for f in futures]
+        futures = [
+            pool.submit(query_endpoint, session, url, timeout=timeout, verify=verify,
+                        allow_private=allow_private)  # fmt: skip
+            for url in endpoints
+        ]
+        wait(futures, timeout=timeout + QUORUM_GRACE)
+        return [
+            f.result() if f.done() else EchoAnswer(url, None, f"timed out after {timeout:g}s")
+            for url, f in zip(endpoints, futures, strict=True)
+        ]
     finally:
+        abort()
+        pool.shutdown(wait=False, cancel_futures=True)
         if own:
             session.close()
 

@@ -199,3 +199,70 @@ def test_read_json_oversized(tmp_path, monkeypatch):
     p.write_text('{"a": "0123456789"}')
     with pytest.raises(StateError, match="more than a state file can be"):
         read_json(p)
+
+
+# ---- special files where a regular file is expected --------------------------------------
+
+
+def _with_deadline(fn, seconds=5.0):
+    """Run ``fn`` in a thread; fail (instead of hanging the suite) if it blocks."""
+    import threading
+
+    box: dict = {}
+
+    def work():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    th = threading.Thread(target=work, daemon=True)
+    th.start()
+    th.join(seconds)
+    assert not th.is_alive(), f"{fn} blocked for more than {seconds}s"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def test_read_json_of_a_fifo_fails_at_once(tmp_path):
+    p = tmp_path / "state.json"
+    os.mkfifo(p)
+    with pytest.raises(StateError, match="FIFO"):
+        _with_deadline(lambda: read_json(p))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dir", "socket", "device"])
+def test_open_regular_refuses_special_files(tmp_path, kind):
+    import socket as socketmod
+
+    p = tmp_path / "x"
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "dir":
+        p.mkdir()
+    elif kind == "socket":
+        s = socketmod.socket(socketmod.AF_UNIX)
+        s.bind(str(p))
+        s.close()
+    else:
+        p = "/dev/null"
+    with pytest.raises(OSError) as ei:  # a socket cannot even be opened (ENXIO)
+        _with_deadline(lambda: atomic.read_regular(p, 100))
+    if kind != "socket":
+        assert isinstance(ei.value, atomic.NotRegularFileError)
+        assert "not a regular file" in ei.value.strerror
+
+
+def test_read_regular_limits_and_nofollow(tmp_path):
+    p = tmp_path / "f"
+    p.write_bytes(b"x" * 10)
+    assert atomic.read_regular(p, 10) == b"x" * 10
+    with pytest.raises(OSError, match="more than the 9 allowed"):
+        atomic.read_regular(p, 9)
+    link = tmp_path / "link"
+    link.symlink_to(p)
+    assert atomic.read_regular(link, 10) == b"x" * 10
+    with pytest.raises(OSError) as ei:
+        atomic.read_regular(link, 10, nofollow=True)
+    assert ei.value.errno == errno.ELOOP

@@ -122,3 +122,76 @@ def test_sample_remediation_block_is_valid_when_uncommented(tmp_path):
     cfg = config.load(write(tmp_path, head + block))
     assert cfg.remediation.enabled and cfg.azure.local_network_gateway == "lng-office"
     assert cfg.wan.interface == "igb0" and cfg.pfsense.ikeid == 1
+
+
+# ---- nothing but ConfigError comes out of load() ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("agent: {interval: " + "9" * 400 + "}\ntunnels: [{ike: c}]\n", "agent.interval: is far too large"),
+        ("tunnels: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        ('agent: {state_dir: "/a\\0b"}\ntunnels: [{ike: c}]\n', "agent.state_dir: must not contain a NUL"),
+        ('alerts: {tag: "s2s\\nagent"}\ntunnels: [{ike: c}]\n', "alerts.tag"),
+        ('alerts: {tag: "a b"}\ntunnels: [{ike: c}]\n', "alerts.tag"),
+        ("tunnels: [{ike: c}]\nx: 2024-13-45 10:00:00\n", "YAML"),
+    ],
+)
+def test_values_python_cannot_hold_are_config_errors(tmp_path, text, words):
+    with pytest.raises(ConfigError, match=words):
+        config.load(write(tmp_path, text))
+
+
+def test_a_fifo_as_config_is_refused_without_blocking(tmp_path):
+    import os
+    import threading
+
+    p = tmp_path / "cfg.yaml"
+    os.mkfifo(p)
+    box = []
+    th = threading.Thread(target=lambda: box.append(pytest.raises(ConfigError, config.load, str(p))),
+                          daemon=True)  # fmt: skip
+    th.start()
+    th.join(5)
+    assert not th.is_alive(), "config.load blocked on a FIFO"
+    assert "FIFO" in str(box[0].value)
+
+
+def test_nul_in_the_config_path_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load("/tmp/a\0b.yaml")
+
+
+def test_an_oversized_or_deeply_flowed_config_is_refused_before_yaml_parses_it(tmp_path):
+    """PyYAML needs many seconds for a few 100 KiB of flow tokens or deep [ [ [: refused."""
+    p = tmp_path / "big.yaml"
+    p.write_text("tunnels: [" + "1, " * 40000 + "1]\n")
+    with pytest.raises(ConfigError, match="more than the 65536 allowed"):
+        config.load(str(p))
+    p.write_text("tunnels: " + "[" * 40 + "]" * 40 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        config.load(str(p))
+    p.write_text('tunnels: [{ike: "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}]  # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n')
+    assert config.load(str(p)).tunnels[0].ike.startswith("[[[")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "agent: {interval: " + "9" * 400 + "}\ntunnels: [{ike: c}]\n",
+        "tunnels: " + "[" * 2000 + "]" * 2000 + "\n",
+        "tunnels:\n" + "".join("  " * i + "- \n" for i in range(1, 1200)),
+        'agent: {state_dir: "/a\\0b"}\ntunnels: [{ike: c}]\n',
+    ],
+)
+def test_validate_config_and_run_print_one_line_not_a_traceback(tmp_path, text):
+    import subprocess
+    import sys
+
+    p = write(tmp_path, text)
+    for cmd in ("validate-config", "run"):
+        r = subprocess.run([sys.executable, "-m", "s2s_agent", cmd, "-c", p], capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+        assert r.returncode == 2, (cmd, r.stderr)
+        assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr

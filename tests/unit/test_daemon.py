@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent import config
+from s2s_agent import config, control
 from s2s_agent.daemon import Daemon
 from s2s_agent.observer import Observer
 from s2s_agent.syslogsend import SyslogSender
@@ -92,6 +92,19 @@ def test_charon_gone_is_unknown_with_cause(env):
     assert "command not found" in t["error"]
 
 
+def wait_datagram(sock, needle, timeout=10):
+    """The first syslog line containing ``needle`` (a real condition, not a sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg = sock.recv(4096).decode()
+        except TimeoutError:
+            continue
+        if needle in msg:
+            return msg
+    raise AssertionError(f"no syslog line with {needle!r} within {timeout}s")
+
+
 def cli(*args, check=True):
     return subprocess.run([sys.executable, "-m", "s2s_agent", *args], capture_output=True, text=True,
                           timeout=30, check=check)
@@ -125,12 +138,15 @@ def test_daemon_process_status_reload_and_stop(env):
         assert r.returncode == 0 and r.stdout.startswith("S2S OK - hq UP |")
         assert 's2s_tunnel_up{tunnel="hq",ike="con1"} 1' in cli("metrics", "-c", cfgpath).stdout
 
-        # SIGHUP with a broken config: keeps running with the old one
+        # SIGHUP with a broken config: keeps running with the old one, and says why
         good = Path(cfgpath).read_text()
         Path(cfgpath).write_text(good + "bogus_key: 1\n")
+        received(logsock)  # forget earlier lines
         proc.send_signal(signal.SIGHUP)
-        time.sleep(1.5)
+        msg = wait_datagram(logsock, "event=reload_failed")
+        assert "bogus_key" in msg
         assert proc.poll() is None
+        assert control.request(str(tmp / "ctl.sock"), "ping", timeout=2) == {"pong": True}
         Path(cfgpath).write_text(good.replace("[con1]}", "[con1]}\n  - {name: second, ike: con2}"))
         proc.send_signal(signal.SIGHUP)
         doc = wait_status(cfgpath, lambda d: len(d["tunnels"]) == 2)

@@ -82,6 +82,26 @@ def test_parse_wan_http_full():
             "wan.quorum",
             "only 2 endpoints",
         ),  # fmt: skip
+        (
+            {"source": "http", "http_endpoints": ["https://api.ipify..org/", "https://b/ip"]},
+            "wan.http_endpoints[0]",
+            "not a valid host name",
+        ),  # fmt: skip
+        (
+            {"source": "http", "http_endpoints": ["https://a:99999/ip", "https://b/ip"]},
+            "wan.http_endpoints[0]",
+            "out of range",
+        ),  # fmt: skip
+        (
+            {"source": "http", "http_endpoints": ["https://a b/ip", "https://b/ip"]},
+            "wan.http_endpoints[0]",
+            "spaces",
+        ),  # fmt: skip
+        (
+            {"source": "http", "http_endpoints": ["https://[::1/ip", "https://b/ip"]},
+            "wan.http_endpoints[0]",
+            "https://",
+        ),  # fmt: skip
         ({"interface": "igb0", "quorum": 1}, "wan.quorum", "between 2 and 16"),
         ({"interface": "igb0", "quorum": 2.5}, "wan.quorum", "an integer"),
         ({"interface": "igb0", "hold_seconds": -1}, "wan.hold_seconds", "between"),

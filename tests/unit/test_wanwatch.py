@@ -23,13 +23,14 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import trustme
 
-from s2s_agent import osio
+from s2s_agent import osio, wanwatch
 from s2s_agent.errors import CommandError
 from s2s_agent.wan import WanSettings
 from s2s_agent.wanwatch import (
@@ -303,6 +304,15 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/slow":
             self.server.release.wait(5)
             return self._send(200, b"20.1.2.3\n", {})
+        if self.path == "/trickle":  # headers one byte at a time: no socket timeout ever trips
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            try:
+                while not self.server.release.wait(0.2):
+                    self.wfile.write(b"X")
+                    self.wfile.flush()
+            except OSError:
+                self.server.trickle_cut.set()  # the client shut its connection down
+            return None
         if self.path == "/huge":  # no Content-Length, chunked, endless
             self.send_response(200)
             self.send_header("Transfer-Encoding", "chunked")
@@ -334,6 +344,13 @@ class QuietServer(ThreadingHTTPServer):
         pass
 
 
+SERVERS: dict[str, QuietServer] = {}
+
+
+def echo_server(base: str) -> QuietServer:
+    return SERVERS[base]
+
+
 @pytest.fixture(scope="module")
 def echo(tmp_path_factory):
     ca = trustme.CA()
@@ -342,12 +359,14 @@ def echo(tmp_path_factory):
     ca.cert_pem.write_to_path(str(ca_path))
     server = QuietServer(("127.0.0.1", 0), Handler)
     server.release = threading.Event()
+    server.trickle_cut = threading.Event()
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(ctx)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"https://127.0.0.1:{server.server_address[1]}"
+    SERVERS[base] = server
     try:
         yield base, str(ca_path)
     finally:
@@ -413,12 +432,35 @@ def test_https_slow_endpoint_times_out_others_still_count(echo):
     assert "/slow: timed out" in r.reason
 
 
+def test_https_trickling_endpoint_is_cut_at_the_quorum_deadline(echo):
+    t0 = time.monotonic()
+    answers = ask(echo, "/honest", "/trickle", timeout=1.0)
+    took = time.monotonic() - t0
+    assert answers[0].ip == "20.1.2.3"
+    assert answers[1].ip is None and "timed out" in answers[1].error
+    assert took < 1.0 + wanwatch.QUORUM_GRACE + 1.5, took  # old code: until the server stops
+    base, _ca = echo
+    server_cut = answers and echo_server(base).trickle_cut.wait(5)
+    assert server_cut, "the trickling connection was left open (a thread and an fd per poll)"
+
+
 def test_https_connection_refused():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
     (a,) = query_endpoints([f"https://127.0.0.1:{port}/ip"], timeout=1)
     assert a.ip is None and "request failed" in a.error
+
+
+def test_unparsable_endpoint_url_is_one_bad_answer_not_a_crash(echo):
+    """urllib3's LocationParseError is no RequestException: it must not escape the tick."""
+    base, ca = echo
+    s = WanSettings(source="http", http_endpoints=("https://api.ipify..org/", base + "/honest",
+                                                   base + "/honest2"), ca_bundle=ca,
+                    allow_private=True)  # fmt: skip
+    r = http_wan_ip(s)
+    assert r.ip is not None
+    assert "api.ipify..org/: request failed: LocationParseError" in r.reason
 
 
 def quorum_settings(echo, *paths, quorum=2):
