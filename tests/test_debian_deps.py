@@ -49,6 +49,10 @@ COMMANDS = (
     "make",
     "sh",
     "dpkg-query",
+    "echo",
+    "sleep",
+    "ps",
+    "kill",
 )
 """External commands run by the lab (tests/lab), the tests, the package builder, make lint
 and .ci/run (git, make)."""
