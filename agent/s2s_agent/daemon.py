@@ -226,6 +226,15 @@ class Daemon:
         return {**out, "started": started}
 
     def run(self) -> int:
+        from . import runlock  # one remediator per host: the one-shot mode takes it too
+
+        lock = runlock.acquire(self.cfg.agent.state_dir, wait=10, what="cannot start the daemon")
+        try:
+            return self._run()
+        finally:
+            lock.release()
+
+    def _run(self) -> int:
         self.control = ControlServer(self.cfg.agent.control_socket,
                                      {"status": self.status, "ping": lambda _r: {"pong": True},
                                       "plan": self._plan, "remediate": self._remediate},
