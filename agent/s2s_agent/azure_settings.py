@@ -171,7 +171,9 @@ def read_private_file(path: str, *, owner_uid: int = 0) -> bytes:
 
 def make_credential(settings: AzureSettings, *, owner_uid: int = 0) -> tuple[Any, tuple[str, ...]]:
     """The azure-identity credential and the strings to redact from any message."""
-    common: dict[str, Any] = {"authority": settings.authority}
+    # retry_total=0: the token endpoint's retries are ours too (azure.AzureClient._call,
+    # bounded by the call's deadline); the identity pipeline's own would add ~5 s per try
+    common: dict[str, Any] = {"authority": settings.authority, "retry_total": 0}
     if settings.custom_authority:
         common["disable_instance_discovery"] = True
     if settings.ca_bundle:

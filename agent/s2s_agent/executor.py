@@ -25,6 +25,7 @@ from . import remediation as R
 from .alerts import iso
 from .azureworker import AzureWorker
 from .config import Config
+from .crashpoint import crashpoint
 from .errors import S2SError
 from .probe import run_probe
 from .writegate import WriteGate
@@ -173,8 +174,10 @@ class Remediator:
         while steps:
             step = steps.pop(0)
             t0 = time.monotonic()
+            crashpoint(f"before:{step.kind}")  # the lab's crash-convergence test
             try:
                 detail = self.actions[step.kind](step, wan_ip)
+                crashpoint(f"after:{step.kind}")
                 if step.kind == "check_lng" and wan_ip and self.lng_ip not in (None, wan_ip):
                     steps = list(R.heal_steps(self.view("DOWN", wan_ip, "standalone")))
                     target = wan_ip

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 WRITE_OPS = frozenset({"update-lng", "reset-connection"})
 # errors after which Azure certainly changed nothing (the worker's error type names)
 NO_CHANGE_ERRORS = frozenset(
-    {"ConfigError", "AzureAuthError", "AzureForbiddenError", "AzureNotFoundError"}
+    {"ConfigError", "AzureAuthError", "AzureForbiddenError", "AzureNotFoundError",
+     "AzureTokenEndpointError"}  # no token: no request reached ARM
 )
 WINDOW = 3600.0
 
