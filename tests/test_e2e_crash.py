@@ -95,7 +95,7 @@ def test_crash_at_each_step_boundary_converges(tunnel, monkeypatch, point):
         agent._stderr.close()
         monkeypatch.delenv("S2S_TEST_CRASH_AT")
         agent.start()
-        t = agent.wait_tunnel(
+        agent.wait_tunnel(
             lambda t: (
                 t["health"] == "UP"
                 and t["local_id"] == NEW_IP
