@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_validate(args) -> int:
+    from .azure_settings import check_credential_file
+
     cfg = config_mod.load(args.config)
+    check_credential_file(cfg)  # the rules of its use: missing, mode, owner, symlink, FIFO ...
     names = ", ".join(f"{t.name} ({t.ike})" for t in cfg.tunnels)
     print(f"{cfg.path}: OK, {len(cfg.tunnels)} tunnel(s): {names}")
     return 0

@@ -158,6 +158,9 @@ class Daemon:
         self.reload_requested = False
         try:
             new = config_mod.load(self.cfg.path)
+            from .azure_settings import check_credential_file
+
+            check_credential_file(new)
         except S2SError as exc:
             log.error("reload refused, keeping the running config: %s", exc)
             self.sender.send("err", f"event=reload_failed error={exc}")
@@ -227,7 +230,9 @@ class Daemon:
 
     def run(self) -> int:
         from . import runlock  # one remediator per host: the one-shot mode takes it too
+        from .azure_settings import check_credential_file
 
+        check_credential_file(self.cfg)  # now, not at the first WAN change
         lock = runlock.acquire(self.cfg.agent.state_dir, wait=10, what="cannot start the daemon")
         try:
             return self._run()

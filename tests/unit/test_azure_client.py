@@ -322,7 +322,7 @@ def test_credential_file_owner_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=f"owned by uid {os.getuid()}, must be uid 4242"):
         read_private_file(path, owner_uid=4242)
     os.symlink(path, tmp_path / "link")
-    with pytest.raises(ConfigError, match="cannot open"):
+    with pytest.raises(ConfigError, match="is a symlink, refused"):
         read_private_file(str(tmp_path / "link"), owner_uid=os.getuid())
 
 
