@@ -532,3 +532,22 @@ def test_a_rejected_credential_is_still_named_as_such(fake: FakeAzure, tmp_path:
     with pytest.raises(AzureAuthError) as err:
         client_for(fake, tmp_path, secret="wrong-secret-value", sleep=sleeps).get_lng()
     assert err.value.aadsts and "refused our credential" in str(err.value) and sleeps == []
+
+
+def test_the_installed_sdk_models_are_rest_shaped() -> None:
+    """azure.py reads ``model.as_dict()["properties"]["gatewayIpAddress"]``: true from
+    azure-mgmt-network 31.0.0 on (30.x gives ``gateway_ip_address`` at the top level), so
+    pyproject.toml pins that minimum."""
+    import re
+    import tomllib
+
+    from azure.mgmt.network import models
+
+    rest = {"id": "/x", "name": "lng", "location": "westeurope",
+            "properties": {"gatewayIpAddress": "192.0.2.1",
+                           "localNetworkAddressSpace": {"addressPrefixes": ["10.0.0.0/24"]}}}  # fmt: skip
+    d = models.LocalNetworkGateway(rest).as_dict()
+    assert d["properties"]["gatewayIpAddress"] == "192.0.2.1"
+    deps = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    pin = next(x for x in deps["project"]["dependencies"] if x.startswith("azure-mgmt-network"))
+    assert tuple(int(p) for p in re.search(r">=([\d.]+)", pin).group(1).split(".")) >= (31, 0, 0)
