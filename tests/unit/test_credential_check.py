@@ -21,7 +21,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the credential file m
 def make_cfg(tmp_path: Path, secret: Path) -> Path:
     (tmp_path / "ipsec.log").write_text("")
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(textwrap.dedent(f"""
+    cfg.write_text(
+        textwrap.dedent(f"""
         agent: {{interval: 1, state_dir: {tmp_path}/state, control_socket: {tmp_path}/ctl.sock}}
         strongswan: {{source: swanctl, swanctl: /bin/true, log_file: {tmp_path}/ipsec.log}}
         alerts: {{syslog_socket: {tmp_path}/nosyslog.sock}}
@@ -32,7 +33,8 @@ def make_cfg(tmp_path: Path, secret: Path) -> Path:
                  local_network_gateway: lng}}
         wan: {{source: interface, interface: lo, allow_private: true}}
         remediation: {{enabled: true, local_backend: none}}
-    """))
+    """)
+    )
     return cfg
 
 
@@ -77,8 +79,12 @@ def test_validate_config_checks_the_credential_file(tmp_path, case):
     secret = tmp_path / "secret"
     make(secret)
     cfg = make_cfg(tmp_path, secret)
-    r = subprocess.run([sys.executable, "-m", "s2s_agent", "validate-config", "-c", str(cfg)],
-                       capture_output=True, text=True, timeout=30)  # a FIFO must not block it
+    r = subprocess.run(
+        [sys.executable, "-m", "s2s_agent", "validate-config", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )  # a FIFO must not block it
     assert r.returncode == 2, (name, r.stdout, r.stderr)
     assert words in r.stderr and str(secret) in r.stderr, (name, r.stderr)
     assert "the-secret" not in r.stderr and "Traceback" not in r.stderr
@@ -89,8 +95,12 @@ def test_good_file_passes_and_disabled_remediation_is_not_checked(tmp_path):
     secret.write_text("the-secret\n")
     secret.chmod(0o600)
     cfg = make_cfg(tmp_path, secret)
-    r = subprocess.run([sys.executable, "-m", "s2s_agent", "validate-config", "-c", str(cfg)],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "s2s_agent", "validate-config", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr
     secret.chmod(0o644)
     c = config.load(str(cfg))
@@ -105,8 +115,12 @@ def test_daemon_refuses_to_start_with_a_bad_credential_file(tmp_path):
     secret.write_text("s\n")
     secret.chmod(0o640)
     cfg = make_cfg(tmp_path, secret)
-    r = subprocess.run([sys.executable, "-m", "s2s_agent", "run", "-c", str(cfg)],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "s2s_agent", "run", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 2 and "mode 0640" in r.stderr and "chmod 600" in r.stderr, r.stderr
 
 
@@ -136,8 +150,12 @@ def test_a_fifo_credential_file_does_not_block_the_worker_side_read(tmp_path):
     fifo = tmp_path / "secret"
     os.mkfifo(fifo, 0o600)
     result = {}
-    t = threading.Thread(target=lambda: result.update(
-        err=pytest.raises(ConfigError, read_private_file, str(fifo)).value), daemon=True)
+    t = threading.Thread(
+        target=lambda: result.update(
+            err=pytest.raises(ConfigError, read_private_file, str(fifo)).value
+        ),
+        daemon=True,
+    )
     t.start()
     t.join(5)
     if t.is_alive():  # unblock the old, blocking open so the test process can exit
@@ -145,5 +163,3 @@ def test_a_fifo_credential_file_does_not_block_the_worker_side_read(tmp_path):
             pass
         pytest.fail("reading a FIFO credential file blocked")
     assert "is a FIFO" in str(result["err"])
-
-
