@@ -233,7 +233,8 @@ class Daemon:
         from .azure_settings import check_credential_file
 
         check_credential_file(self.cfg)  # now, not at the first WAN change
-        lock = runlock.acquire(self.cfg.agent.state_dir, wait=10, what="cannot start the daemon")
+        lock = runlock.acquire(self.cfg.agent.state_dir, wait=runlock.START_WAIT,
+                               what="cannot start the daemon")  # fmt: skip
         try:
             return self._run()
         finally:

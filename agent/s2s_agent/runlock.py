@@ -23,6 +23,7 @@ import time
 from .errors import StateError
 
 LOCK_NAME = "s2s-agent.lock"
+START_WAIT = 10.0  # seconds a starting daemon waits for a one-shot run to finish
 
 
 class LockHeld(StateError):

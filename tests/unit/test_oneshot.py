@@ -186,3 +186,16 @@ def test_one_shot_holds_the_lock_while_it_runs(env, monkeypatch):
     assert cli.main(["remediate", "--json", "-c", str(env / "cfg.yaml")]) == 0
     assert "is held by pid" in seen["held"]
     runlock.acquire(str(env / "state")).release()  # released afterwards
+
+
+def test_a_daemon_does_not_start_while_another_holds_the_lock(env, monkeypatch):
+    from s2s_agent.errors import StateError
+
+    monkeypatch.setattr(runlock, "START_WAIT", 0.3)
+    save_state(env, [])
+    with runlock.acquire(str(env / "state")):  # a one-shot run (or another daemon)
+        d = Daemon(config.load(str(env / "cfg.yaml")))
+        with pytest.raises(StateError, match="cannot start the daemon: .* is held by pid"):
+            d.run()
+        assert not (env / "ctl.sock").exists()  # it never listened
+        d.remedy_loop.close()
