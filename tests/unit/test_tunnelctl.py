@@ -3,6 +3,7 @@ the real charon): terminate, initiate, list-conns, and every way the socket can 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -47,11 +48,8 @@ class FakeCharon:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            with conn:
-                try:
-                    self._session(conn)
-                except (EOFError, OSError):
-                    pass
+            with conn, contextlib.suppress(EOFError, OSError):
+                self._session(conn)
 
     def _session(self, conn):
         event = b""
