@@ -41,7 +41,7 @@ def check_includes(path: str, conn: str, *, _depth: int = 0) -> None:
                 in_conns = sec.name == "connections" and any(
                     s.name == conn for s in inc_root.sections
                 )
-                if in_conns or sc._find_conn(inc_root, conn, inc) is not None:
+                if in_conns or sc.find_conn(inc_root, conn, inc) is not None:
                     raise SwanctlConfError(f"connection '{conn}' is defined in the included file "
                                            f"{inc}; s2s-agent edits only {path}: set "
                                            "the local id there by hand or point the agent at "
@@ -74,7 +74,7 @@ LoadedIds = Callable[[], list[str]]
 
 
 def _file_ids(text: str, conn: str, path: str) -> list[str]:
-    sec = sc._find_conn(sc.parse_tree(text, path), conn, path)
+    sec = sc.find_conn(sc.parse_tree(text, path), conn, path)
     locals_ = [] if sec is None else [s for s in sec.sections if s.name.startswith("local")]
     return [kv.value.strip() for s in locals_ for kv in s.values if kv.key == "id"]
 
@@ -91,7 +91,7 @@ def _stale_in_charon(text: str, conn: str, new_ip: str, path: str,
         loaded = loaded_ids()
     except S2SError as exc:
         return f"cannot ask charon what it loaded ({exc})"
-    stale = [i for i in loaded if sc._is_ip(i) and i != new_ip]
+    stale = [i for i in loaded if sc.is_ip(i) and i != new_ip]
     if stale or new_ip not in loaded:
         return f"charon has {', '.join(loaded) or 'no'} local id loaded for {conn}, the file has {new_ip}"
     return None

@@ -205,7 +205,7 @@ def parse_tree(text: str, path: str = "swanctl.conf") -> _Section:
     return _Scanner(text, path).parse()
 
 
-def _is_ip(value: str) -> bool:
+def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value.strip())
     except ValueError:
@@ -213,7 +213,7 @@ def _is_ip(value: str) -> bool:
     return True
 
 
-def _find_conn(root: _Section, conn: str, path: str) -> _Section | None:
+def find_conn(root: _Section, conn: str, path: str) -> _Section | None:
     found = [c for s in root.sections if s.name == "connections" for c in s.sections
              if c.name == conn]  # fmt: skip
     if len(found) > 1:
@@ -235,12 +235,12 @@ def rewrite_local_id(text: str, conn: str, old_ip: str | None, new_ip: str, *,
     identity that the peer matches instead). Raises SwanctlConfError when the connection is
     missing, defined in a way that cannot be edited safely, or ``new_ip`` is not an IP.
     """
-    if not _is_ip(new_ip):
+    if not is_ip(new_ip):
         raise SwanctlConfError(f"new address {new_ip!r} is not an IP address", path=path)
-    if old_ip is not None and not _is_ip(old_ip):
+    if old_ip is not None and not is_ip(old_ip):
         raise SwanctlConfError(f"old address {old_ip!r} is not an IP address", path=path)
     root = parse_tree(text, path)
-    sec = _find_conn(root, conn, path)
+    sec = find_conn(root, conn, path)
     if sec is None:
         where = [f"include {p} (line {n})" for s in [root, *root.sections] for p, n in s.includes]
         hint = f"; it may be defined in an included file ({', '.join(where)})" if where else ""
@@ -257,7 +257,7 @@ def rewrite_local_id(text: str, conn: str, old_ip: str | None, new_ip: str, *,
 
     def matches(v: str) -> bool:
         v = v.strip()
-        return _is_ip(v) and (
+        return is_ip(v) and (
             old_ip is None or ipaddress.ip_address(v) == ipaddress.ip_address(old_ip)
         )
 
