@@ -75,7 +75,7 @@ def replace_preserving(path: str, data: bytes, st: os.stat_result, *, backup: bo
         if backup:
             step = "keep a backup of"
             bak_tmp = tmp + ".bak"
-            os.link(target, bak_tmp)
+            _link_or_copy(target, bak_tmp, st)
             os.replace(bak_tmp, target + ".bak")
             bak_tmp = None
         step = "replace"
@@ -98,3 +98,27 @@ def replace_preserving(path: str, data: bytes, st: os.stat_result, *, backup: bo
                 with contextlib.suppress(OSError):
                     os.unlink(leftover)
     return target
+
+
+def _link_or_copy(src: str, dst: str, st: os.stat_result) -> None:
+    """A hard link (byte-identical, same owner); a copy with the same owner and mode where
+    the file system refuses links."""
+    try:
+        os.link(src, dst)
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK):
+            raise
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, st.st_uid, st.st_gid)
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))
+        with open(src, "rb") as f:
+            while chunk := f.read(1 << 20):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)

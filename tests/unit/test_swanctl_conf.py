@@ -400,3 +400,18 @@ def test_connection_in_an_included_file_is_named(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(SwanctlConfError, match="does not exist"):
         apply_local_id("con1", OLD, NEW, path=str(tmp_path / "nope.conf"))
+
+
+def test_backup_is_a_copy_where_hard_links_are_refused(tmp_path, monkeypatch):
+    import errno
+
+    conf = _write(tmp_path / "swanctl.conf", PFSENSE, mode=0o640)
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    apply_local_id("con1", OLD, NEW, path=str(conf), reload=lambda: None)
+    bak = tmp_path / "swanctl.conf.bak"
+    assert bak.read_text() == PFSENSE and stat.S_IMODE(bak.stat().st_mode) == 0o640
+    assert f"id = {NEW}" in conf.read_text()
