@@ -125,7 +125,7 @@ def test_one_shot_on_a_carp_backup_does_not_act(env, monkeypatch):
     roles = {"carp_role": ("backup", "CARP vhid 1 on carp0 is BACKUP: observing only")}
     monkeypatch.setattr("s2s_agent.ha.carp_role", lambda i, v: roles["carp_role"])
     worker = FakeWorker(ip=OLD)
-    monkeypatch.setattr("s2s_agent.executor.AzureWorker", lambda path: worker)
+    monkeypatch.setattr("s2s_agent.remedyloop.AzureWorker", lambda path: worker)
     cfg = config.load(str(env / "cfg.yaml"))
     out = cli._remediate_locally(cfg, dry_run=False)
     assert out["role"] == "backup" and not out.get("started") and "BACKUP" in out["plan"]["reason"]
@@ -199,3 +199,26 @@ def test_a_daemon_does_not_start_while_another_holds_the_lock(env, monkeypatch):
             d.run()
         assert not (env / "ctl.sock").exists()  # it never listened
         d.remedy_loop.close()
+
+
+def test_one_shot_write_is_in_the_history_the_daemon_reads(env, monkeypatch):
+    """The one-shot heal writes the LNG through the gate and saves the write in state.json:
+    the next daemon counts it (it did not: the daemon's counter never saw one-shot writes)."""
+    import time
+
+    from s2s_agent import executor
+
+    save_state(env, [time.time() - 100])  # one write this hour; the limit is 2
+    monkeypatch.setattr("s2s_agent.ha.carp_role", lambda i, v: ("master", "MASTER"))
+    worker = FakeWorker(ip=OLD)
+    monkeypatch.setattr("s2s_agent.remedyloop.AzureWorker", lambda path: worker)
+    for name in ("_restart_ike", "_initiate_child", "_verify"):
+        monkeypatch.setattr(executor.Remediator, name, lambda self, s, w: "ok")
+    cfg = config.load(str(env / "cfg.yaml"))
+    out = cli._remediate_locally(cfg, dry_run=False)
+    assert out["started"] and out["record"]["ok"] and worker.writes == 1
+    saved = json.loads((env / "state" / "state.json").read_text())["remediation"]
+    assert len(saved["azure_writes"]) == 2 and saved["applied_ip"] == NEW
+    d = Daemon(config.load(str(env / "cfg.yaml")))  # the daemon that starts next
+    assert len(d.remedy_loop.remedy.history.writes_last_hour(time.time())) == 2
+    d.remedy_loop.close()
