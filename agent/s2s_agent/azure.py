@@ -225,7 +225,11 @@ class AzureClient:
         s, start = self.settings, self.clock()
         deadline = start + deadline_s
         what = f"updating the local network gateway IP to {new_ip}"
-        first = self._get_lng(deadline)
+        try:
+            first = self._get_lng(deadline)
+        except AzureError as exc:
+            exc.wrote = False  # failed before any PUT: the write limit gets its slot back
+            raise
         lng, attempts, precondition_retries = first, 0, 0
         while True:
             if lng.ip == new_ip and lng.provisioning_state != "Failed":

@@ -52,6 +52,7 @@ class AzureError(S2SError):
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
         self.status = status
         self.code = code
+        self.wrote: bool | None = None  # False: certainly no write was sent; None: unknown
         super().__init__(message)
 
 

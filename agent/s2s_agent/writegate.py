@@ -10,8 +10,10 @@ call reaches Azure only through :meth:`WriteGate.call`, which wraps the Azure wo
   raises :class:`WriteLimitError` without calling Azure;
 * the slot is kept when the write happened or may have happened (a time-out, a 5xx, a lost
   worker): the limit protects the gateway, so "maybe" counts. It is given back only when
-  Azure certainly changed nothing: ``update-lng`` found the LNG already right (no PUT), or
-  Azure refused before any change (credential, permission, not found, config error).
+  Azure certainly changed nothing: ``update-lng`` found the LNG already right (no PUT), it
+  failed before sending a PUT (the worker says ``wrote: false``: Azure or the token endpoint
+  unreachable at the first read), or Azure refused before any change (credential,
+  permission, not found, config error).
 
 The write times live in the shared :class:`~s2s_agent.remediation.History`, which the daemon
 persists in ``state.json`` and the one-shot mode reads and writes under the same lock file
@@ -69,7 +71,7 @@ class WriteGate:
         try:
             res = self.worker.call(op, arg, deadline=deadline)
         except S2SError as exc:
-            if getattr(exc, "kind", None) in NO_CHANGE_ERRORS:
+            if getattr(exc, "kind", None) in NO_CHANGE_ERRORS or getattr(exc, "wrote", None) is False:
                 self._give_back(slot)
             raise
         except BaseException:

@@ -168,3 +168,21 @@ def test_the_real_worker_process_end_to_end(fake, tmp_path):
             config_for(fake, tmp_path, secret="nope-nope-nope"), python=sys.executable
         ).call("get-lng", deadline=60)
     assert e.value.kind == "AzureAuthError" and "nope-nope-nope" not in str(e.value)
+
+
+@needs_root
+def test_worker_says_when_no_write_was_sent(fake, tmp_path, capsys):
+    """ARM unreachable at update-lng's first read: the error says ``wrote: false``, so the
+    write gate gives the hourly slot back (an Azure outage must not use up the limit)."""
+    fake.faults.add("GET", r"/localNetworkGateways/", status=503, times=None, retry_after=0)
+    assert (
+        worker_main(["-c", config_for(fake, tmp_path), "--deadline", "1", "update-lng", NEW_IP])
+        == 1
+    )
+    err = emitted(capsys)["error"]
+    assert err["type"] == "AzureTimeoutError" and err["wrote"] is False
+    assert fake.arm_requests("PUT") == []
+    r = Runner(stdout=json.dumps({"version": 1, "ok": False, "error": err}), rc=1)
+    with pytest.raises(AzureCallError) as e:
+        AzureWorker("c", runner=r).call("update-lng", NEW_IP)
+    assert e.value.wrote is False

@@ -225,6 +225,14 @@ def test_gate_counts_maybe_writes_and_gives_back_certain_non_writes(cfg):
         with pytest.raises(AzureCallError):
             gate.call("update-lng", "192.0.2.77")
         assert len(h.azure_writes) == kept, kind
+    class NoPutSent(FakeWorker):  # the worker timed out at the first read, before any PUT
+        def call(self, op, arg=None, *, deadline=120.0):
+            raise AzureCallError("AzureTimeoutError", "gave up reading", wrote=False)
+
+    h = History()
+    with pytest.raises(AzureCallError):
+        WriteGate(NoPutSent(), h, lambda: 3, lambda: clock[0]).call("update-lng", "192.0.2.77")
+    assert h.azure_writes == []
     h = History()
     gate = WriteGate(FakeWorker(ip="192.0.2.77"), h, lambda: 3, lambda: clock[0])
     assert gate.call("update-lng", "192.0.2.77")["changed"] is False and h.azure_writes == []
