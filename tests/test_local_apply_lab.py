@@ -23,7 +23,7 @@ OLD_WAN = labconfig.ONPREM_WAN
 
 APPLY = """
 import json, sys, time
-from s2s_agent import swanctl_conf, tunnelctl
+from s2s_agent import swanctl_apply, swanctl_conf, tunnelctl
 old, new, broken = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 out = {}
 t0 = time.monotonic()
@@ -34,7 +34,7 @@ if broken:  # a rewrite that produces a config charon refuses
         return new_text.replace("aes256-sha256-modp1024", "no-such-proposal", 1), changes
     swanctl_conf.rewrite_local_id = bad
 try:
-    changes = swanctl_conf.apply_local_id("con1", old, new)
+    changes = swanctl_apply.apply_local_id("con1", old, new)
     out["changes"] = [c.key for c in changes]
 except tunnelctl.LocalApplyError as exc:
     out["error"] = str(exc)

@@ -26,6 +26,7 @@ from .azure_errors import (
     AzureForbiddenError,
     AzureNotFoundError,
     AzureTimeoutError,
+    AzureTokenEndpointError,
     classify,
     retry_after,
     translate,
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CLOUDS", "AzureAuthError", "AzureBusyError", "AzureClient", "AzureError",
     "AzureForbiddenError", "AzureNotFoundError", "AzureSettings", "AzureTimeoutError",
+    "AzureTokenEndpointError",
     "ConnectionView", "LngView", "UpdateResult", "make_credential", "parse_azure",
     "read_private_file",
 ]  # fmt: skip
@@ -167,7 +169,7 @@ class AzureClient:
         return translate(
             exc, what=what, resource_id=resource_id, tenant_id=s.tenant_id,
             client_id=s.client_id, credential_file=s.credential_file,
-            endpoint=s.arm_endpoint, secrets=self._redact,
+            endpoint=s.arm_endpoint, secrets=self._redact, authority=s.authority,
         )  # fmt: skip
 
     def _call(self, fn: Callable[[], Any], what: str, rid: str, deadline: float) -> Any:
@@ -223,7 +225,11 @@ class AzureClient:
         s, start = self.settings, self.clock()
         deadline = start + deadline_s
         what = f"updating the local network gateway IP to {new_ip}"
-        first = self._get_lng(deadline)
+        try:
+            first = self._get_lng(deadline)
+        except AzureError as exc:
+            exc.wrote = False  # failed before any PUT: the write limit gets its slot back
+            raise
         lng, attempts, precondition_retries = first, 0, 0
         while True:
             if lng.ip == new_ip and lng.provisioning_state != "Failed":

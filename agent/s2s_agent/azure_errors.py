@@ -10,7 +10,14 @@ Classification (``classify``) used by the retry loop of :mod:`s2s_agent.azure`:
     ========================== ============ ===========================================
     SDK exception / status     kind         error raised when not retried
     ========================== ============ ===========================================
-    ClientAuthenticationError  auth         AzureAuthError (AADSTS code if any)
+    ClientAuthenticationError  (token endpoint: see below)
+      AADSTS code in the body  auth         AzureAuthError (the credential was refused)
+      network error underneath transient    AzureTokenEndpointError ("cannot reach")
+      TLS verification failure fatal        AzureTokenEndpointError (check ca_bundle)
+      HTTP 408/429/5xx, MSAL's transient    AzureTokenEndpointError (Entra's failure)
+        temporarily_unavailable
+      no discovery document    transient    AzureTokenEndpointError (check authority)
+      anything else            auth         AzureAuthError
     401                        auth         AzureAuthError
     403                        forbidden    AzureForbiddenError (action parsed)
     404                        notfound     AzureNotFoundError (resource id)
@@ -45,6 +52,7 @@ class AzureError(S2SError):
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
         self.status = status
         self.code = code
+        self.wrote: bool | None = None  # False: certainly no write was sent; None: unknown
         super().__init__(message)
 
 
@@ -79,6 +87,16 @@ class AzureBusyError(AzureError):
 
 class AzureTimeoutError(AzureError):
     """The overall deadline expired (retries or the long-running operation)."""
+
+
+class AzureTokenEndpointError(AzureError):
+    """The token endpoint (Entra ID) could not be reached, was not trusted (TLS) or failed
+    itself (5xx/429): not a verdict on the credential. ``reason``: network, tls, server,
+    discovery. No token means no Azure request was sent."""
+
+    def __init__(self, message: str, *, reason: str, status: int | None = None):
+        self.reason = reason
+        super().__init__(message, status=status, code=None)
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
@@ -116,6 +134,45 @@ def retry_after(exc: BaseException) -> float | None:
         return None
 
 
+_HTTP_ERROR_RE = re.compile(r"HTTP Error: (\d{3})")
+_MSAL_TRANSIENT = ("temporarily_unavailable", "server_error")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out, seen = [], set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def token_failure(exc: BaseException) -> tuple[str, int | None] | None:
+    """Why getting a token failed when it was not the credential: ``(reason, status)`` with
+    reason ``network``, ``tls``, ``server`` or ``discovery``; None = Entra refused it (or
+    nothing tells otherwise). azure-identity wraps everything in ClientAuthenticationError;
+    the cause chain and MSAL's message tell them apart."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    text = " ".join(str(e) for e in _chain(exc))
+    if _AADSTS_RE.search(text):
+        return None  # Entra read our request and answered with a verdict
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text or "[SSL" in text:
+        return "tls", None
+    if any(isinstance(e, ServiceRequestError | ServiceResponseError) for e in _chain(exc)[1:]):
+        return "network", None
+    m = _HTTP_ERROR_RE.search(text)
+    if m:
+        status = int(m.group(1))
+        return ("server", status) if status in TRANSIENT_STATUS else None
+    if any(t in text for t in _MSAL_TRANSIENT):
+        return "server", None
+    if "Unable to get authority configuration" in text:
+        return "discovery", None
+    return None
+
+
 def classify(exc: BaseException) -> str:
     """``auth``, ``forbidden``, ``notfound``, ``busy``, ``precondition``, ``transient``
     or ``fatal`` (see the module table)."""
@@ -127,7 +184,10 @@ def classify(exc: BaseException) -> str:
     )
 
     if isinstance(exc, ClientAuthenticationError):
-        return "auth"
+        why = token_failure(exc)
+        if why is None:
+            return "auth"
+        return "fatal" if why[0] == "tls" else "transient"
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         text = str(exc)
         if "CERTIFICATE_VERIFY_FAILED" in text or "non-TLS" in text:
@@ -153,6 +213,7 @@ def translate(
     credential_file: str,
     endpoint: str,
     secrets: Iterable[str] = (),
+    authority: str | None = None,
 ) -> AzureError:
     """Turn an azure-core/azure-identity exception into one of our typed errors.
 
@@ -164,6 +225,11 @@ def translate(
     status = _status(exc)
     code, message = _code_message(exc)
     message = _redact(message, secrets)
+    from azure.core.exceptions import ClientAuthenticationError
+
+    why = token_failure(exc) if isinstance(exc, ClientAuthenticationError) else None
+    if why is not None:
+        return _token_error(why, message, what, authority or "the Entra ID authority")
     if kind == "auth":
         m = _AADSTS_RE.search(message)
         aadsts = m.group(1) if m else None
@@ -212,3 +278,24 @@ def translate(
         status=status,
         code=code,
     )
+
+
+def _token_error(why: tuple[str, int | None], message: str, what: str, authority: str) -> AzureError:
+    reason, status = why
+    message = message.removeprefix("Authentication failed: ")
+    if reason == "tls":
+        text = (f"the TLS certificate of the token endpoint {authority} is not trusted while "
+                f"{what} ({message}); check azure.ca_bundle / the system CA store and the "
+                "clock; the credential was not tried")  # fmt: skip
+    elif reason == "network":
+        text = (f"cannot reach the token endpoint {authority} while {what} ({message}); check "
+                "DNS, routing, a proxy or firewall on the way to it (azure.authority / "
+                "azure.cloud); the credential was not tried")  # fmt: skip
+    elif reason == "server":
+        where = f"HTTP {status}" if status else message
+        text = (f"the token endpoint {authority} failed while {what} ({where}): Entra ID's "
+                "own failure, retried until the deadline; the credential was not refused")  # fmt: skip
+    else:
+        text = (f"the token endpoint {authority} gave no usable discovery document while "
+                f"{what} ({message}); check azure.authority / azure.cloud and the tenant_id")  # fmt: skip
+    return AzureTokenEndpointError(text, reason=reason, status=status)

@@ -18,6 +18,7 @@ azure.identity is imported inside :func:`make_credential` only.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -140,18 +141,30 @@ def parse_azure(data: dict | None, path: str) -> AzureSettings:
     )  # fmt: skip
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
+CRED_KEY = "azure.client_secret_file or azure.client_certificate_file"
+
+
 def read_private_file(path: str, *, owner_uid: int = 0) -> bytes:
-    """Read a credential file that must be a regular file owned by ``owner_uid``, mode 0600
-    (no group/other bits). ConfigError names the file, what is wrong and the fix."""
-    key = "azure.client_secret_file or azure.client_certificate_file"
+    """Read a credential file that must be a regular file (not a symlink) owned by
+    ``owner_uid``, mode 0600 (no group/other bits). ConfigError names the file, what is
+    wrong and the fix. Opened with ``O_NONBLOCK``: a FIFO in its place is refused at once
+    instead of blocking until someone writes to it."""
+    key = CRED_KEY
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = open_regular(path, nofollow=True)  # O_NONBLOCK: a FIFO must not hang the worker
+        fd = os.open(path, flags)
     except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(path):
+            raise ConfigError(f"credential file {path} is a symlink, refused: point the setting "
+                              f"at the file itself ({os.path.realpath(path)})", key=key) from None  # fmt: skip
         raise ConfigError(f"cannot open credential file {path}: {exc.strerror}", key=key) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"credential file {path} is not a regular file", key=key)
+            kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+            raise ConfigError(f"credential file {path} is {kind}, not a regular file", key=key)
         mode = stat.S_IMODE(st.st_mode)
         if st.st_uid != owner_uid:
             raise ConfigError(
@@ -173,26 +186,45 @@ def read_private_file(path: str, *, owner_uid: int = 0) -> bytes:
         os.close(fd)
 
 
+def read_credential(settings: AzureSettings, *, owner_uid: int = 0) -> bytes:
+    """The credential file's content, checked with every rule of its use (the same call at
+    ``validate-config``, daemon start, reload and in the Azure worker)."""
+    path = settings.client_secret_file or settings.client_certificate_file
+    assert path is not None
+    raw = read_private_file(path, owner_uid=owner_uid)
+    if settings.client_secret_file:
+        if not raw.decode("utf-8", "replace").strip():
+            raise ConfigError(f"credential file {path} is empty: write the client secret's "
+                              "value into it", key="azure.client_secret_file")  # fmt: skip
+    elif b"-----BEGIN" not in raw or b"PRIVATE KEY-----" not in raw:
+        raise ConfigError(f"credential file {path} is not a PEM certificate with its private "
+                          "key", key="azure.client_certificate_file")  # fmt: skip
+    return raw
+
+
+def check_credential_file(cfg: Any, *, owner_uid: int = 0) -> None:
+    """ConfigError when remediation is on and its credential file would be refused at use."""
+    if getattr(cfg.remediation, "enabled", False) and cfg.azure is not None:
+        read_credential(cfg.azure, owner_uid=owner_uid)
+
+
 def make_credential(settings: AzureSettings, *, owner_uid: int = 0) -> tuple[Any, tuple[str, ...]]:
     """The azure-identity credential and the strings to redact from any message."""
-    common: dict[str, Any] = {"authority": settings.authority}
+    # retry_total=0: the token endpoint's retries are ours too (azure.AzureClient._call,
+    # bounded by the call's deadline); the identity pipeline's own would add ~5 s per try
+    common: dict[str, Any] = {"authority": settings.authority, "retry_total": 0}
     if settings.custom_authority:
         common["disable_instance_discovery"] = True
     if settings.ca_bundle:
         common["connection_verify"] = settings.ca_bundle
     if settings.client_secret_file:
-        raw = read_private_file(settings.client_secret_file, owner_uid=owner_uid)
+        raw = read_credential(settings, owner_uid=owner_uid)
         secret = raw.decode("utf-8", "replace").strip()
-        if not secret:
-            raise ConfigError(
-                f"credential file {settings.client_secret_file} is empty",
-                key="azure.client_secret_file",
-            )
         # azure-identity when cryptography is there, else msal alone (s2s_agent.credential)
         cred = credential.secret_credential(settings.tenant_id, settings.client_id, secret, **common)
         return cred, (secret,)
     assert settings.client_certificate_file is not None
-    pem = read_private_file(settings.client_certificate_file, owner_uid=owner_uid)
+    pem = read_credential(settings, owner_uid=owner_uid)
     cred = credential.certificate_credential(
         settings.tenant_id, settings.client_id, pem, key="azure.client_certificate_file",
         path=settings.client_certificate_file, **common,

@@ -38,8 +38,9 @@ _BOOTSTRAP = (
 class AzureCallError(S2SError):
     """A call in the worker failed; ``kind`` is the worker's error class name."""
 
-    def __init__(self, kind: str, message: str, *, status: int | None = None, code: str | None = None):
-        self.kind, self.status, self.code = kind, status, code
+    def __init__(self, kind: str, message: str, *, status: int | None = None, code: str | None = None,
+                 wrote: bool | None = None):  # fmt: skip
+        self.kind, self.status, self.code, self.wrote = kind, status, code, wrote
         super().__init__(message)
 
 
@@ -71,7 +72,8 @@ class AzureWorker:
             return reply.get("result") or {}
         err = reply.get("error") or {}
         raise AzureCallError(str(err.get("type", "AzureError")), str(err.get("message", "unknown error")),
-                             status=err.get("status"), code=err.get("code"))  # fmt: skip
+                             status=err.get("status"), code=err.get("code"),
+                             wrote=err.get("wrote") if isinstance(err.get("wrote"), bool) else None)  # fmt: skip
 
 
 def _emit(obj: dict) -> None:
@@ -116,7 +118,8 @@ def worker_main(argv: list[str]) -> int:
     except S2SError as exc:
         _emit({"ok": False, "error": {"type": type(exc).__name__, "message": str(exc),
                                       "status": getattr(exc, "status", None),
-                                      "code": getattr(exc, "code", None)}})  # fmt: skip
+                                      "code": getattr(exc, "code", None),
+                                      "wrote": getattr(exc, "wrote", None)}})  # fmt: skip
         return 1
     _emit({"ok": True, "result": result})
     return 0

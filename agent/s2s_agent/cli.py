@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_validate(args) -> int:
+    from .azure_settings import check_credential_file
+
     cfg = config_mod.load(args.config)
+    check_credential_file(cfg)  # the rules of its use: missing, mode, owner, symlink, FIFO ...
     names = ", ".join(f"{t.name} ({t.ike})" for t in cfg.tunnels)
     print(f"{cfg.path}: OK, {len(cfg.tunnels)} tunnel(s): {names}")
     return 0
@@ -170,16 +173,32 @@ def cmd_metrics(args) -> int:
 
 
 def cmd_remediate(args) -> int:
-    """Ask the running daemon; without one, observe once here and plan (or run) locally."""
-    from . import control
+    """Ask the running daemon; without one, observe once here and plan (or run) locally.
+
+    "Without one" is decided by the run lock (:mod:`.runlock`), not by the socket error: a
+    daemon that holds the lock but does not answer (stopped, overloaded, hung) is alive, and
+    acting beside it would bypass its write count; then nothing is done (exit 1).
+    """
+    from . import control, runlock
 
     cfg = config_mod.load(args.config)
     command = "plan" if args.dry_run else "remediate"
     try:
         out = control.request(cfg.agent.control_socket, command, timeout=10)
         out["via"] = "daemon"
-    except ControlError:
-        out = _remediate_locally(cfg, args.dry_run)
+    except ControlError as exc:
+        try:
+            lock = runlock.acquire(cfg.agent.state_dir, what="remediate")
+        except runlock.LockHeld as held:
+            who = f"pid {held.pid}" if held.pid else "a process"
+            raise ControlError(
+                f"a live s2s-agent ({who}, lock {runlock.lock_path(cfg.agent.state_dir)}) holds "
+                f"the remediation lock but did not answer ({exc}); refusing to remediate beside "
+                f"it. Check it with `s2s-agent status`; if it is stopped or hung, restart it "
+                "(service s2s_agent restart)"
+            ) from None
+        with lock:  # no daemon: this process is the only remediator until it exits
+            out = _remediate_locally(cfg, args.dry_run)
         out["via"] = "one-shot (daemon not running)"
     if args.json:
         sys.stdout.write(render.to_json(out))
@@ -192,22 +211,37 @@ def cmd_remediate(args) -> int:
 
 
 def _remediate_locally(cfg, dry_run: bool) -> dict:
+    """One observation, one plan, maybe one run, with the daemon's state and CARP rules."""
     from .daemon import Daemon
+    from .ha import carp_role
 
-    d = Daemon(cfg)
+    d = Daemon(cfg)  # reads state.json: the applied IP and the Azure write history
     if d.remedy_loop is None:
         return d._plan({})
+    loop = d.remedy_loop
+    r = cfg.remediation
+    loop.role, loop.role_why = carp_role(r.carp_interface, r.carp_vhid)  # a BACKUP does not act
     d.tunnels = d.observer.cycle()
-    d.remedy_loop.wan.poll()
+    _confirm_wan(loop.wan)
     if dry_run:
         return d._plan({})
     out = d._remediate({})
-    d.remedy_loop.remedy.wait()
-    records = d.remedy_loop.remedy.to_dict()["records"]
+    loop.remedy.wait()
+    records = loop.remedy.to_dict()["records"]
     if out.get("started") and records:
         out["record"] = records[-1]
-    d.persist(d.clock(), force=True)
+    d.persist(d.clock(), force=True)  # the write history, for the daemon that starts next
     return out
+
+
+def _confirm_wan(wan) -> None:
+    """Poll the WAN IP like the daemon does, until a pending change is confirmed or given up
+    (the hysteresis: ``wan.hold_count`` readings over ``wan.hold_seconds``; bounded)."""
+    end = time.monotonic() + wan.settings.hold_seconds + 2.0
+    wan.poll()
+    while wan.tracker.candidate is not None and time.monotonic() < end:
+        time.sleep(max(0.0, min(wan.next_poll, end) - time.monotonic()))
+        wan.poll()
 
 
 def cmd_parse(args) -> int:

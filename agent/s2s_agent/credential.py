@@ -214,6 +214,7 @@ def secret_credential(
             log.warning("azure.identity cannot be imported (%s); using msal directly", exc)
         else:
             return ClientSecretCredential(tenant_id, client_id, secret, **common)
+    common.pop("retry_total", None)  # azure-identity's pipeline option; ours retries itself
     return MsalSecretCredential(tenant_id, client_id, secret, **common)
 
 

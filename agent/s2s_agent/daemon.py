@@ -203,7 +203,7 @@ class Daemon:
         """Re-read the config now (inline; the daemon's loop reads it on a worker thread)."""
         self.reload_requested = False
         try:
-            new = config_mod.load(self.cfg.path)
+            new = _load_checked(self.cfg.path)
         except Exception as exc:  # ConfigError, or anything a bad file can still cause
             self._refuse_reload(exc)
             return
@@ -211,7 +211,7 @@ class Daemon:
 
     def _start_reload(self) -> None:
         path = self.cfg.path
-        if self._reloading.start(lambda: config_mod.load(path)):
+        if self._reloading.start(lambda: _load_checked(path)):
             self.reload_requested = False  # else: still reading the last one; read again after
 
     def _collect_reload(self) -> bool:
@@ -308,6 +308,18 @@ class Daemon:
         return {**out, "started": started}
 
     def run(self) -> int:
+        from . import runlock  # one remediator per host: the one-shot mode takes it too
+        from .azure_settings import check_credential_file
+
+        check_credential_file(self.cfg)  # now, not at the first WAN change
+        lock = runlock.acquire(self.cfg.agent.state_dir, wait=runlock.START_WAIT,
+                               what="cannot start the daemon")  # fmt: skip
+        try:
+            return self._run()
+        finally:
+            lock.release()
+
+    def _run(self) -> int:
         self.control = ControlServer(self.cfg.agent.control_socket,
                                      {"status": self.status, "ping": lambda _r: {"pong": True},
                                       "plan": self._plan, "remediate": self._remediate},
@@ -395,3 +407,13 @@ class Daemon:
             self.observer.tailer.close()
         self.sender.close()
         log.info("s2s-agent stopped")
+
+
+def _load_checked(path: str) -> Config:
+    """Load the config and check its credential file with the rules of its use (a reload
+    with a missing or too open credential file keeps the running config)."""
+    from .azure_settings import check_credential_file
+
+    new = config_mod.load(path)
+    check_credential_file(new)
+    return new

@@ -6,6 +6,10 @@ records, the IP last applied and the Azure write times are persisted by the daem
 restart (crash or SIGTERM mid-remediation) re-reads the world and converges: the planner
 sees the WAN IP still differs from the applied one and heals again; an LNG that already has
 the IP is not written twice (the Azure client reads before it writes).
+
+Every Azure call goes through one :class:`~s2s_agent.writegate.WriteGate` (``self.worker``),
+which enforces ``remediation.max_azure_writes_per_hour`` and records each write, whichever
+step or path asked for it.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from . import remediation as R
 from .alerts import iso
 from .azureworker import AzureWorker
 from .config import Config
+from .crashpoint import crashpoint
 from .errors import S2SError
 from .probe import run_probe
+from .writegate import WriteGate
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +76,6 @@ class Remediator:
                  notify: Callable[[str, str], None] = lambda sev, msg: None):  # fmt: skip
         self.cfg = cfg
         self.tunnel = cfg.remediated_tunnel()
-        self.worker = worker or AzureWorker(cfg.path)
         self.clock = clock
         self.notify = notify
         self.applied_ip: str | None = None
@@ -81,6 +86,10 @@ class Remediator:
         self.azure_view: dict | None = None
         self.last_plan: R.Plan | None = None
         self._lock = threading.Lock()
+        # the only way to Azure: every write is counted against the hourly limit here
+        self.worker = WriteGate(worker or AzureWorker(cfg.path), self.history,
+                                lambda: self.cfg.remediation.max_azure_writes_per_hour,
+                                clock, lock=self._lock)  # fmt: skip
         self._thread: threading.Thread | None = None
         self.actions = {
             "update_lng": self._update_lng, "apply_local_id": self._apply_local_id,
@@ -102,7 +111,7 @@ class Remediator:
             return {"applied_ip": self.applied_ip, "lng_ip": self.lng_ip,
                     "last_lng_write": self.last_lng_write,
                     "azure_writes": list(self.history.azure_writes),
-                    "attempts": [[a.time, a.step, a.ok] for a in self.history.attempts],
+                    "attempts": [[a.time, a.step, a.ok, a.target] for a in self.history.attempts],
                     "records": [r.to_dict() for r in self.records]}  # fmt: skip
 
     def load(self, data: dict) -> None:
@@ -111,8 +120,10 @@ class Remediator:
             self.lng_ip = data.get("lng_ip")
             self.last_lng_write = data.get("last_lng_write")
             self.history.azure_writes = [float(t) for t in data.get("azure_writes", [])]
-            self.history.attempts = [R.Attempt(float(t), str(s), bool(o)) for t, s, o in data.get("attempts", [])]
-        except (TypeError, ValueError, AttributeError) as exc:
+            self.history.attempts = [R.Attempt(float(a[0]), str(a[1]), bool(a[2]),
+                                               a[3] if len(a) > 3 and isinstance(a[3], str) else None)
+                                     for a in data.get("attempts", [])]  # fmt: skip
+        except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
             log.warning("ignoring unreadable remediation state: %s", exc)
 
     @property
@@ -158,21 +169,25 @@ class Remediator:
             self.records.append(rec)
         log.info("remediation: %s: %s", plan.reason, ", ".join(s.kind for s in plan.steps))
         steps = list(plan.steps)
+        target = plan.target
         ok = True
         while steps:
             step = steps.pop(0)
             t0 = time.monotonic()
+            crashpoint(f"before:{step.kind}")  # the lab's crash-convergence test
             try:
                 detail = self.actions[step.kind](step, wan_ip)
+                crashpoint(f"after:{step.kind}")
                 if step.kind == "check_lng" and wan_ip and self.lng_ip not in (None, wan_ip):
                     steps = list(R.heal_steps(self.view("DOWN", wan_ip, "standalone")))
+                    target = wan_ip
                 sr = StepRecord(step.kind, True, time.monotonic() - t0, detail, step.ip)
             except S2SError as exc:
                 sr = StepRecord(step.kind, False, time.monotonic() - t0, str(exc), step.ip)
                 ok = False
             with self._lock:
                 rec.steps.append(sr)
-                self.history.attempts.append(R.Attempt(self.clock(), step.kind, sr.ok))
+                self.history.attempts.append(R.Attempt(self.clock(), step.kind, sr.ok, target))
             log.log(logging.INFO if sr.ok else logging.ERROR, "remediation step %s: %s (%.2fs) %s",
                     step.kind, "ok" if sr.ok else "FAILED", sr.seconds, sr.detail)  # fmt: skip
             if not sr.ok:
@@ -203,12 +218,11 @@ class Remediator:
             raise StepFailed(f"Azure {op}: {exc}") from None
 
     def _update_lng(self, step: R.Step, _wan: str | None) -> str:
-        res = self._azure("update-lng", step.ip)
+        res = self._azure("update-lng", step.ip)  # the gate counted the write
         now = self.clock()
         with self._lock:
             self.lng_ip = step.ip
             if res.get("changed"):
-                self.history.azure_writes.append(now)
                 self.last_lng_write = now
         if res.get("changed"):
             return f"LNG gatewayIpAddress {res.get('old_ip')} -> {step.ip} ({res.get('seconds', 0):.1f}s)"
@@ -223,9 +237,7 @@ class Remediator:
         return f"LNG has {self.lng_ip} (matches the WAN IP)"
 
     def _reset_connection(self, _step: R.Step, _wan: str | None) -> str:
-        self._azure("reset-connection")
-        with self._lock:
-            self.history.azure_writes.append(self.clock())
+        self._azure("reset-connection")  # the gate counted the write
         return "connection reset requested"
 
     def _apply_local_id(self, step: R.Step, _wan: str | None) -> str:

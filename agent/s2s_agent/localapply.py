@@ -5,7 +5,8 @@
   through pfSense's config API (``write_config`` + ``ipsec_configure``).
 * ``swanctl``: plain strongSwan (and the lab): rewrite the connection's ``local { id }``
   (and a pinned ``local_addrs``) in swanctl.conf atomically and reload; a failed reload
-  restores the backup (:mod:`.swanctl_conf`).
+  restores the backup; a file already right but not loaded by charon (a crash between the
+  write and the reload) is reloaded (:mod:`.swanctl_apply`).
 * ``none``: the identity does not follow the WAN IP (e.g. an FQDN id): nothing to do.
 
 ``auto`` picks ``pfsense`` when the ``pfsense`` section is configured, else ``swanctl`` when
@@ -46,11 +47,13 @@ def apply_local_identity(cfg: Config, tunnel: TunnelSettings, old_ip: str | None
         res = pfsense.apply_myid(phase1.ikeid, new_ip)
         return f"phase 1 {phase1.ikeid} My identifier {res.old} -> {new_ip}" + ("" if res.changed else " (already)")
     if kind == "swanctl":
-        from . import swanctl_conf
+        from . import swanctl_apply, tunnelctl
 
-        path = cfg.remediation.swanctl_conf
-        changes = swanctl_conf.apply_local_id(tunnel.ike, old_ip, new_ip, path=path,
-                                              swanctl=cfg.strongswan.swanctl)  # fmt: skip
+        path, sock = cfg.remediation.swanctl_conf, cfg.strongswan.vici_socket
+        changes = swanctl_apply.apply_local_id(
+            tunnel.ike, old_ip, new_ip, path=path, swanctl=cfg.strongswan.swanctl,
+            loaded_ids=lambda: tunnelctl.conn_local_ids(tunnel.ike, socket_path=sock),
+        )  # fmt: skip
         if not changes:
             return f"{path}: {tunnel.ike} already uses {new_ip}"
         return f"{path}: " + ", ".join(f"{c.key} {c.old} -> {c.new}" for c in changes) + "; reloaded"

@@ -9,7 +9,9 @@ Decisions, in order:
 1. remediation disabled, or this node is a CARP BACKUP → nothing (observe only);
 2. the WAN IP changed (the confirmed WAN IP differs from the IP last applied) → the heal
    sequence: ``update_lng`` (unless Azure already has it), ``apply_local_id``,
-   ``restart_ike``, ``verify`` — unless the Azure write limit is reached (then wait);
+   ``restart_ike``, ``verify`` — unless the Azure write limit is reached (then wait). A
+   newly confirmed IP is new information: only failed heals *towards that IP* delay it
+   (backoff); DOWN-ladder attempts made before the change was known do not;
 3. the tunnel is UP (or DEGRADED, or UNKNOWN: nothing safe to do) → nothing;
 4. the tunnel is DOWN without an IP change → the ladder, one rung per attempt, spaced by a
    capped exponential backoff: ``initiate_child`` → ``restart_ike`` → ``check_lng``
@@ -59,6 +61,7 @@ class Attempt:
     time: float
     step: str
     ok: bool
+    target: str | None = None  # the WAN IP a heal was moving to; None for a ladder rung
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,12 @@ class Plan:
     wait_until: float | None = None  # earliest time the next attempt may run
     blocked: str | None = None  # why nothing runs although something is wrong
     ladder_exhausted: bool = False
+    target: str | None = None  # a heal: the WAN IP it moves to
 
     def to_dict(self) -> dict:
         return {"steps": [s.to_dict() for s in self.steps], "reason": self.reason,
                 "wait_until": self.wait_until, "blocked": self.blocked,
-                "ladder_exhausted": self.ladder_exhausted}  # fmt: skip
+                "ladder_exhausted": self.ladder_exhausted, "target": self.target}  # fmt: skip
 
 
 @dataclass
@@ -108,6 +112,12 @@ def heal_steps(view: View) -> tuple[Step, ...]:
     return (*steps, Step("apply_local_id", ip), Step("restart_ike"), Step("verify"))
 
 
+def _not_before(attempts: list[Attempt], now: float, policy: Policy) -> float:
+    if not attempts:
+        return now
+    return attempts[-1].time + backoff(len(attempts) + 1, policy)
+
+
 def plan(view: View, history: History, policy: Policy) -> Plan:
     if not policy.enabled:
         return Plan(reason="remediation disabled (remediation.enabled)")
@@ -115,23 +125,27 @@ def plan(view: View, history: History, policy: Policy) -> Plan:
         return Plan(reason="CARP BACKUP node: observing only; the MASTER acts")
     writes = history.writes_last_hour(view.now)
     limit_hit = len(writes) >= policy.max_azure_writes_per_hour
-    n = len(history.attempts) + 1
-    last = history.attempts[-1].time if history.attempts else None
-    not_before = (last + backoff(n, policy)) if last is not None else view.now
 
     if view.wan_ip and view.applied_ip and view.wan_ip != view.applied_ip:
         reason = f"WAN IP changed {view.applied_ip} -> {view.wan_ip}"
         steps = heal_steps(view)
         if any(s.kind in AZURE_WRITES for s in steps) and limit_hit:
-            return Plan(reason=reason, wait_until=min(writes) + 3600,
+            return Plan(reason=reason, wait_until=min(writes) + 3600, target=view.wan_ip,
                         blocked=f"Azure write limit reached ({policy.max_azure_writes_per_hour}/h, "
                                 "remediation.max_azure_writes_per_hour)")  # fmt: skip
+        # only earlier heals towards this very IP back off; the ladder's rungs (made before
+        # the change was known) and heals towards another IP say nothing about this one
+        tries = [a for a in history.attempts if a.target == view.wan_ip]
+        not_before = _not_before(tries, view.now, policy)
         if view.now < not_before:
-            return Plan(reason=reason, wait_until=not_before, blocked="backing off after a failed attempt")
-        return Plan(steps, reason)
+            return Plan(reason=reason, wait_until=not_before, target=view.wan_ip,
+                        blocked="backing off after a failed attempt")  # fmt: skip
+        return Plan(steps, reason, target=view.wan_ip)
 
     if view.health != "DOWN":
         return Plan(reason=f"tunnel {view.health}: nothing to do")
+    n = len(history.attempts) + 1
+    not_before = _not_before(history.attempts, view.now, policy)
 
     ladder = ["initiate_child", "restart_ike", "check_lng"]
     if view.applied_ip is None and view.wan_ip:

@@ -24,27 +24,17 @@ What cannot be edited safely is refused with :class:`SwanctlConfError` naming th
 the connection defined in an included file, twice, with templates that may carry its
 identity, an ``include`` inside it, or a line the scanner does not understand.
 
-I/O part: :func:`apply_local_id` writes atomically (``.bak`` kept, original mode), reloads
-(``swanctl --load-all --noprompt``) and on a failed reload restores the backup, reloads
-again and raises :class:`~s2s_agent.tunnelctl.LocalApplyError` with ``rolled_back=True``.
+The I/O part (write, reload, roll back, converge with what charon loaded) is
+:mod:`.swanctl_apply`.
 """
 
 from __future__ import annotations
 
-import glob
 import ipaddress
-import logging
-import os
-import stat
-from collections.abc import Callable
+import re
 from dataclasses import dataclass, field
 
-from . import osio
-from .atomic import write_atomic
-from .errors import ConfigError, LocalApplyError, S2SError, StateError
-from .tunnelctl import load_all
-
-log = logging.getLogger(__name__)
+from .errors import ConfigError
 
 DEFAULT_PATH = "/etc/swanctl/swanctl.conf"
 MAX_INCLUDE_DEPTH = 8
@@ -85,6 +75,7 @@ class _Section:
 
 
 _NAME_STOP = set(' \t\r\n{}=#:,"')
+_EOL = re.compile(r"\r\n?|\n")
 
 
 class _Scanner:
@@ -94,7 +85,13 @@ class _Scanner:
         self.t, self.path, self.i = text, path, 0
 
     def line(self, pos: int | None = None) -> int:
-        return self.t.count("\n", 0, self.i if pos is None else pos) + 1
+        end = self.i if pos is None else pos
+        return len(_EOL.findall(self.t, 0, end)) + 1
+
+    def eol(self, pos: int) -> int:
+        """Index of the next line end (LF, CRLF or a lone CR) at or after ``pos``."""
+        m = _EOL.search(self.t, pos)
+        return m.start() if m else len(self.t)
 
     def fail(self, msg: str, pos: int | None = None) -> SwanctlConfError:
         return SwanctlConfError(f"line {self.line(pos)}: {msg}; s2s-agent cannot edit this "
@@ -105,9 +102,8 @@ class _Scanner:
         while self.i < len(t):
             c = t[self.i]
             if c == "#":
-                nl = t.find("\n", self.i)
-                self.i = len(t) if nl < 0 else nl
-            elif c in " \t\r" or (newlines and c == "\n"):
+                self.i = self.eol(self.i)
+            elif c in " \t" or (newlines and c in "\r\n"):
                 self.i += 1
             else:
                 return
@@ -142,8 +138,7 @@ class _Scanner:
             key = self.name()
             self.skip_ws(newlines=False)
             if key == "include" and self.i < len(t) and t[self.i] not in "={:":
-                end = t.find("\n", self.i)
-                end = len(t) if end < 0 else end
+                end = self.eol(self.i)
                 pattern = t[self.i : end].split("#", 1)[0].strip().strip('"')
                 sec.includes.append((pattern, self.line(pos)))
                 self.i = end
@@ -189,13 +184,12 @@ class _Scanner:
             if j >= len(t):
                 raise self.fail(f"unterminated quoted value of '{key}'", pos)
             self.i = j + 1
-            rest_end = t.find("\n", self.i)
-            rest = t[self.i : len(t) if rest_end < 0 else rest_end]
+            rest = t[self.i : self.eol(self.i)]
             if rest.strip() and not rest.strip().startswith("#"):
                 raise self.fail(f"text after the quoted value of '{key}'", pos)
             return _KV(key, "".join(out), start, self.i, True, line)
         start = self.i
-        while self.i < len(t) and t[self.i] not in "\n#":
+        while self.i < len(t) and t[self.i] not in "\r\n#":
             if t[self.i] in "{}":
                 raise self.fail(f"'{t[self.i]}' in the value of '{key}' (one setting per line, "
                                 "please)", pos)  # fmt: skip
@@ -211,7 +205,7 @@ def parse_tree(text: str, path: str = "swanctl.conf") -> _Section:
     return _Scanner(text, path).parse()
 
 
-def _is_ip(value: str) -> bool:
+def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value.strip())
     except ValueError:
@@ -219,7 +213,7 @@ def _is_ip(value: str) -> bool:
     return True
 
 
-def _find_conn(root: _Section, conn: str, path: str) -> _Section | None:
+def find_conn(root: _Section, conn: str, path: str) -> _Section | None:
     found = [c for s in root.sections if s.name == "connections" for c in s.sections
              if c.name == conn]  # fmt: skip
     if len(found) > 1:
@@ -241,12 +235,12 @@ def rewrite_local_id(text: str, conn: str, old_ip: str | None, new_ip: str, *,
     identity that the peer matches instead). Raises SwanctlConfError when the connection is
     missing, defined in a way that cannot be edited safely, or ``new_ip`` is not an IP.
     """
-    if not _is_ip(new_ip):
+    if not is_ip(new_ip):
         raise SwanctlConfError(f"new address {new_ip!r} is not an IP address", path=path)
-    if old_ip is not None and not _is_ip(old_ip):
+    if old_ip is not None and not is_ip(old_ip):
         raise SwanctlConfError(f"old address {old_ip!r} is not an IP address", path=path)
     root = parse_tree(text, path)
-    sec = _find_conn(root, conn, path)
+    sec = find_conn(root, conn, path)
     if sec is None:
         where = [f"include {p} (line {n})" for s in [root, *root.sections] for p, n in s.includes]
         hint = f"; it may be defined in an included file ({', '.join(where)})" if where else ""
@@ -263,7 +257,7 @@ def rewrite_local_id(text: str, conn: str, old_ip: str | None, new_ip: str, *,
 
     def matches(v: str) -> bool:
         v = v.strip()
-        return _is_ip(v) and (
+        return is_ip(v) and (
             old_ip is None or ipaddress.ip_address(v) == ipaddress.ip_address(old_ip)
         )
 
@@ -297,88 +291,3 @@ def _swap(part: str, new_ip: str) -> str:
     lead = part[: len(part) - len(part.lstrip())]
     trail = part[len(part.rstrip()) :]
     return f"{lead}{new_ip}{trail}"
-
-
-def check_includes(path: str, conn: str, *, _depth: int = 0) -> None:
-    """Refuse when ``conn`` is (also) defined in a file ``path`` includes (I/O: globbing)."""
-    if _depth > MAX_INCLUDE_DEPTH:
-        raise SwanctlConfError(f"includes nest deeper than {MAX_INCLUDE_DEPTH} levels", path=path)
-    text = _read(path)
-    root = parse_tree(text, path)
-    base = os.path.dirname(os.path.abspath(path))
-    for sec in [root, *root.sections]:
-        for pattern, _line in sec.includes:
-            full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
-            for inc in sorted(glob.glob(full)):
-                inc_root = parse_tree(_read(inc), inc)
-                in_conns = sec.name == "connections" and any(
-                    s.name == conn for s in inc_root.sections
-                )
-                if in_conns or _find_conn(inc_root, conn, inc) is not None:
-                    raise SwanctlConfError(f"connection '{conn}' is defined in the included file "
-                                           f"{inc}; s2s-agent edits only {path}: set "
-                                           "the local id there by hand or point the agent at "
-                                           "that file", path=path)  # fmt: skip
-                check_includes(inc, conn, _depth=_depth + 1)
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise SwanctlConfError("does not exist (strongswan swanctl.conf path)", path=path) from None
-    except UnicodeDecodeError:
-        raise SwanctlConfError("is not UTF-8 text", path=path) from None
-    except OSError as exc:
-        raise SwanctlConfError(f"cannot be read: {exc.strerror or exc}", path=path) from None
-
-
-Reloader = Callable[[], object]
-
-
-def apply_local_id(conn: str, old_ip: str | None, new_ip: str, *, path: str = DEFAULT_PATH,
-                   swanctl: str = "swanctl", uri: str | None = None, timeout: float = 15.0,
-                   runner: Callable[..., osio.Result] = osio.run,
-                   reload: Reloader | None = None) -> list[Change]:  # fmt: skip
-    """Rewrite ``conn``'s local IP identity in ``path`` and reload charon's config.
-
-    No change needed → nothing written, nothing reloaded, ``[]``. A failed reload → the
-    previous file is restored from ``<path>.bak``, reloaded again, and LocalApplyError
-    (``rolled_back=True``) says so. ``reload`` replaces the swanctl call (tests).
-    """
-    check_includes(path, conn)
-    text = _read(path)
-    new_text, changes = rewrite_local_id(text, conn, old_ip, new_ip, path=path)
-    if not changes:
-        log.info("%s: connection %s already uses %s (or no IP identity)", path, conn, new_ip)
-        return []
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-
-    def do_reload() -> None:
-        if reload is not None:
-            reload()
-        else:
-            load_all(swanctl=swanctl, conf_file=path, uri=uri, timeout=timeout, runner=runner)
-
-    try:
-        write_atomic(path, new_text, mode=mode, backup=True)
-    except StateError as exc:
-        raise LocalApplyError("write", str(exc)) from None
-    summary = ", ".join(f"{c.key} {c.old} -> {c.new}" for c in changes)
-    try:
-        do_reload()
-    except S2SError as exc:
-        log.error("%s: reload after %s failed: %s; restoring the previous file", path, summary, exc)
-        try:
-            write_atomic(path, text, mode=mode, backup=False)
-            do_reload()
-        except S2SError as exc2:
-            raise LocalApplyError("load-all", f"{path}: reload failed ({exc}) and restoring the "
-                                  f"previous file failed too ({exc2}); the saved copy is "
-                                  f"{path}.bak", rolled_back=False) from None  # fmt: skip
-        raise LocalApplyError("load-all", f"{path}: reload after {summary} failed ({exc}); "
-                              "rolled back to the previous file and reloaded it",
-                              rolled_back=True) from None  # fmt: skip
-    log.info("%s: %s; configuration reloaded", path, summary)
-    return changes

@@ -17,6 +17,7 @@ from s2s_agent.azure import (
     AzureForbiddenError,
     AzureNotFoundError,
     AzureTimeoutError,
+    AzureTokenEndpointError,
     parse_azure,
     read_private_file,
 )
@@ -321,7 +322,7 @@ def test_credential_file_owner_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=f"owned by uid {os.getuid()}, must be uid 4242"):
         read_private_file(path, owner_uid=4242)
     os.symlink(path, tmp_path / "link")
-    with pytest.raises(ConfigError, match="cannot open"):
+    with pytest.raises(ConfigError, match="is a symlink, refused"):
         read_private_file(str(tmp_path / "link"), owner_uid=os.getuid())
 
 
@@ -466,3 +467,87 @@ def test_every_role_action_is_needed_and_named_when_missing(
             client.reset_connection()
         assert err.value.action == action, action
         assert action in str(err.value)
+
+
+# --- the token endpoint: network, TLS and server failures are not the credential's fault ---
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_token_endpoint_unreachable_is_not_blamed_on_the_credential(fake: FakeAzure, tmp_path: Path) -> None:
+    sleeps = Sleeps()
+    secret = "s3cret~value-0123456789"
+    client = client_for(fake, tmp_path, secret=secret, sleep=sleeps,
+                        authority=f"https://127.0.0.1:{_free_port()}")  # fmt: skip
+    client._network()  # the SDK's import is not what this test times
+    with pytest.raises(AzureTimeoutError) as err:  # retried (bounded by the deadline)
+        client.get_lng(deadline_s=1)
+    text = str(err.value)
+    assert "cannot reach the token endpoint https://127.0.0.1:" in text and "Connection refused" in text
+    assert "refused our credential" not in text and "expired" not in text
+    assert "the credential was not tried" in text and secret not in text
+    assert len(sleeps) >= 1 and fake.arm_requests() == []
+
+
+def test_token_endpoint_with_an_untrusted_certificate_says_ca_bundle(fake: FakeAzure, tmp_path: Path) -> None:
+    import trustme
+
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    sleeps = Sleeps()
+    with pytest.raises(AzureTokenEndpointError) as err:  # permanent: not retried
+        client_for(fake, tmp_path, sleep=sleeps, ca_bundle=str(other)).get_lng()
+    assert err.value.reason == "tls" and sleeps == []
+    text = str(err.value)
+    assert "TLS certificate of the token endpoint" in text and "azure.ca_bundle" in text
+    assert "refused our credential" not in text
+
+
+def test_token_endpoint_500_is_retried_then_succeeds(fake: FakeAzure, tmp_path: Path) -> None:
+    # Retry-After: 0, else MSAL itself answers the same 500 for 5 s without asking again
+    fault = fake.faults.add("POST", r"/oauth2/v2.0/token", status=500, times=2, retry_after=0)
+    sleeps = Sleeps()
+    lng = client_for(fake, tmp_path, sleep=sleeps).get_lng()
+    assert lng.ip == fake.names.gateway_ip and fault.hits == 2 and len(sleeps) == 2
+
+
+def test_token_endpoint_500_until_the_deadline_says_whose_failure(fake: FakeAzure, tmp_path: Path) -> None:
+    fake.faults.add("POST", r"/oauth2/v2.0/token", status=503, times=None)
+    with pytest.raises(AzureTimeoutError) as err:
+        client_for(fake, tmp_path).get_lng(deadline_s=0.5)
+    text = str(err.value)
+    assert "token endpoint" in text and "HTTP 503" in text and "Entra ID's own failure" in text
+    assert "refused our credential" not in text
+    assert fake.arm_requests() == []
+
+
+def test_a_rejected_credential_is_still_named_as_such(fake: FakeAzure, tmp_path: Path) -> None:
+    sleeps = Sleeps()
+    with pytest.raises(AzureAuthError) as err:
+        client_for(fake, tmp_path, secret="wrong-secret-value", sleep=sleeps).get_lng()
+    assert err.value.aadsts and "refused our credential" in str(err.value) and sleeps == []
+
+
+def test_the_installed_sdk_models_are_rest_shaped() -> None:
+    """azure.py reads ``model.as_dict()["properties"]["gatewayIpAddress"]``: true from
+    azure-mgmt-network 31.0.0 on (30.x gives ``gateway_ip_address`` at the top level), so
+    pyproject.toml pins that minimum."""
+    import re
+    import tomllib
+
+    from azure.mgmt.network import models
+
+    rest = {"id": "/x", "name": "lng", "location": "westeurope",
+            "properties": {"gatewayIpAddress": "192.0.2.1",
+                           "localNetworkAddressSpace": {"addressPrefixes": ["10.0.0.0/24"]}}}  # fmt: skip
+    d = models.LocalNetworkGateway(rest).as_dict()
+    assert d["properties"]["gatewayIpAddress"] == "192.0.2.1"
+    deps = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    pin = next(x for x in deps["project"]["dependencies"] if x.startswith("azure-mgmt-network"))
+    assert tuple(int(p) for p in re.search(r">=([\d.]+)", pin).group(1).split(".")) >= (31, 0, 0)

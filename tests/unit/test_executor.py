@@ -193,3 +193,66 @@ def test_remedy_loop_of_a_carp_tunnel_observes_the_vip_address(cfg, monkeypatch)
     assert loop.wan.read(carp.wan) == ("192.0.2.10", "") and seen == [("igb0", 1)]
     plain = remedyloop.RemedyLoop(cfg, notify=lambda s, m: None, worker=FakeWorker())
     assert plain.wan.read is remedyloop.read_wan_ip
+
+
+def test_ladder_check_lng_cannot_bypass_the_write_limit(cfg):
+    """The limit is 3: three writes this hour, then the ladder's check_lng finds a stale LNG.
+    The heal it starts must not PUT (it did on the old executor: 6 PUTs with a limit of 2)."""
+    w, clock, notes = FakeWorker(ip="203.0.113.99"), [5000.0], []
+    r = make(cfg, w, clock, notes)
+    r.applied_ip = "192.0.2.77"
+    r.history.azure_writes = [4000.0, 4100.0, 4200.0]
+    rec = r.execute(Plan((Step("check_lng", "192.0.2.77"),), "tunnel DOWN, attempt 3"), "192.0.2.77")
+    assert [s.kind for s in rec.steps] == ["check_lng", "update_lng"] and rec.ok is False
+    assert "write limit" in rec.steps[1].detail and "max_azure_writes_per_hour" in rec.steps[1].detail
+    assert w.writes == 0 and ("update-lng", "192.0.2.77") not in w.calls
+    assert len(r.history.azure_writes) == 3
+    clock[0] = 4000.0 + 3600  # the oldest write ages out: one slot
+    rec = r.execute(Plan((Step("check_lng", "192.0.2.77"),), "tunnel DOWN, attempt 4"), "192.0.2.77")
+    assert rec.ok and w.writes == 1 and len(r.history.writes_last_hour(clock[0])) == 3
+
+
+def test_reset_connection_goes_through_the_gate(cfg):
+    w, clock, notes = FakeWorker(), [5000.0], []
+    r = make(cfg, w, clock, notes)
+    r.history.azure_writes = [4000.0, 4100.0, 4200.0]
+    rec = r.execute(Plan((Step("reset_connection"),), "tunnel DOWN, attempt 4"), None)
+    assert rec.ok is False and "write limit" in rec.steps[0].detail and w.calls == []
+    r.history.azure_writes = []
+    assert r.execute(Plan((Step("reset_connection"),), "tunnel DOWN, attempt 4"), None).ok
+    assert r.history.azure_writes == [5000.0]
+
+
+def test_gate_counts_maybe_writes_and_gives_back_certain_non_writes(cfg):
+    from s2s_agent.writegate import WriteGate
+
+    class Flaky(FakeWorker):
+        def __init__(self, kind):
+            super().__init__()
+            self.kind = kind
+
+        def call(self, op, arg=None, *, deadline=120.0):
+            raise AzureCallError(self.kind, "failed")
+
+    clock = [100.0]
+    for kind, kept in (("AzureTimeoutError", 1), ("WorkerError", 1), ("AzureError", 1),
+                       ("AzureAuthError", 0), ("AzureForbiddenError", 0), ("ConfigError", 0)):
+        from s2s_agent.remediation import History
+
+        h = History()
+        gate = WriteGate(Flaky(kind), h, lambda: 3, lambda: clock[0])
+        with pytest.raises(AzureCallError):
+            gate.call("update-lng", "192.0.2.77")
+        assert len(h.azure_writes) == kept, kind
+    class NoPutSent(FakeWorker):  # the worker timed out at the first read, before any PUT
+        def call(self, op, arg=None, *, deadline=120.0):
+            raise AzureCallError("AzureTimeoutError", "gave up reading", wrote=False)
+
+    h = History()
+    with pytest.raises(AzureCallError):
+        WriteGate(NoPutSent(), h, lambda: 3, lambda: clock[0]).call("update-lng", "192.0.2.77")
+    assert h.azure_writes == []
+    h = History()
+    gate = WriteGate(FakeWorker(ip="192.0.2.77"), h, lambda: 3, lambda: clock[0])
+    assert gate.call("update-lng", "192.0.2.77")["changed"] is False and h.azure_writes == []
+    assert gate.call("get-lng") == {"ip": "192.0.2.77"} and h.azure_writes == []

@@ -1,6 +1,11 @@
+import textwrap
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from s2s_agent import config
+from s2s_agent.executor import Remediator, StepFailed
 from s2s_agent.remediation import Attempt, History, Policy, View, backoff, plan
 
 P = Policy(max_azure_writes_per_hour=6, backoff_base=10, backoff_cap=900)
@@ -42,7 +47,7 @@ def test_write_limit_blocks_azure_writes_until_the_oldest_ages_out():
 
 
 def test_failed_heal_backs_off():
-    h = History(attempts=[Attempt(995.0, "update_lng", False)])
+    h = History(attempts=[Attempt(995.0, "update_lng", False, "192.0.2.77")])
     p = plan(v(applied_ip="198.51.100.2"), h, P)
     assert p.steps == () and p.wait_until == 1005.0
     assert kinds(plan(v(applied_ip="198.51.100.2", now=1005.0), h, P))[0] == "update_lng"
@@ -86,20 +91,90 @@ def test_backoff_is_capped():
     assert backoff(50, P) == 900
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["198.51.100.2", "192.0.2.77", "192.0.2.88"]),
-                          st.sampled_from(["UP", "DOWN"])), min_size=1, max_size=60))
-def test_azure_writes_never_exceed_the_limit(seq):
-    """Whatever the WAN IP does, the planner never schedules more than the limit per hour."""
-    h = History()
-    applied = "198.51.100.2"
-    now = 0.0
-    for ip, health in seq:
-        now += 30
-        p = plan(View(now, health, ip, applied), h, P)
-        for s in p.steps:
-            if s.kind in ("update_lng", "reset_connection"):
-                h.azure_writes.append(now)
-            if s.kind == "apply_local_id":
-                applied = s.ip
-        assert len(h.writes_last_hour(now)) <= P.max_azure_writes_per_hour
+def test_new_wan_ip_is_not_held_by_earlier_ladder_backoff():
+    """An hour of failed DOWN-ladder rungs, then the WAN IP changes: heal at once."""
+    ladder = [Attempt(t, k, False) for t, k in zip(range(0, 3600, 360), ["initiate_child", "restart_ike", "check_lng"] * 4, strict=False)]
+    h = History(attempts=ladder)
+    assert plan(v(health="DOWN", applied_ip="192.0.2.77", now=3300.0), h, P).blocked == "backing off"
+    p = plan(v(health="DOWN", applied_ip="198.51.100.2", now=3300.0), h, P)
+    assert kinds(p) == ["update_lng", "apply_local_id", "restart_ike", "verify"] and p.target == "192.0.2.77"
+    # a failed heal towards another IP says nothing about this one either
+    h2 = History(attempts=[Attempt(3290.0, "update_lng", False, "203.0.113.9")])
+    assert kinds(plan(v(applied_ip="198.51.100.2", now=3300.0), h2, P))[0] == "update_lng"
+    # ... but the write limit still holds for the new IP
+    h3 = History(attempts=ladder, azure_writes=[3000.0 + i for i in range(6)])
+    assert plan(v(applied_ip="198.51.100.2", now=3300.0), h3, P).blocked.startswith("Azure write limit")
+
+
+IPS = ["198.51.100.2", "192.0.2.77", "192.0.2.88"]
+LIMIT = 2
+
+
+class LngWorker:
+    """The Azure worker as far as the limit is concerned: an LNG whose every real write
+    (a PUT that changed it, a connection reset) is timed."""
+
+    def __init__(self, clock, ip):
+        self.clock, self.ip, self.writes = clock, ip, []
+
+    def call(self, op, arg=None, *, deadline=120.0):
+        if op == "get-lng":
+            return {"ip": self.ip}
+        if op == "update-lng":
+            old, changed = self.ip, self.ip != arg
+            if changed:
+                self.writes.append(self.clock[0])
+            self.ip = arg
+            return {"changed": changed, "old_ip": old, "new_ip": arg}
+        if op == "reset-connection":
+            self.writes.append(self.clock[0])
+            return {"reset": True}
+        return {}
+
+
+@pytest.fixture(scope="module")
+def limit_cfg(tmp_path_factory):
+    p = tmp_path_factory.mktemp("cfg") / "c.yaml"
+    p.write_text(textwrap.dedent(f"""
+        tunnels: [{{name: hq, ike: con1}}]
+        azure:
+          tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+          client_id: 11111111-2222-3333-4444-555555555555
+          client_secret_file: /nonexistent/secret
+          subscription_id: 00000000-1111-2222-3333-444444444444
+          resource_group: rg-vpn
+          local_network_gateway: lng-office
+          connection: conn-office
+        wan: {{source: interface, interface: wan0}}
+        remediation: {{enabled: true, max_azure_writes_per_hour: {LIMIT}, local_backend: none,
+                       reset_connection_after: 60, backoff_base: 5, backoff_cap: 60}}
+        """))
+    return config.load(str(p))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([5, 20, 60, 300]), st.sampled_from(IPS),
+                          st.sampled_from(["UP", "DOWN"]), st.sampled_from([None, *IPS])),
+                min_size=1, max_size=80))
+def test_azure_writes_never_exceed_the_limit(limit_cfg, seq):
+    """Whatever the WAN IP, the tunnel and the LNG do (another admin editing the LNG, the
+    WAN flapping), the executor's real Azure writes never exceed the limit in any hour,
+    whichever path (WAN-change heal, ladder check_lng -> update_lng, reset) asked for them,
+    and every write is in the remediation memory that state.json keeps."""
+    clock = [0.0]
+    worker = LngWorker(clock, IPS[0])
+    local = {"apply_local_id": lambda s, w: "id", "restart_ike": lambda s, w: "restarted",
+             "initiate_child": lambda s, w: "initiated",
+             "verify": lambda s, w: "ok" if worker.ip == w else (_ for _ in ()).throw(StepFailed("no ping"))}
+    r = Remediator(limit_cfg, worker=worker, actions=local, clock=lambda: clock[0])
+    r.decide("UP", IPS[0], "standalone")
+    for dt, wan, health, lng_edit in seq:
+        clock[0] += dt
+        if lng_edit is not None:
+            worker.ip = lng_edit  # changed behind our back: not our write
+        p = r.decide(health, wan, "standalone")
+        if p.steps:
+            r.execute(p, wan)
+    for t in worker.writes:
+        assert sum(1 for u in worker.writes if t - 3600 < u <= t) <= LIMIT, worker.writes
+    assert sorted(worker.writes) == sorted(r.history.azure_writes), "a write the gate did not record"

@@ -13,13 +13,8 @@ from hypothesis import strategies as st
 
 from s2s_agent import osio
 from s2s_agent.errors import CommandError, LocalApplyError
-from s2s_agent.swanctl_conf import (
-    Change,
-    SwanctlConfError,
-    apply_local_id,
-    check_includes,
-    rewrite_local_id,
-)
+from s2s_agent.swanctl_apply import apply_local_id, check_includes
+from s2s_agent.swanctl_conf import Change, SwanctlConfError, rewrite_local_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.lab import config as labconfig  # noqa: E402
@@ -303,6 +298,91 @@ def test_rollback_that_fails_too_says_so(tmp_path):
         apply_local_id("con1", OLD, NEW, path=str(conf), reload=reload)
     assert not exc.value.rolled_back and ".bak" in str(exc.value)
     assert conf.read_text() == PFSENSE  # the restore of the file itself worked
+    # ... so the message must say so (it said "restoring the previous file failed too")
+    assert "failed too" not in str(exc.value).split("restored")[0]
+    assert "previous file is restored" in str(exc.value) and "charon is gone" in str(exc.value)
+
+
+@pytest.mark.parametrize("eol", ["\r\n", "\r"], ids=["crlf", "cr"])
+def test_line_endings_survive_the_rewrite_and_the_rollback(tmp_path, eol):
+    original = PFSENSE.replace("\n", eol).encode()
+    conf = tmp_path / "swanctl.conf"
+    conf.write_bytes(original)
+    apply_local_id("con1", OLD, NEW, path=str(conf), reload=lambda: None)
+    assert conf.read_bytes() == original.replace(OLD.encode(), NEW.encode())
+    assert (tmp_path / "swanctl.conf.bak").read_bytes() == original
+    conf.write_bytes(original)
+    calls = []
+
+    def refuse_once():
+        calls.append(conf.read_bytes())
+        if len(calls) == 1:
+            raise LocalApplyError("load-all", "loading connection 'con1' failed: refused")
+
+    with pytest.raises(LocalApplyError, match="rolled back"):
+        apply_local_id("con1", OLD, NEW, path=str(conf), reload=refuse_once)
+    assert calls[0] == original.replace(OLD.encode(), NEW.encode()) and calls[1] == original
+    assert conf.read_bytes() == original  # byte-identical, not only the .bak
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_owner_group_and_mode_are_kept_on_write_and_rollback(tmp_path):
+    conf = _write(tmp_path / "swanctl.conf", PFSENSE, mode=0o604)
+    os.chown(conf, 1234, 5678)
+    apply_local_id("con1", OLD, NEW, path=str(conf), reload=lambda: None)
+    st_ = conf.stat()
+    assert (st_.st_uid, st_.st_gid, stat.S_IMODE(st_.st_mode)) == (1234, 5678, 0o604)
+
+    def refuse():
+        raise LocalApplyError("load-all", "refused")
+
+    conf.write_text(PFSENSE)
+    os.chown(conf, 1234, 5678)
+    with pytest.raises(LocalApplyError):
+        apply_local_id("con1", OLD, NEW, path=str(conf), reload=refuse)
+    st_ = conf.stat()
+    assert (st_.st_uid, st_.st_gid, stat.S_IMODE(st_.st_mode)) == (1234, 5678, 0o604)
+
+
+def test_a_symlinked_file_stays_a_symlink(tmp_path):
+    (tmp_path / "real").mkdir()
+    target = _write(tmp_path / "real" / "swanctl.conf", PFSENSE)
+    link = tmp_path / "swanctl.conf"
+    link.symlink_to(target)
+    apply_local_id("con1", OLD, NEW, path=str(link), reload=lambda: None)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert f"id = {NEW}" in target.read_text()
+    assert (tmp_path / "real" / "swanctl.conf.bak").read_text() == PFSENSE
+
+
+def test_a_fifo_in_place_of_the_file_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "swanctl.conf"
+    os.mkfifo(fifo)
+    with pytest.raises(SwanctlConfError, match="not a regular file"):
+        apply_local_id("con1", OLD, NEW, path=str(fifo), reload=lambda: None)
+
+
+def test_file_right_but_charon_has_the_old_id_loaded_is_reloaded(tmp_path):
+    """A crash between the write and the reload: the file has NEW, charon still has OLD.
+    The heal after the restart must reload (it used to see "nothing to change" and stop)."""
+    conf = _write(tmp_path / "swanctl.conf", PFSENSE.replace(f"id = {OLD}", f"id = {NEW}"))
+    before = conf.read_bytes()
+    reloads = []
+    changes = apply_local_id("con1", OLD, NEW, path=str(conf), reload=lambda: reloads.append(1),
+                             loaded_ids=lambda: [OLD])  # fmt: skip
+    assert reloads == [1] and changes and changes[0].new == NEW
+    assert conf.read_bytes() == before  # nothing rewritten
+    # charon has it: nothing to do
+    assert apply_local_id("con1", OLD, NEW, path=str(conf), reload=lambda: reloads.append(2),
+                          loaded_ids=lambda: [NEW]) == []  # fmt: skip
+    assert reloads == [1]
+
+    def charon_unreachable():
+        raise LocalApplyError("list-conns", "VICI list-conns: charon is not running")
+
+    apply_local_id("con1", OLD, NEW, path=str(conf), reload=lambda: reloads.append(3),
+                   loaded_ids=charon_unreachable)  # fmt: skip
+    assert reloads == [1, 3]  # cannot tell: reloading is the safe side
 
 
 def test_connection_in_an_included_file_is_named(tmp_path):
@@ -320,3 +400,18 @@ def test_connection_in_an_included_file_is_named(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(SwanctlConfError, match="does not exist"):
         apply_local_id("con1", OLD, NEW, path=str(tmp_path / "nope.conf"))
+
+
+def test_backup_is_a_copy_where_hard_links_are_refused(tmp_path, monkeypatch):
+    import errno
+
+    conf = _write(tmp_path / "swanctl.conf", PFSENSE, mode=0o640)
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    apply_local_id("con1", OLD, NEW, path=str(conf), reload=lambda: None)
+    bak = tmp_path / "swanctl.conf.bak"
+    assert bak.read_text() == PFSENSE and stat.S_IMODE(bak.stat().st_mode) == 0o640
+    assert f"id = {NEW}" in conf.read_text()
