@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import credential
-from .atomic import open_regular
 from .config import _Reader
 from .errors import ConfigError
 

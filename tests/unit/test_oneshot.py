@@ -19,7 +19,10 @@ OLD, NEW = "198.51.100.2", "127.0.0.1"  # the WAN interface is `lo`: its address
 
 
 @pytest.fixture
-def env(tmp_path):
+def env(tmp_path, monkeypatch):
+    # the tunnel is on a CARP VIP, so the agent observes the VIP's address (ha.wan_reader):
+    # in-process tests see NEW there, as a subprocess does on `lo` (no carp0 on Linux)
+    monkeypatch.setattr("s2s_agent.ha.vip_wan_ip", lambda i, v, **kw: (NEW, ""))
     bindir = tmp_path / "bin"
     bindir.mkdir()
     sas = tmp_path / "sas.txt"
@@ -102,7 +105,7 @@ def test_control_remediate_runs_the_heal_through_the_gate(env, monkeypatch):
         reply = request(server, "remediate")
         assert reply["ok"], reply
         out = reply["data"]
-        assert out["started"] is False and "write limit" in out["plan"]["blocked"]
+        assert out["started"] is False and "write limit" in (out["plan"]["blocked"] or ""), json.dumps(out)
         assert worker.calls == []
         # an hour later the oldest write has aged out: the heal runs and its write is counted
         d.remedy_loop.remedy.history.azure_writes[:] = [time.time() - 3700, time.time() - 50]
@@ -123,7 +126,8 @@ def test_control_remediate_runs_the_heal_through_the_gate(env, monkeypatch):
 def test_one_shot_on_a_carp_backup_does_not_act(env, monkeypatch):
     save_state(env, [])
     roles = {"carp_role": ("backup", "CARP vhid 1 on carp0 is BACKUP: observing only")}
-    monkeypatch.setattr("s2s_agent.ha.carp_role", lambda i, v: roles["carp_role"])
+    for where in ("s2s_agent.ha.carp_role", "s2s_agent.remedyloop.carp_role"):
+        monkeypatch.setattr(where, lambda i, v: roles["carp_role"])
     worker = FakeWorker(ip=OLD)
     monkeypatch.setattr("s2s_agent.remedyloop.AzureWorker", lambda path: worker)
     cfg = config.load(str(env / "cfg.yaml"))
@@ -209,7 +213,8 @@ def test_one_shot_write_is_in_the_history_the_daemon_reads(env, monkeypatch):
     from s2s_agent import executor
 
     save_state(env, [time.time() - 100])  # one write this hour; the limit is 2
-    monkeypatch.setattr("s2s_agent.ha.carp_role", lambda i, v: ("master", "MASTER"))
+    for where in ("s2s_agent.ha.carp_role", "s2s_agent.remedyloop.carp_role"):
+        monkeypatch.setattr(where, lambda i, v: ("master", "MASTER"))
     worker = FakeWorker(ip=OLD)
     monkeypatch.setattr("s2s_agent.remedyloop.AzureWorker", lambda path: worker)
     for name in ("_restart_ike", "_initiate_child", "_verify"):
