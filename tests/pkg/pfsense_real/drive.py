@@ -269,6 +269,60 @@ def services_and_reinstall() -> None:
     )
 
 
+def upgrade() -> None:
+    """An upgrade as FreeBSD's real pkg(8) 2.8 runs it (tests/pkg/test_pkg8.py asserts the
+    order): the old package's DEINSTALL (PKG_UPGRADE=true; its files still there), the new
+    files, the new POST-INSTALL. No POST-DEINSTALL: the package entry stays in config.xml."""
+    save({"enable": True})
+    clear_rclog()
+    if not running():
+        php("-f", "/etc/rc.start_packages")
+    before = pkgcfg()
+    yaml_before = read("/usr/local/etc/s2s-agent.yaml")
+    clear_rclog()
+    r1 = php("-f", "/etc/rc.packages", "s2s-agent", "DEINSTALL")
+    mid_stopped = not running()
+    r2 = php("-f", "/etc/rc.packages", "s2s-agent", "POST-INSTALL")
+    cfg = config()
+    check("upgrade: DEINSTALL then POST-INSTALL exit 0", r1.returncode == r2.returncode == 0,
+          r1.stderr[-300:] + r2.stderr[-300:])  # fmt: skip
+    check("upgrade: stopped by the old DEINSTALL, started by the new POST-INSTALL",
+          mid_stopped and running() and rclog()[-1:] == ["start"], rclog())  # fmt: skip
+    pkgs = [p.findtext("name") for p in cfg.findall("installedpackages/package")]
+    check("upgrade: one package entry", pkgs.count("s2s-agent") == 1, pkgs)
+    menus = sorted((m.findtext("name") or "", m.findtext("section") or "")
+                   for m in cfg.findall("installedpackages/menu"))  # fmt: skip
+    check("upgrade: both menus present, once each",
+          menus == [("s2s-agent", "VPN"), ("s2s-agent tunnels", "Status")], menus)  # fmt: skip
+    svcs = [s.findtext("name") for s in cfg.findall("installedpackages/service")]
+    check("upgrade: service registered once", svcs == ["s2sagent"], svcs)
+    check("upgrade: settings kept in config.xml", pkgcfg() == before,
+          {k: (before.get(k), v) for k, v in pkgcfg().items() if before.get(k) != v})  # fmt: skip
+    check("upgrade: secret file and YAML written again from the saved settings",
+          read("/usr/local/etc/s2s-agent/azure-secret") == SECRET
+          and read("/usr/local/etc/s2s-agent.yaml") == yaml_before)  # fmt: skip
+    rc = read("/usr/local/etc/rc.d/s2s-agent.sh")
+    check("upgrade: pfSense rc file back (boot start)", "s2s_agent onestart" in rc, rc[-300:])
+    st = service_state()
+    want = {"found": True, "enabled": True, "running": True, "start_button": False}
+    check("upgrade: Status > Services says enabled + running", st == want, st)
+    clear_rclog()
+    php("-f", "/etc/rc.start_packages")
+    check("upgrade: the next WAN change (rc.start_packages) neither restarts nor HUPs",
+          rclog() == [] and running(), rclog())  # fmt: skip
+
+    save({"enable": False})
+    clear_rclog()
+    php("-f", "/etc/rc.packages", "s2s-agent", "DEINSTALL")
+    php("-f", "/etc/rc.packages", "s2s-agent", "POST-INSTALL")
+    menus = [m.findtext("section") for m in config().findall("installedpackages/menu")]
+    check("upgrade while disabled: not started, menus and service back, settings kept",
+          not running() and "start" not in rclog() and sorted(menus) == ["Status", "VPN"]
+          and [s.findtext("name") for s in config().findall("installedpackages/service")] == ["s2sagent"]
+          and pkgcfg().get("client_secret") == SECRET, f"{rclog()} {menus}")  # fmt: skip
+    save({"enable": True})
+
+
 def apply_myid() -> None:
     write("/var/run/ipsec.dirty", "DIRTY")  # an admin left IPsec edits unapplied
     php("-r", 'require_once("config.inc"); require_once("ipsec.inc"); ipsec_configure();')
@@ -388,7 +442,7 @@ def main() -> int:
     subprocess.run([str(HERE / "mkroot.sh"), src, proj, str(ROOT)], check=True)
     rpath("/var/log").mkdir(parents=True, exist_ok=True)
     print(f"== pfSense {Path(src).name}: {read('/etc/version').strip()}")
-    for step in (install_and_first_save, secrets_and_toggle, services_and_reinstall, apply_myid,
+    for step in (install_and_first_save, secrets_and_toggle, services_and_reinstall, upgrade, apply_myid,
                  status_pages, restore, legacy_name, no_phase1):  # fmt: skip
         try:
             step()
