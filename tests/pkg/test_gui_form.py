@@ -153,3 +153,55 @@ def test_a_plain_name_of_an_older_version_shows_as_it_is_and_install_migrates_it
     assert out["result"]["tunnel_name"] == "azure-hq"
     out = run_harness(tmp_path, "install", {**GOOD, "tunnel_name": "azure-hq"})
     assert saved(out)["tunnel_name"] == base64.b64encode(b"azure-hq").decode()
+
+
+def fake_python(tmp_path, imports: bool):
+    """A python3.11 stand-in that answers ``-I -c "import cryptography"`` as CPython does
+    with (exit 0) or without the module (the ModuleNotFoundError traceback, exit 1)."""
+    py = tmp_path / "python3.11"
+    if imports:
+        body = 'echo "$@" > "$(dirname "$0")/python-args"\nexit 0\n'
+    else:
+        body = (
+            'echo "$@" > "$(dirname "$0")/python-args"\n'
+            "echo 'Traceback (most recent call last):' >&2\n"
+            "echo '  File \"<string>\", line 1, in <module>' >&2\n"
+            "echo \"ModuleNotFoundError: No module named 'cryptography'\" >&2\nexit 1\n"
+        )
+    py.write_text("#!/bin/sh\n" + body)
+    py.chmod(0o755)
+    return py
+
+
+CERT = {**GOOD, "auth_method": "certificate", "client_certificate": PEM, "client_secret": ""}
+
+
+def test_certificate_without_cryptography_is_refused_and_names_the_package(tmp_path, monkeypatch):
+    """issue 12: "Certificate authentication needs cryptography. When it is missing,
+    validate-config and the GUI say so and say what to install"."""
+    monkeypatch.setenv("S2S_TEST_PYTHON", str(fake_python(tmp_path, imports=False)))
+    errors = run_harness(tmp_path, "validate", arg=CERT)["result"]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(
+        "Authentication: certificate authentication needs the Python module cryptography"
+    )
+    assert "py311-cryptography (security/py-cryptography)" in errors[0]
+    assert '"Client secret"' in errors[0]
+    assert (tmp_path / "python-args").read_text().split() == ["-I", "-c", "import", "cryptography"]
+    # through the save loop: nothing stored, the page shows the message
+    out = run_harness(tmp_path, "form_post", {}, arg=CERT)
+    assert any("py311-cryptography" in e for e in out["result"]["input_errors"])
+    assert not (tmp_path / "s2s-agent/azure-cert.pem").exists()
+
+
+def test_certificate_with_cryptography_saves(tmp_path, monkeypatch):
+    monkeypatch.setenv("S2S_TEST_PYTHON", str(fake_python(tmp_path, imports=True)))
+    assert run_harness(tmp_path, "validate", arg=CERT)["result"] == []
+    assert (tmp_path / "python-args").exists()
+
+
+def test_client_secret_never_probes_for_cryptography(tmp_path, monkeypatch):
+    monkeypatch.setenv("S2S_TEST_PYTHON", str(fake_python(tmp_path, imports=False)))
+    assert run_harness(tmp_path, "validate", arg=GOOD)["result"] == []
+    assert run_harness(tmp_path, "validate", arg={**CERT, "remediation": ""})["result"] == []
+    assert not (tmp_path / "python-args").exists()

@@ -225,6 +225,13 @@ def secrets_and_toggle() -> None:
     check("validation: a disabled phase 1 is rejected",
           errors and any("disabled" in e for e in errors), errors)  # fmt: skip
 
+    write("/var/run/fake-python-mode", "nocrypto")  # python3.11 without cryptography
+    r, errors, _ = save({"auth_method": "certificate", "client_certificate": PEM, "ikeid": "1"})
+    rpath("/var/run/fake-python-mode").unlink()
+    check("certificate without cryptography: Save refused, says what to install",
+          errors and any("py311-cryptography (security/py-cryptography)" in e for e in errors)
+          and pkgcfg().get("auth_method") == "secret" and "py311-cryptography" in r.stdout,
+          errors)  # fmt: skip
     r, errors, _ = save({"auth_method": "certificate", "client_certificate": PEM, "ikeid": "1"})
     html, form, _ = get_form()
     check("certificate saved; private key not in the page",

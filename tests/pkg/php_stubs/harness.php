@@ -27,6 +27,9 @@ define('S2S_AGENT_PIDFILE', "{$etc}/s2s_agent.pid");
 define('S2S_AGENT_STATE_DIR', "{$etc}/db");
 define('RCFILEPREFIX', "{$etc}/rc.d/");
 putenv("S2S_TEST_VARRUN={$etc}");
+if (getenv('S2S_TEST_PYTHON')) { /* the agent's interpreter (tests: a fake python3.11) */
+	define('S2S_AGENT_PYTHON', getenv('S2S_TEST_PYTHON'));
+}
 require_once('config.inc');
 $GLOBALS['s2s_test_config'] = json_decode(file_get_contents($config_json), true);
 require_once($inc);
