@@ -442,15 +442,107 @@ def no_phase1() -> None:
           errors and any(e.startswith("Tunnel to watch:") for e in errors), errors)  # fmt: skip
 
 
+def pkg8(*args: str) -> subprocess.CompletedProcess:
+    """FreeBSD's real pkg(8) on ROOT (pkgroot.sh): the package scripts it runs chroot into
+    ROOT and run pfSense's real rc.packages."""
+    binary, _ = os.environ["S2S_DRIVE_PKG8"].split("|")
+    argv = [str(HERE / "pkgroot.sh"), str(ROOT), binary, "FreeBSD:14:amd64", "1400094", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300)
+
+
+def pfsense_state() -> dict:
+    cfg = config()
+    return {
+        "packages": [p.findtext("name") for p in cfg.findall("installedpackages/package")],
+        "menus": sorted(
+            (m.findtext("name") or "", m.findtext("section") or "")
+            for m in cfg.findall("installedpackages/menu")
+        ),
+        "services": [s.findtext("name") for s in cfg.findall("installedpackages/service")],
+    }
+
+
+REGISTERED = {"packages": ["s2s-agent"], "services": ["s2sagent"],
+              "menus": [("s2s-agent", "VPN"), ("s2s-agent tunnels", "Status")]}  # fmt: skip
+
+
+def pkg8_flow() -> None:
+    """Install, upgrade and delete with FreeBSD's real pkg(8): its scripts run pfSense's real
+    rc.packages, in the order pkg(8) chooses (upgrade: old DEINSTALL, new POST-INSTALL)."""
+    _, pkgdir = os.environ["S2S_DRIVE_PKG8"].split("|")
+    (old,) = Path(pkgdir, "v1").glob("pfSense-pkg-s2s-agent-0.1.0-*.pkg")
+    (new,) = Path(pkgdir, "v2").glob("pfSense-pkg-s2s-agent-0.2.0-*.pkg")
+    r = pkg8("add", str(old))
+    check("pkg8 add 0.1.0: exit 0", r.returncode == 0, r.stdout[-800:] + r.stderr[-800:])
+    st = pfsense_state()
+    check("pkg8 add: POST-INSTALL registered package, both menus, service", st == REGISTERED, st)
+    check("pkg8 add: nothing started while disabled", not running(), rclog())
+
+    clear_rclog()
+    r, errors, _ = save(SETTINGS)
+    check("pkg8: first save starts the service", not errors and running(), f"{errors} {rclog()}")
+    before = pkgcfg()
+    yaml_before = read("/usr/local/etc/s2s-agent.yaml")
+    pid_before = read("/var/run/s2s_agent.pid").strip()
+
+    clear_rclog()
+    r = pkg8("install", "-U", "-y", str(new))
+    check("pkg8 upgrade 0.1.0 -> 0.2.0 (pkg install of the file): exit 0",
+          r.returncode == 0 and pkg8("query", "%v", "pfSense-pkg-s2s-agent").stdout.strip() == "0.2.0",
+          r.stdout[-800:] + r.stderr[-800:])  # fmt: skip
+    st = pfsense_state()
+    check("pkg8 upgrade: registered once, both menus, service", st == REGISTERED, st)
+    pid = read("/var/run/s2s_agent.pid").strip()
+    check("pkg8 upgrade: stopped by the old DEINSTALL, running again (new process)",
+          running() and pid != pid_before and rclog()[:1] == ["stop"] and rclog()[-1:] == ["start"],
+          f"{rclog()} {pid_before}->{pid}")  # fmt: skip
+    check("pkg8 upgrade: settings kept, secret and YAML regenerated",
+          pkgcfg() == before and read("/usr/local/etc/s2s-agent/azure-secret") == SECRET
+          and read("/usr/local/etc/s2s-agent.yaml") == yaml_before)  # fmt: skip
+    st = service_state()
+    check("pkg8 upgrade: Status > Services enabled + running",
+          st == {"found": True, "enabled": True, "running": True, "start_button": False}, st)  # fmt: skip
+    info = read("/usr/local/share/pfSense-pkg-s2s-agent/info.xml")
+    check("pkg8 upgrade: pfSense sees version 0.2.0",
+          "<version>0.2.0</version>" in info
+          and config().findtext("installedpackages/package/version") == "0.2.0",
+          config().findtext("installedpackages/package/version"))  # fmt: skip
+    clear_rclog()
+    php("-f", "/etc/rc.start_packages")
+    check("pkg8 upgrade: next WAN change neither restarts nor HUPs", rclog() == [] and running(),
+          rclog())  # fmt: skip
+
+    r = pkg8("delete", "-y", "pfSense-pkg-s2s-agent")
+    st = pfsense_state()
+    check("pkg8 delete: exit 0, stopped, unregistered (no package, menu, service)",
+          r.returncode == 0 and not running()
+          and st == {"packages": [], "menus": [], "services": []}, f"{st} {r.stderr[-500:]}")  # fmt: skip
+    check("pkg8 delete: settings stay in config.xml, secret file and rc file gone",
+          pkgcfg().get("client_secret") == SECRET
+          and not rpath("/usr/local/etc/s2s-agent/azure-secret").exists()
+          and not rpath("/usr/local/etc/rc.d/s2s-agent.sh").exists(), pkgcfg())  # fmt: skip
+
+
 def main() -> int:
     global ROOT
     src, proj, work = sys.argv[1:4]
     ROOT = Path(work) / ("root-" + Path(src).name)
+    steps = [install_and_first_save, secrets_and_toggle, services_and_reinstall, upgrade,
+             apply_myid, status_pages, restore, legacy_name, no_phase1]  # fmt: skip
+    if os.environ.get("S2S_DRIVE_PKG8"):  # "PKG8_BINARY|DIR": the package comes from pkg(8)
+        ROOT = Path(work) / ("root-pkg8-" + Path(src).name)
+        steps = [pkg8_flow]
     subprocess.run([str(HERE / "mkroot.sh"), src, proj, str(ROOT)], check=True)
+    if os.environ.get("S2S_DRIVE_PKG8"):  # the package's files come from pkg(8) only
+        files = Path(proj) / "pkg/pfSense-pkg-s2s-agent/files/usr/local"
+        for f in files.rglob("*"):
+            if f.is_file():
+                (ROOT / "local" / f.relative_to(files)).unlink(missing_ok=True)
+        for f in ("etc/rc.d/s2s_agent", "bin/s2s-agent"):  # fakes: in the test's package
+            (ROOT / "local" / f).unlink()
     rpath("/var/log").mkdir(parents=True, exist_ok=True)
     print(f"== pfSense {Path(src).name}: {read('/etc/version').strip()}")
-    for step in (install_and_first_save, secrets_and_toggle, services_and_reinstall, upgrade, apply_myid,
-                 status_pages, restore, legacy_name, no_phase1):  # fmt: skip
+    for step in steps:
         try:
             step()
         except Exception as exc:  # a broken step fails, the next ones still run
