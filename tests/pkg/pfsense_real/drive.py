@@ -286,6 +286,7 @@ def upgrade() -> None:
         php("-f", "/etc/rc.start_packages")
     before = pkgcfg()
     yaml_before = read("/usr/local/etc/s2s-agent.yaml")
+    write("/var/log/s2s-agent.log", "Nov 30 04:00:00 fw s2s-agent[1]: tunnel azure UP\n")
     clear_rclog()
     r1 = php("-f", "/etc/rc.packages", "s2s-agent", "DEINSTALL")
     mid_stopped = not running()
@@ -308,6 +309,8 @@ def upgrade() -> None:
     check("upgrade: secret file and YAML written again from the saved settings",
           read("/usr/local/etc/s2s-agent/azure-secret") == SECRET
           and read("/usr/local/etc/s2s-agent.yaml") == yaml_before)  # fmt: skip
+    check("upgrade: the package's log file keeps its lines (pfSense keeps log data)",
+          "tunnel azure UP" in read("/var/log/s2s-agent.log"))  # fmt: skip
     rc = read("/usr/local/etc/rc.d/s2s-agent.sh")
     check("upgrade: pfSense rc file back (boot start)", "s2s_agent onestart" in rc, rc[-300:])
     st = service_state()
@@ -512,7 +515,10 @@ def pkg8_flow() -> None:
     check("pkg8 upgrade: next WAN change neither restarts nor HUPs", rclog() == [] and running(),
           rclog())  # fmt: skip
 
+    write("/var/log/s2s-agent.log", "Nov 30 04:00:00 fw s2s-agent[1]: tunnel azure UP\n")
     r = pkg8("delete", "-y", "pfSense-pkg-s2s-agent")
+    check("pkg8 delete: the log file stays (pfSense keeps package log data)",
+          "tunnel azure UP" in read("/var/log/s2s-agent.log"))  # fmt: skip
     st = pfsense_state()
     check("pkg8 delete: exit 0, stopped, unregistered (no package, menu, service)",
           r.returncode == 0 and not running()
