@@ -194,6 +194,14 @@ def secrets_and_toggle() -> None:
           f"{errors} {pkgcfg().get('client_secret')!r}")  # fmt: skip
     check("save unchanged: service not restarted", "stop" not in rclog() and running(), rclog())
 
+    write("/var/run/fake-agent-refuse", "")
+    r, errors, _ = save({"interval": "30"})
+    rpath("/var/run/fake-agent-refuse").unlink()
+    check("save: the agent's validate-config refusal is shown and nothing is saved",
+          errors == ["Settings: the agent refuses the configuration these settings produce: "
+                     "the generated s2s-agent.yaml: agent.interval: refused by the fake agent"]
+          and pkgcfg().get("interval") != "30" and "refused by the fake agent" in r.stdout
+          and "validate-config -c" in read("/var/log/fake-agent-calls.log"), errors)  # fmt: skip
     clear_rclog()
     r, errors, _ = save({"interval": "20"})
     time.sleep(0.8)
