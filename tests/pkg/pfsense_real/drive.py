@@ -22,117 +22,31 @@ import re
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from form import Form  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-ROOT = Path()
-RESULTS: list[tuple[str, bool]] = []
-SECRET = "S3cr3t~value-do-not-leak"
-PEM = ("-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n"
-       "-----BEGIN PRIVATE KEY-----\nMIIEprivkeyDONOTLEAK\n-----END PRIVATE KEY-----")  # fmt: skip
-SETTINGS = {
-    "enable": True, "ikeid": "1", "tunnel_name": "Zürich Büro", "remediation": True,
-    "tenant_id": "11111111-2222-3333-4444-555555555555",
-    "client_id": "66666666-7777-8888-9999-000000000000",
-    "subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "auth_method": "secret",
-    "client_secret": SECRET, "resource_group": "rg-net", "local_network_gateway": "lng-hq",
-    "connection": "",
-}  # fmt: skip
-SERVICE_PHP = (
-    'require_once("config.inc"); require_once("service-utils.inc"); require_once("pkg-utils.inc");'
-    '$s = null; foreach (config_get_path("installedpackages/service", []) as $x) {'
-    ' if ($x["name"] == "s2sagent") { $s = $x; } }'
-    '$links = $s ? get_service_control_links($s) : "";'
-    'echo "\\n" . json_encode(["found" => !empty($s), "enabled" => is_service_enabled("s2sagent"),'
-    ' "running" => (bool)get_service_status($s),'
-    ' "start_button" => substr_count($links, "startservice") > substr_count($links, "restartservice")]);'
-)
-
-
-def check(name: str, ok, detail="") -> None:
-    RESULTS.append((name, bool(ok)))
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else f"  -- {detail}"), flush=True)
-
-
-def php(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    argv = [str(HERE / "php.sh"), str(ROOT), *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-
-
-def rpath(p: str) -> Path:
-    p = p.lstrip("/")
-    if p.startswith("usr/local/"):
-        return ROOT / "local" / p[len("usr/local/") :]
-    return ROOT / p
-
-
-def read(p: str, default: str = "") -> str:
-    try:
-        return rpath(p).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return default
-
-
-def write(p: str, text: str) -> None:
-    rpath(p).parent.mkdir(parents=True, exist_ok=True)
-    rpath(p).write_text(text, encoding="utf-8")
-
-
-def rclog() -> list[str]:
-    return read("/var/log/s2s-rc.log").split()
-
-
-def clear_rclog() -> None:
-    time.sleep(0.6)  # a SIGHUP trap of the fake agent may still be writing
-    write("/var/log/s2s-rc.log", "")
-
-
-def config() -> ET.Element:
-    return ET.parse(rpath("/cf/conf/config.xml")).getroot()
-
-
-def pkgcfg() -> dict:
-    el = config().find("installedpackages/s2sagent/config")
-    return {c.tag: (c.text or "") for c in el} if el is not None else {}
-
-
-def running() -> bool:
-    pid = read("/var/run/s2s_agent.pid").strip()
-    return bool(pid) and Path(f"/proc/{pid}").exists()
-
-
-def web(page: str, method: str = "GET", query: str = "", post: dict | None = None):
-    args = ["/harness-stubs/web.php", page, method, query]
-    if post is not None:
-        write("/tmp/post.json", json.dumps(post))
-        args.append("/tmp/post.json")
-    r = php(*args)
-    res = json.loads(read("/tmp/web-result.json") or "{}")
-    return r, res.get("input_errors")
-
-
-def get_form() -> tuple[str, Form, dict]:
-    r, _ = web("pkg_edit.php", "GET", "xml=s2s-agent.xml&id=0")
-    assert r.returncode == 0, r.stderr[-2000:]
-    # pkg_edit.php's enablefields script: these inputs are disabled while the box is unchecked
-    disabled = re.findall(r"\$\('input\[name=\"(\w+)\"\]'\)\.prop\('disabled',true\)", r.stdout)
-    return r.stdout, Form(r.stdout), {"remediation": disabled}
-
-
-def save(edits: dict):
-    _, form, disabled = get_form()
-    post = form.post(edits, disabled)
-    post.update({"xml": "s2s-agent.xml", "id": "0"})
-    r, errors = web("pkg_edit.php", "POST", "xml=s2s-agent.xml", post)
-    return r, errors, post
-
-
-def service_state() -> dict:
-    return json.loads(php("-r", SERVICE_PHP).stdout.strip().splitlines()[-1])
+import harness as H  # noqa: E402
+from harness import (  # noqa: E402
+    HERE,
+    PEM,
+    RESULTS,
+    SECRET,
+    SETTINGS,
+    check,
+    clear_rclog,
+    config,
+    get_form,
+    php,
+    pkgcfg,
+    rclog,
+    read,
+    rpath,
+    running,
+    save,
+    service_state,
+    web,
+    write,
+)  # fmt: skip
 
 
 def install_and_first_save() -> None:
@@ -453,131 +367,17 @@ def no_phase1() -> None:
           errors and any(e.startswith("Tunnel to watch:") for e in errors), errors)  # fmt: skip
 
 
-def pkg8(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """FreeBSD's real pkg(8) on ROOT (pkgroot.sh): the package scripts it runs chroot into
-    ROOT and run pfSense's real rc.packages."""
-    binary, _ = os.environ["S2S_DRIVE_PKG8"].split("|")
-    argv = [str(HERE / "pkgroot.sh"), str(ROOT), binary, "FreeBSD:14:amd64", "1400094", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})  # fmt: skip
-
-
-def pfsense_state() -> dict:
-    cfg = config()
-    return {
-        "packages": [p.findtext("name") for p in cfg.findall("installedpackages/package")],
-        "menus": sorted(
-            (m.findtext("name") or "", m.findtext("section") or "")
-            for m in cfg.findall("installedpackages/menu")
-        ),
-        "services": [s.findtext("name") for s in cfg.findall("installedpackages/service")],
-    }
-
-
-REGISTERED = {"packages": ["s2s-agent"], "services": ["s2sagent"],
-              "menus": [("s2s-agent", "VPN"), ("s2s-agent tunnels", "Status")]}  # fmt: skip
-LOGLINE = "Nov 30 04:00:00 fw s2s-agent[1]: tunnel azure UP\n"
-
-
-def pkg8_upgraded(how: str, r: subprocess.CompletedProcess, before: dict, yaml_before: str,
-                  pid_before: str) -> None:  # fmt: skip
-    """The pfSense side after a pkg(8) upgrade 0.1.0 -> 0.2.0 of a running, enabled agent."""
-    check(f"pkg8 upgrade ({how}): exit 0, 0.2.0 installed",
-          r.returncode == 0 and pkg8("query", "%v", "pfSense-pkg-s2s-agent").stdout.strip() == "0.2.0",
-          r.stdout[-800:] + r.stderr[-800:])  # fmt: skip
-    st = pfsense_state()
-    check(f"pkg8 upgrade ({how}): registered once, both menus, service", st == REGISTERED, st)
-    pid = read("/var/run/s2s_agent.pid").strip()
-    check(f"pkg8 upgrade ({how}): stopped by the old DEINSTALL, running again (new process)",
-          running() and pid != pid_before and rclog()[:1] == ["stop"] and rclog()[-1:] == ["start"],
-          f"{rclog()} {pid_before}->{pid}")  # fmt: skip
-    check(f"pkg8 upgrade ({how}): settings kept, secret and YAML regenerated, log kept",
-          pkgcfg() == before and read("/usr/local/etc/s2s-agent/azure-secret") == SECRET
-          and read("/usr/local/etc/s2s-agent.yaml") == yaml_before
-          and LOGLINE in read("/var/log/s2s-agent.log"))  # fmt: skip
-    st = service_state()
-    check(f"pkg8 upgrade ({how}): Status > Services enabled + running",
-          st == {"found": True, "enabled": True, "running": True, "start_button": False}, st)  # fmt: skip
-    check(f"pkg8 upgrade ({how}): pfSense sees version 0.2.0",
-          "<version>0.2.0</version>" in read("/usr/local/share/pfSense-pkg-s2s-agent/info.xml")
-          and config().findtext("installedpackages/package/version") == "0.2.0",
-          config().findtext("installedpackages/package/version"))  # fmt: skip
-    clear_rclog()
-    php("-f", "/etc/rc.start_packages")
-    check(f"pkg8 upgrade ({how}): next WAN change neither restarts nor HUPs",
-          rclog() == [] and running(), rclog())  # fmt: skip
-
-
-def pkg8_deleted() -> None:
-    write("/var/log/s2s-agent.log", LOGLINE)
-    r = pkg8("delete", "-y", "pfSense-pkg-s2s-agent")
-    st = pfsense_state()
-    check("pkg8 delete: exit 0, stopped, unregistered (no package, menu, service)",
-          r.returncode == 0 and not running()
-          and st == {"packages": [], "menus": [], "services": []}, f"{st} {r.stderr[-500:]}")  # fmt: skip
-    check("pkg8 delete: settings stay in config.xml; secret file and rc file gone; log kept",
-          pkgcfg().get("client_secret") == SECRET
-          and not rpath("/usr/local/etc/s2s-agent/azure-secret").exists()
-          and not rpath("/usr/local/etc/rc.d/s2s-agent.sh").exists()
-          and LOGLINE in read("/var/log/s2s-agent.log"), pkgcfg())  # fmt: skip
-
-
-def pkg8_flow() -> None:
-    """Install, upgrade and delete with FreeBSD's real pkg(8): its scripts run pfSense's real
-    rc.packages, in the order pkg(8) chooses (upgrade: old DEINSTALL, new POST-INSTALL).
-    Upgrades both ways the README documents: `pkg install` of the file, `pkg upgrade` from a
-    local `pkg repo`."""
-    _, pkgdir = os.environ["S2S_DRIVE_PKG8"].split("|")
-    (old,) = Path(pkgdir, "v1").glob("pfSense-pkg-s2s-agent-0.1.0-*.pkg")
-    (new,) = Path(pkgdir, "v2").glob("pfSense-pkg-s2s-agent-0.2.0-*.pkg")
-    r = pkg8("add", str(old))
-    check("pkg8 add 0.1.0: exit 0", r.returncode == 0, r.stdout[-800:] + r.stderr[-800:])
-    st = pfsense_state()
-    check("pkg8 add: POST-INSTALL registered package, both menus, service", st == REGISTERED, st)
-    check("pkg8 add: nothing started while disabled", not running(), rclog())
-
-    clear_rclog()
-    r, errors, _ = save(SETTINGS)
-    check("pkg8: first save starts the service", not errors and running(), f"{errors} {rclog()}")
-    before, yaml_before = pkgcfg(), read("/usr/local/etc/s2s-agent.yaml")
-    write("/var/log/s2s-agent.log", LOGLINE)
-    pid_before = read("/var/run/s2s_agent.pid").strip()
-    clear_rclog()
-    r = pkg8("install", "-U", "-y", str(new))
-    pkg8_upgraded("pkg install FILE", r, before, yaml_before, pid_before)
-    pkg8_deleted()
-
-    clear_rclog()
-    r = pkg8("add", str(old))
-    check("pkg8 reinstall 0.1.0 with saved settings: registered and started",
-          r.returncode == 0 and pfsense_state() == REGISTERED and running(), rclog())  # fmt: skip
-    repo, repos = Path(pkgdir, "repo"), Path(pkgdir, "repos")
-    repo.mkdir(exist_ok=True)
-    repos.mkdir(exist_ok=True)
-    (repo / new.name).write_bytes(new.read_bytes())
-    (repos / "local.conf").write_text(
-        f'local: {{ url: "file://{repo}", signature_type: "none", enabled: yes }}\n'
-    )
-    env = {"REPOS_DIR": str(repos)}
-    r0 = pkg8("repo", str(repo), env=env)
-    r1 = pkg8("update", "-f", env=env)
-    check("pkg8 repo + update", r0.returncode == r1.returncode == 0, r0.stderr + r1.stderr)
-    pid_before = read("/var/run/s2s_agent.pid").strip()
-    clear_rclog()
-    r = pkg8("upgrade", "-y", env=env)
-    pkg8_upgraded("pkg upgrade from a pkg repo", r, before, yaml_before, pid_before)
-    pkg8_deleted()
-
-
 def main() -> int:
-    global ROOT
     src, proj, work = sys.argv[1:4]
     ROOT = Path(work) / ("root-" + Path(src).name)
     steps = [install_and_first_save, secrets_and_toggle, services_and_reinstall, upgrade,
              apply_myid, status_pages, restore, legacy_name, no_phase1]  # fmt: skip
     if os.environ.get("S2S_DRIVE_PKG8"):  # "PKG8_BINARY|DIR": the package comes from pkg(8)
+        from pkg8flow import pkg8_flow
+
         ROOT = Path(work) / ("root-pkg8-" + Path(src).name)
         steps = [pkg8_flow]
+    H.ROOT = ROOT
     subprocess.run([str(HERE / "mkroot.sh"), src, proj, str(ROOT)], check=True)
     if os.environ.get("S2S_DRIVE_PKG8"):  # the package's files come from pkg(8) only
         files = Path(proj) / "pkg/pfSense-pkg-s2s-agent/files/usr/local"
