@@ -119,7 +119,7 @@ def build_pkg8_inputs(out: Path) -> None:
 def test_real_pkg8_runs_the_package_into_real_pfsense(src, tmp_path):
     """pkg add, an upgrade by ``pkg install`` of the newer file and pkg delete with FreeBSD's
     real pkg(8): the package's own scripts run pfSense's real rc.packages (chrooted), in the
-    order pkg(8) runs them; then the pfSense side is checked (drive.py pkg8_flow)."""
+    order pkg(8) runs them; then the pfSense side is checked (pfsense_real/pkg8flow.py)."""
     build_pkg8_inputs(tmp_path / "pkgs")
     env = {**os.environ, "S2S_DRIVE_PKG8": f"{PKG8}|{tmp_path / 'pkgs'}"}
     r = subprocess.run([str(DRIVER), src, str(ROOT), str(tmp_path)], capture_output=True,
