@@ -34,7 +34,10 @@ LIST_TAGS = frozenset({
     "dnsserver", "monitor_type", "menu", "service", "tab",
 })  # fmt: skip
 
-BASE64_FIELDS = ("tunnel_name", "client_certificate")  # <encoding>base64</encoding> in s2s-agent.xml
+BASE64_FIELDS = (
+    "tunnel_name",
+    "client_certificate",
+)  # <encoding>base64</encoding> in s2s-agent.xml
 
 
 def to_php(el: ET.Element) -> Any:

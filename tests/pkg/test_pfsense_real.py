@@ -65,3 +65,64 @@ def test_pfconfig_stand_in_parses_like_the_real_parse_xml_config(src, tmp_path):
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert to_php(ET.parse(xml).getroot()) == json.loads(r.stdout)
+
+
+PKG8 = os.environ.get("S2S_PKG8", "")
+FAKES = DRIVER.parent / "fakes"
+
+
+def build_pkg8_inputs(out: Path) -> None:
+    """out/v1: the 0.1.0 package + a python311 stub (no files: pfSense's python3.11 is the
+    harness's); out/v2: a 0.2.0 of the same. Both ABI FreeBSD:14:*, built by pkg/build.py
+    from the package's real files and scripts, with two changes for a Debian chroot: the
+    agent's rc.d script and CLI are the harness fakes (FreeBSD's rc.subr and daemon(8) do not
+    exist here), and the bundled libraries are left out (the agent itself never runs)."""
+    import json
+
+    from .conftest import EPOCH, load_builder
+
+    b = load_builder()
+    fakes = {"/usr/local/etc/rc.d/s2s_agent": FAKES / "rc.d-s2s_agent",
+             "/usr/local/bin/s2s-agent": FAKES / "s2s-agent"}  # fmt: skip
+    keep = f"{b.LIBDIR}/s2s_agent/"
+    entries = [
+        b.pkgformat.Entry(e.path, fakes[e.path].read_bytes(), e.mode) if e.path in fakes else e
+        for e in b.collect(Path(b.parse_args([]).site))
+        if not e.path.startswith(b.LIBDIR + "/") or e.path.startswith(keep)
+    ]
+    abi = "FreeBSD:14:*"
+    for version, sub in (("0.1.0", "v1"), ("0.2.0", "v2")):
+        meta = {**b.manifest_meta(abi), "version": version}
+        ents = [
+            b.pkgformat.Entry(e.path, e.data.replace(b"0.1.0", version.encode()), e.mode)
+            if e.path.endswith("/info.xml") or e.path.endswith("/s2s-agent.xml") else e
+            for e in entries
+        ]  # fmt: skip
+        manifest = b.pkgformat.build_manifest(
+            meta, ents, b.owned_dirs(ents), b.scripts(meta["name"])
+        )
+        (out / sub).mkdir(parents=True)
+        f = out / sub / b.package_filename(meta["name"], version, abi)
+        b.pkgformat.write_pkg(str(f), manifest, ents, EPOCH, "xz")
+    stub = {"name": "python311", "origin": "lang/python311", "version": "3.11.9",
+            "comment": "stub", "desc": "stub", "maintainer": "test@example.org",
+            "www": "https://www.python.org/", "prefix": "/usr/local", "abi": abi}  # fmt: skip
+    (out / "stub.json").write_text(json.dumps(stub))
+    (out / "stubroot").mkdir()
+    subprocess.run([PKG8, "create", "-M", str(out / "stub.json"), "-r", str(out / "stubroot"),
+                    "-o", str(out / "v1")], check=True, capture_output=True, timeout=60)  # fmt: skip
+
+
+@pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+@pytest.mark.skipif(not PKG8, reason="S2S_PKG8 is not set (FreeBSD's pkg(8), see test_pkg8.py)")
+@pytest.mark.parametrize("src", SOURCES, ids=lambda p: Path(p).name)
+def test_real_pkg8_runs_the_package_into_real_pfsense(src, tmp_path):
+    """pkg add, an upgrade by ``pkg install`` of the newer file and pkg delete with FreeBSD's
+    real pkg(8): the package's own scripts run pfSense's real rc.packages (chrooted), in the
+    order pkg(8) runs them; then the pfSense side is checked (pfsense_real/pkg8flow.py)."""
+    build_pkg8_inputs(tmp_path / "pkgs")
+    env = {**os.environ, "S2S_DRIVE_PKG8": f"{PKG8}|{tmp_path / 'pkgs'}"}
+    r = subprocess.run([str(DRIVER), src, str(ROOT), str(tmp_path)], capture_output=True,
+                       text=True, timeout=900, env=env)  # fmt: skip
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

@@ -22,117 +22,31 @@ import re
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from form import Form  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-ROOT = Path()
-RESULTS: list[tuple[str, bool]] = []
-SECRET = "S3cr3t~value-do-not-leak"
-PEM = ("-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n"
-       "-----BEGIN PRIVATE KEY-----\nMIIEprivkeyDONOTLEAK\n-----END PRIVATE KEY-----")  # fmt: skip
-SETTINGS = {
-    "enable": True, "ikeid": "1", "tunnel_name": "Zürich Büro", "remediation": True,
-    "tenant_id": "11111111-2222-3333-4444-555555555555",
-    "client_id": "66666666-7777-8888-9999-000000000000",
-    "subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "auth_method": "secret",
-    "client_secret": SECRET, "resource_group": "rg-net", "local_network_gateway": "lng-hq",
-    "connection": "",
-}  # fmt: skip
-SERVICE_PHP = (
-    'require_once("config.inc"); require_once("service-utils.inc"); require_once("pkg-utils.inc");'
-    '$s = null; foreach (config_get_path("installedpackages/service", []) as $x) {'
-    ' if ($x["name"] == "s2sagent") { $s = $x; } }'
-    '$links = $s ? get_service_control_links($s) : "";'
-    'echo "\\n" . json_encode(["found" => !empty($s), "enabled" => is_service_enabled("s2sagent"),'
-    ' "running" => (bool)get_service_status($s),'
-    ' "start_button" => substr_count($links, "startservice") > substr_count($links, "restartservice")]);'
-)
-
-
-def check(name: str, ok, detail="") -> None:
-    RESULTS.append((name, bool(ok)))
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else f"  -- {detail}"), flush=True)
-
-
-def php(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    argv = [str(HERE / "php.sh"), str(ROOT), *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-
-
-def rpath(p: str) -> Path:
-    p = p.lstrip("/")
-    if p.startswith("usr/local/"):
-        return ROOT / "local" / p[len("usr/local/") :]
-    return ROOT / p
-
-
-def read(p: str, default: str = "") -> str:
-    try:
-        return rpath(p).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return default
-
-
-def write(p: str, text: str) -> None:
-    rpath(p).parent.mkdir(parents=True, exist_ok=True)
-    rpath(p).write_text(text, encoding="utf-8")
-
-
-def rclog() -> list[str]:
-    return read("/var/log/s2s-rc.log").split()
-
-
-def clear_rclog() -> None:
-    time.sleep(0.6)  # a SIGHUP trap of the fake agent may still be writing
-    write("/var/log/s2s-rc.log", "")
-
-
-def config() -> ET.Element:
-    return ET.parse(rpath("/cf/conf/config.xml")).getroot()
-
-
-def pkgcfg() -> dict:
-    el = config().find("installedpackages/s2sagent/config")
-    return {c.tag: (c.text or "") for c in el} if el is not None else {}
-
-
-def running() -> bool:
-    pid = read("/var/run/s2s_agent.pid").strip()
-    return bool(pid) and Path(f"/proc/{pid}").exists()
-
-
-def web(page: str, method: str = "GET", query: str = "", post: dict | None = None):
-    args = ["/harness-stubs/web.php", page, method, query]
-    if post is not None:
-        write("/tmp/post.json", json.dumps(post))
-        args.append("/tmp/post.json")
-    r = php(*args)
-    res = json.loads(read("/tmp/web-result.json") or "{}")
-    return r, res.get("input_errors")
-
-
-def get_form() -> tuple[str, Form, dict]:
-    r, _ = web("pkg_edit.php", "GET", "xml=s2s-agent.xml&id=0")
-    assert r.returncode == 0, r.stderr[-2000:]
-    # pkg_edit.php's enablefields script: these inputs are disabled while the box is unchecked
-    disabled = re.findall(r"\$\('input\[name=\"(\w+)\"\]'\)\.prop\('disabled',true\)", r.stdout)
-    return r.stdout, Form(r.stdout), {"remediation": disabled}
-
-
-def save(edits: dict):
-    _, form, disabled = get_form()
-    post = form.post(edits, disabled)
-    post.update({"xml": "s2s-agent.xml", "id": "0"})
-    r, errors = web("pkg_edit.php", "POST", "xml=s2s-agent.xml", post)
-    return r, errors, post
-
-
-def service_state() -> dict:
-    return json.loads(php("-r", SERVICE_PHP).stdout.strip().splitlines()[-1])
+import harness as H  # noqa: E402
+from harness import (  # noqa: E402
+    HERE,
+    PEM,
+    RESULTS,
+    SECRET,
+    SETTINGS,
+    check,
+    clear_rclog,
+    config,
+    get_form,
+    php,
+    pkgcfg,
+    rclog,
+    read,
+    rpath,
+    running,
+    save,
+    service_state,
+    web,
+    write,
+)  # fmt: skip
 
 
 def install_and_first_save() -> None:
@@ -194,6 +108,14 @@ def secrets_and_toggle() -> None:
           f"{errors} {pkgcfg().get('client_secret')!r}")  # fmt: skip
     check("save unchanged: service not restarted", "stop" not in rclog() and running(), rclog())
 
+    write("/var/run/fake-agent-refuse", "")
+    r, errors, _ = save({"interval": "30"})
+    rpath("/var/run/fake-agent-refuse").unlink()
+    check("save: the agent's validate-config refusal is shown and nothing is saved",
+          errors == ["Settings: the agent refuses the configuration these settings produce: "
+                     "the generated s2s-agent.yaml: agent.interval: refused by the fake agent"]
+          and pkgcfg().get("interval") != "30" and "refused by the fake agent" in r.stdout
+          and "validate-config -c" in read("/var/log/fake-agent-calls.log"), errors)  # fmt: skip
     clear_rclog()
     r, errors, _ = save({"interval": "20"})
     time.sleep(0.8)
@@ -225,6 +147,13 @@ def secrets_and_toggle() -> None:
     check("validation: a disabled phase 1 is rejected",
           errors and any("disabled" in e for e in errors), errors)  # fmt: skip
 
+    write("/var/run/fake-python-mode", "nocrypto")  # python3.11 without cryptography
+    r, errors, _ = save({"auth_method": "certificate", "client_certificate": PEM, "ikeid": "1"})
+    rpath("/var/run/fake-python-mode").unlink()
+    check("certificate without cryptography: Save refused, says what to install",
+          errors and any("py311-cryptography (security/py-cryptography)" in e for e in errors)
+          and pkgcfg().get("auth_method") == "secret" and "py311-cryptography" in r.stdout,
+          errors)  # fmt: skip
     r, errors, _ = save({"auth_method": "certificate", "client_certificate": PEM, "ikeid": "1"})
     html, form, _ = get_form()
     check("certificate saved; private key not in the page",
@@ -267,6 +196,63 @@ def services_and_reinstall() -> None:
     check(
         "reinstall with saved settings: service started", running() and "start" in rclog(), rclog()
     )
+
+
+def upgrade() -> None:
+    """An upgrade as FreeBSD's real pkg(8) 2.8 runs it (tests/pkg/test_pkg8.py asserts the
+    order): the old package's DEINSTALL (PKG_UPGRADE=true; its files still there), the new
+    files, the new POST-INSTALL. No POST-DEINSTALL: the package entry stays in config.xml."""
+    save({"enable": True})
+    clear_rclog()
+    if not running():
+        php("-f", "/etc/rc.start_packages")
+    before = pkgcfg()
+    yaml_before = read("/usr/local/etc/s2s-agent.yaml")
+    write("/var/log/s2s-agent.log", "Nov 30 04:00:00 fw s2s-agent[1]: tunnel azure UP\n")
+    clear_rclog()
+    r1 = php("-f", "/etc/rc.packages", "s2s-agent", "DEINSTALL")
+    mid_stopped = not running()
+    r2 = php("-f", "/etc/rc.packages", "s2s-agent", "POST-INSTALL")
+    cfg = config()
+    check("upgrade: DEINSTALL then POST-INSTALL exit 0", r1.returncode == r2.returncode == 0,
+          r1.stderr[-300:] + r2.stderr[-300:])  # fmt: skip
+    check("upgrade: stopped by the old DEINSTALL, started by the new POST-INSTALL",
+          mid_stopped and running() and rclog()[-1:] == ["start"], rclog())  # fmt: skip
+    pkgs = [p.findtext("name") for p in cfg.findall("installedpackages/package")]
+    check("upgrade: one package entry", pkgs.count("s2s-agent") == 1, pkgs)
+    menus = sorted((m.findtext("name") or "", m.findtext("section") or "")
+                   for m in cfg.findall("installedpackages/menu"))  # fmt: skip
+    check("upgrade: both menus present, once each",
+          menus == [("s2s-agent", "VPN"), ("s2s-agent tunnels", "Status")], menus)  # fmt: skip
+    svcs = [s.findtext("name") for s in cfg.findall("installedpackages/service")]
+    check("upgrade: service registered once", svcs == ["s2sagent"], svcs)
+    check("upgrade: settings kept in config.xml", pkgcfg() == before,
+          {k: (before.get(k), v) for k, v in pkgcfg().items() if before.get(k) != v})  # fmt: skip
+    check("upgrade: secret file and YAML written again from the saved settings",
+          read("/usr/local/etc/s2s-agent/azure-secret") == SECRET
+          and read("/usr/local/etc/s2s-agent.yaml") == yaml_before)  # fmt: skip
+    check("upgrade: the package's log file keeps its lines (pfSense keeps log data)",
+          "tunnel azure UP" in read("/var/log/s2s-agent.log"))  # fmt: skip
+    rc = read("/usr/local/etc/rc.d/s2s-agent.sh")
+    check("upgrade: pfSense rc file back (boot start)", "s2s_agent onestart" in rc, rc[-300:])
+    st = service_state()
+    want = {"found": True, "enabled": True, "running": True, "start_button": False}
+    check("upgrade: Status > Services says enabled + running", st == want, st)
+    clear_rclog()
+    php("-f", "/etc/rc.start_packages")
+    check("upgrade: the next WAN change (rc.start_packages) neither restarts nor HUPs",
+          rclog() == [] and running(), rclog())  # fmt: skip
+
+    save({"enable": False})
+    clear_rclog()
+    php("-f", "/etc/rc.packages", "s2s-agent", "DEINSTALL")
+    php("-f", "/etc/rc.packages", "s2s-agent", "POST-INSTALL")
+    menus = [m.findtext("section") for m in config().findall("installedpackages/menu")]
+    check("upgrade while disabled: not started, menus and service back, settings kept",
+          not running() and "start" not in rclog() and sorted(menus) == ["Status", "VPN"]
+          and [s.findtext("name") for s in config().findall("installedpackages/service")] == ["s2sagent"]
+          and pkgcfg().get("client_secret") == SECRET, f"{rclog()} {menus}")  # fmt: skip
+    save({"enable": True})
 
 
 def apply_myid() -> None:
@@ -382,14 +368,27 @@ def no_phase1() -> None:
 
 
 def main() -> int:
-    global ROOT
     src, proj, work = sys.argv[1:4]
     ROOT = Path(work) / ("root-" + Path(src).name)
+    steps = [install_and_first_save, secrets_and_toggle, services_and_reinstall, upgrade,
+             apply_myid, status_pages, restore, legacy_name, no_phase1]  # fmt: skip
+    if os.environ.get("S2S_DRIVE_PKG8"):  # "PKG8_BINARY|DIR": the package comes from pkg(8)
+        from pkg8flow import pkg8_flow
+
+        ROOT = Path(work) / ("root-pkg8-" + Path(src).name)
+        steps = [pkg8_flow]
+    H.ROOT = ROOT
     subprocess.run([str(HERE / "mkroot.sh"), src, proj, str(ROOT)], check=True)
+    if os.environ.get("S2S_DRIVE_PKG8"):  # the package's files come from pkg(8) only
+        files = Path(proj) / "pkg/pfSense-pkg-s2s-agent/files/usr/local"
+        for f in files.rglob("*"):
+            if f.is_file():
+                (ROOT / "local" / f.relative_to(files)).unlink(missing_ok=True)
+        for f in ("etc/rc.d/s2s_agent", "bin/s2s-agent"):  # fakes: in the test's package
+            (ROOT / "local" / f).unlink()
     rpath("/var/log").mkdir(parents=True, exist_ok=True)
     print(f"== pfSense {Path(src).name}: {read('/etc/version').strip()}")
-    for step in (install_and_first_save, secrets_and_toggle, services_and_reinstall, apply_myid,
-                 status_pages, restore, legacy_name, no_phase1):  # fmt: skip
+    for step in steps:
         try:
             step()
         except Exception as exc:  # a broken step fails, the next ones still run

@@ -29,8 +29,9 @@ printf '#!/bin/sh\nexec /usr/bin/php "$@"\n' > local/bin/php-cgi
 cp "$H/fakes/swanctl" "$H/fakes/strongswanrc" "$H/fakes/pkg-static" local/sbin/
 cp "$H/fakes/rc.d-s2s_agent" local/etc/rc.d/s2s_agent
 cp "$H/fakes/s2s-agent" local/bin/s2s-agent
+cp "$H/fakes/python3.11" local/bin/python3.11
 chmod 755 local/bin/php-cgi local/sbin/swanctl local/sbin/strongswanrc local/sbin/pkg-static \
-	local/etc/rc.d/s2s_agent local/bin/s2s-agent
+	local/etc/rc.d/s2s_agent local/bin/s2s-agent local/bin/python3.11
 cp "$PROJ/tests/golden/pfsense/config-2.7.xml" cf/conf/config.xml
 echo 1 > var/run/php-fpm.pid
 cp -a "$H/stubs" harness-stubs

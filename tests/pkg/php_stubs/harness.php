@@ -27,6 +27,11 @@ define('S2S_AGENT_PIDFILE', "{$etc}/s2s_agent.pid");
 define('S2S_AGENT_STATE_DIR', "{$etc}/db");
 define('RCFILEPREFIX', "{$etc}/rc.d/");
 putenv("S2S_TEST_VARRUN={$etc}");
+if (getenv('S2S_TEST_PYTHON')) { /* the agent's interpreter (tests: a fake python3.11) */
+	define('S2S_AGENT_PYTHON', getenv('S2S_TEST_PYTHON'));
+}
+/* the agent's CLI for the Save-time validate-config; none unless a test gives one */
+define('S2S_AGENT_CLI', getenv('S2S_TEST_CLI') ?: "{$etc}/no-such-s2s-agent");
 require_once('config.inc');
 $GLOBALS['s2s_test_config'] = json_decode(file_get_contents($config_json), true);
 require_once($inc);

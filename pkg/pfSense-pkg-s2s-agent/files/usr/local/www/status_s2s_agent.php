@@ -94,7 +94,10 @@ foreach ($status['tunnels'] as $t) {
 	<div class="panel-body">
 		<table class="table table-condensed"><tbody>
 <?php
-	s2s_agent_row(gettext('Reasons'), $reasons ? s2s_agent_h(implode(', ', $reasons)) : '-');
+	s2s_agent_row(gettext('Reasons'), $reasons ? s2s_agent_reasons_html($reasons, true) : '-');
+	if (!empty($t['error'])) {
+		s2s_agent_row(gettext('Error'), '<span class="text-danger">' . s2s_agent_h($t['error']) . '</span>');
+	}
 	s2s_agent_row(gettext('Since'), s2s_agent_h($t['since'] ?? ''));
 	s2s_agent_row(gettext('IKE SA'), s2s_agent_h($t['ike_state'] ?? 'none') .
 	    ' ' . gettext('established for') . ' ' . s2s_agent_h(s2s_agent_fmt_duration($t['established_seconds'] ?? null)));

@@ -35,13 +35,13 @@ list($s2s_status, $s2s_error) = s2s_agent_status();
 			continue;
 		}
 		$health = (string)($t['health'] ?? 'UNKNOWN');
-		$reasons = is_array($t['reasons'] ?? null) ? implode(', ', $t['reasons']) : '';
+		$reasons = is_array($t['reasons'] ?? null) ? $t['reasons'] : array();
 ?>
 		<tr>
 			<td><a href="/status_s2s_agent.php"><?=s2s_agent_h($t['name'] ?? '')?></a></td>
 			<td><span class="label label-<?=s2s_agent_health_class($health)?>"><?=s2s_agent_h($health)?></span></td>
 			<td><?=s2s_agent_h($t['ike_state'] ?? '-')?></td>
-			<td><?=s2s_agent_h($reasons)?></td>
+			<td><?=s2s_agent_reasons_html($reasons, false)?></td>
 		</tr>
 <?php
 		$az = is_array($t['azure'] ?? null) ? $t['azure'] : null;
