@@ -7,7 +7,8 @@
 ``ca_path``, ``tenant_id``, ``client_id``, ``client_secret``, ``client_cert_path``,
 ``subscription_id``, ``resource_group``, ``lng_name``, ``connection_name``, ``lng_id``.
 ``--on-change-cmd`` runs (no shell) when a PUT changes the LNG's ``gatewayIpAddress``, with
-``S2S_OLD_IP`` and ``S2S_NEW_IP`` in its environment; a failure makes the LRO end ``Failed``.
+``S2S_OLD_IP``, ``S2S_NEW_IP`` and ``S2S_LNG_NAME`` in its environment; a failure makes the
+LRO end ``Failed``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def _hook(argv: list[str], timeout: float):
         env = dict(os.environ)
         env["S2S_OLD_IP"] = str(old["properties"].get("gatewayIpAddress", ""))
         env["S2S_NEW_IP"] = str(new["properties"].get("gatewayIpAddress", ""))
+        env["S2S_LNG_NAME"] = str(new.get("name", ""))
         run(argv, timeout=timeout, env=env)  # raises CommandError -> LRO Failed
 
     return on_change

@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--root", default=str(DEFAULT_ROOT), help="lab directory (default: %(default)s)"
     )
+    ap.add_argument(
+        "--lng", help="azure-peer: only this LNG's gateways (default: $S2S_LNG_NAME, else all)"
+    )
     ap.add_argument("--prefix", default="s2s", help="namespace name prefix (default: %(default)s)")
     ap.add_argument("--mode", choices=["swanctl", "starter"], default="swanctl")
     ap.add_argument("--multi", action="store_true", help="add con2 (two children) and IKEv1 con3")
@@ -73,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             if not ip:
                 print("error: azure-peer needs --ip or S2S_NEW_IP", file=sys.stderr)
                 return 2
-            Lab.load(root).reprogram_azure_peer(ip)
-            print(f"azure side now expects onprem at {ip}")
+            lng = args.lng or os.environ.get("S2S_LNG_NAME") or None
+            Lab.load(root).reprogram_azure_peer(ip, lng=lng)
+            print(f"azure side ({lng or 'every LNG'}) now expects onprem at {ip}")
         elif args.command == "capture":
             from .capture import main as capture_main
 
