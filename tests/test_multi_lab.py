@@ -19,13 +19,13 @@ import pytest
 from tests.conftest import lab_unavailable_reason
 from tests.fakeazure import FakeAzure, Names
 from tests.fakeazure.fixtures import secret_credential
+from tests.fakeazure.tenancy import SITE_B
 from tests.lab import config
 from tests.lab.lab import Lab
 
 pytestmark = pytest.mark.lab
 
 LNG_A, LNG_B = config.LNG_A, config.LNG_B
-SUB_B = "0b5e2c4d-7f6a-4b3c-9d8e-1f2a3b4c5d6e"
 PINGS = {  # tunnel -> (LAN source, VNet destination)
     "con1": ("192.168.1.1", "10.1.10.1"),
     "con2": ("192.168.1.1", "10.1.20.1"),
@@ -80,14 +80,7 @@ def mlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def azure(mlab: Lab) -> Iterator[FakeAzure]:
     """Two subscriptions, two LNGs (holding the lab's WAN1 address), the lab's gateway hook."""
-    site_b = Names(
-        subscription_id=SUB_B,
-        resource_group="rg-s2s-b",
-        lng_name=LNG_B,
-        connection_name="cn-pfsense-azure-b",
-        vng_name="vng-azure-b",
-        gateway_ip=mlab.wan_ip,
-    )
+    site_b = Names(**SITE_B, gateway_ip=mlab.wan_ip)
     with FakeAzure(
         names=Names(gateway_ip=mlab.wan_ip), sites=(site_b,), on_lng_change=mlab.on_lng_change
     ) as fake:

@@ -49,7 +49,7 @@ from .faults import Faults
 from .schema import API_VERSION, ERROR, OPERATION_STATUS
 from .seed import Names
 from .spec import Spec
-from .tenancy import Principal, Site, Sites, Tenancy
+from .tenancy import STATS_PATH, Principal, Site, Sites, Tenancy
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +295,8 @@ class FakeAzure(Sites):
             ),
             "status": None,
         }
+        if path == STATS_PATH and h.command == "GET":  # test-only, not Azure (not recorded)
+            return self._send(h, Reply(200, self.stats()))
         with self._lock:
             self.requests.append(record)
         is_arm = path.lower().startswith("/subscriptions/")

@@ -26,6 +26,18 @@ from typing import Any
 from .faults import Fault
 from .seed import Names, seed_connection, seed_lng
 
+SITE_B = {
+    "subscription_id": "0b5e2c4d-7f6a-4b3c-9d8e-1f2a3b4c5d6e",
+    "resource_group": "rg-s2s-b",
+    "lng_name": "lng-pfsense-b",
+    "connection_name": "cn-pfsense-azure-b",
+    "vng_name": "vng-azure-b",
+}
+"""The lab's second site (VNet B's gateway, LNG ``lng-pfsense-b``): ``Names(**SITE_B)``."""
+
+STATS_PATH = "/_fake/stats"
+"""``GET`` it (no token) for :meth:`Sites.stats`: how a test reads a subprocess fake's counters."""
+
 
 @dataclass
 class Principal:
@@ -146,3 +158,18 @@ class Sites:
     def lng_writes(self, lng_name: str | None = None) -> int:
         """Writes Azure accepted for this LNG (what counts against a write limit)."""
         return self.lng_puts(lng_name, accepted=True)
+
+    def stats(self) -> dict[str, Any]:
+        """Per LNG: PUTs received, writes accepted, and the address it holds."""
+        out: dict[str, Any] = {}
+        for site in self.tenancy.sites:
+            name = site.names.lng_name
+            with self.arm.lock:
+                lng = self.arm.resources.get(self.lng_id_of(name).lower()) or {}
+            out[name] = {
+                "puts": self.lng_puts(name),
+                "writes": self.lng_writes(name),
+                "gatewayIpAddress": lng.get("properties", {}).get("gatewayIpAddress"),
+                "subscription_id": site.names.subscription_id,
+            }
+        return {"lngs": out}

@@ -7,8 +7,9 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 from tests.fakeazure import FakeAzure, Names
 from tests.fakeazure.fixtures import secret_credential
+from tests.fakeazure.tenancy import SITE_B as SITE_B_NAMES
 
-SUB_B = "0b5e2c4d-7f6a-4b3c-9d8e-1f2a3b4c5d6e"
+SUB_B = SITE_B_NAMES["subscription_id"]
 SITE_B = Names(
     subscription_id=SUB_B,
     resource_group="rg-s2s-b",
@@ -153,3 +154,81 @@ def test_constructor_sites_survive_reset() -> None:
         fake.reset()
         assert fake.site("lng-pfsense-b").principal.may_access(SUB_B)
         assert not fake.site("lng-pfsense-b").principal.may_access(fake.names.subscription_id)
+
+
+def test_stats_endpoint_counts_per_lng(fake_azure: FakeAzure) -> None:
+    import json
+    import urllib.request
+
+    _, b, _ = clients(fake_azure)
+    put_ip(b, SITE_B, NEW_IP)
+    ctx = __import__("ssl").create_default_context(cafile=fake_azure.ca_path)
+    with urllib.request.urlopen(fake_azure.url + "/_fake/stats", context=ctx, timeout=5) as r:
+        stats = json.load(r)["lngs"]
+    assert stats["lng-pfsense-b"] == {
+        "puts": 1,
+        "writes": 1,
+        "gatewayIpAddress": NEW_IP,
+        "subscription_id": SUB_B,
+    }
+    assert stats["lng-pfsense"]["puts"] == 0
+    assert not any(r["path"] == "/_fake/stats" for r in fake_azure.requests)
+
+
+def test_subprocess_fake_with_second_site_and_failing_lng(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    info = tmp_path / "azure.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakeazure",
+            "--info",
+            str(info),
+            "--second-site",
+            "--fail-lng",
+            "lng-pfsense-b:409",
+            "--gateway-ip",
+            "198.51.100.2",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        json.loads(proc.stdout.readline())  # ready
+        i = json.loads(info.read_text())
+        assert [s["lng_name"] for s in i["sites"]] == ["lng-pfsense", "lng-pfsense-b"]
+        a_site, b_site = i["sites"]
+        assert a_site["client_id"] != b_site["client_id"] and b_site["subscription_id"] == SUB_B
+        from azure.identity import ClientSecretCredential
+        from azure.mgmt.network import NetworkManagementClient
+
+        def mk(site):
+            cred = ClientSecretCredential(
+                i["tenant_id"],
+                site["client_id"],
+                site["client_secret"],
+                authority=i["url"],
+                disable_instance_discovery=True,
+                connection_verify=i["ca_path"],
+            )
+            return NetworkManagementClient(
+                cred,
+                site["subscription_id"],
+                base_url=i["url"],
+                connection_verify=i["ca_path"],
+                retry_total=0,
+            )
+
+        names_b = Names(**{k: b_site[k] for k in ("subscription_id", "resource_group", "lng_name")})
+        with pytest.raises(HttpResponseError) as err:
+            put_ip(mk(b_site), names_b, NEW_IP)
+        assert err.value.status_code == 409
+        names_a = Names(**{k: a_site[k] for k in ("subscription_id", "resource_group", "lng_name")})
+        put_ip(mk(a_site), names_a, NEW_IP)
+    finally:
+        proc.terminate()
+        proc.wait(10)
