@@ -16,11 +16,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from s2s_agent.errors import CommandError
 from tests.conftest import lab_unavailable_reason
 from tests.fakeazure import FakeAzure, Names
 from tests.fakeazure.fixtures import secret_credential
 from tests.fakeazure.tenancy import SITE_B
 from tests.lab import config
+from tests.lab.agent import FakeAzureProc
 from tests.lab.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -197,3 +199,26 @@ def restore(lab: Lab) -> None:
     for t in config.tunnels(lab.scenario):
         lab.terminate_ike(t.ike, timeout=3, force=True)
     bring_up(lab)
+
+
+def test_fake_azure_process_hook_reprograms_only_the_written_lng(mlab: Lab) -> None:
+    """The path agent e2e tests take: the fake as a process in the onprem namespace, its
+    --on-change-cmd hook (``python -m tests.lab azure-peer``, S2S_LNG_NAME) and one LNG
+    whose PUTs keep failing."""
+    azure = FakeAzureProc(mlab, second_site=True, fail_lngs=(f"{LNG_B}:500",))
+    try:
+        mlab.failover("wan2")
+        assert azure.put_lng_ip(LNG_A, config.ONPREM_WAN2) == "Succeeded"
+        with pytest.raises(CommandError, match="HTTP 500"):
+            azure.put_lng_ip(LNG_B, config.ONPREM_WAN2)
+        assert mlab.lng_ips == {LNG_A: config.ONPREM_WAN2, LNG_B: config.ONPREM_WAN}
+        for ike in ("con1", "con4"):  # gateway A learnt the new address: both of its tunnels
+            mlab.initiate(ike)
+            mlab.wait_for(lambda i=ike: ping(mlab, i), 20, what=f"ping over {ike}")
+        assert cannot_initiate(mlab, "con2")  # gateway B still expects WAN1
+        lngs = azure.stats()["lngs"]
+        assert (lngs[LNG_A]["writes"], lngs[LNG_B]["writes"], lngs[LNG_B]["puts"]) == (1, 0, 1)
+        assert lngs[LNG_A]["gatewayIpAddress"] == config.ONPREM_WAN2
+    finally:
+        azure.stop()
+        restore(mlab)

@@ -375,6 +375,14 @@ class Lab(WanControl):
         }
         (self.root / "lab.json").write_text(json.dumps(state, indent=2) + "\n")
 
+    def refresh(self) -> None:
+        """Re-read the addresses another process (the fake Azure's hook) changed."""
+        state = json.loads((self.root / "lab.json").read_text())
+        self.wan_ip, self.azure_expects = state["wan_ip"], state["azure_expects"]
+        self.wan2_ip = state.get("wan2_ip", self.wan2_ip)
+        self.active_wan = state.get("active_wan", self.active_wan)
+        self.lng_ips = state.get("lng_ips", self.lng_ips)
+
     @classmethod
     def load(cls, root: str | os.PathLike) -> Lab:
         """Re-attach to a lab built by another process (``python -m tests.lab``)."""
@@ -382,9 +390,5 @@ class Lab(WanControl):
         lab = cls(
             root, prefix=state["prefix"], scenario=Scenario(**state["scenario"]), autoclean=False
         )
-        lab.wan_ip = state["wan_ip"]
-        lab.azure_expects = state["azure_expects"]
-        lab.wan2_ip = state.get("wan2_ip", lab.wan2_ip)
-        lab.active_wan = state.get("active_wan", "wan1")
-        lab.lng_ips = state.get("lng_ips", lab.lng_ips)
+        lab.refresh()
         return lab
