@@ -21,7 +21,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .faults import Fault
 from .seed import Names, seed_connection, seed_lng
@@ -114,9 +114,9 @@ class Sites:
     arm: Any
     faults: Any
 
-    def arm_requests(
-        self, method: str | None = None
-    ) -> list[dict[str, Any]]: ...  # pragma: no cover
+    if TYPE_CHECKING:  # provided by FakeAzure
+
+        def arm_requests(self, method: str | None = None) -> list[dict[str, Any]]: ...
 
     def _seed(self, n: Names) -> None:
         self.arm.resource_groups = self.tenancy.resource_groups()

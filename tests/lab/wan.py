@@ -14,7 +14,7 @@ Mixed into :class:`tests.lab.lab.Lab`. Terms as on pfSense:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from s2s_agent.osio import run
 
@@ -33,17 +33,14 @@ class WanControl:
     lng_ips: dict[str, str]
     scenario: Any
 
-    # provided by Lab
-    def netns(self, side: str) -> str: ...  # pragma: no cover
-    def _write_configs(
-        self, side: str, *, onprem_ip: str | None = None
-    ) -> None: ...  # pragma: no cover
-    def _save_state(self) -> None: ...  # pragma: no cover
-    def swanctl(self, side: str, *args: str, **kw: Any) -> Any: ...  # pragma: no cover
-    def ipsec(self, side: str, *args: str, **kw: Any) -> Any: ...  # pragma: no cover
-    def terminate_ike(
-        self, name: str = "con1", side: str = "onprem", **kw: Any
-    ) -> Any: ...  # pragma: no cover
+    if TYPE_CHECKING:  # provided by Lab
+
+        def netns(self, side: str) -> str: ...
+        def _write_configs(self, side: str, *, onprem_ip: str | None = None) -> None: ...
+        def _save_state(self) -> None: ...
+        def swanctl(self, side: str, *args: str, **kw: Any) -> Any: ...
+        def ipsec(self, side: str, *args: str, **kw: Any) -> Any: ...
+        def terminate_ike(self, name: str = "con1", side: str = "onprem", **kw: Any) -> Any: ...
 
     # ---- addresses ---------------------------------------------------------------------
     @property
