@@ -5,9 +5,12 @@
 
 ``--info`` gets a JSON file (mode 0600: it holds the client secret) with ``url``,
 ``ca_path``, ``tenant_id``, ``client_id``, ``client_secret``, ``client_cert_path``,
-``subscription_id``, ``resource_group``, ``lng_name``, ``connection_name``, ``lng_id``.
+``subscription_id``, ``resource_group``, ``lng_name``, ``connection_name``, ``lng_id``,
+``stats_url`` (``GET``: per-LNG PUT/write counters) and ``sites`` (each LNG's subscription,
+resource group, names and service principal; two with ``--second-site``).
 ``--on-change-cmd`` runs (no shell) when a PUT changes the LNG's ``gatewayIpAddress``, with
-``S2S_OLD_IP`` and ``S2S_NEW_IP`` in its environment; a failure makes the LRO end ``Failed``.
+``S2S_OLD_IP``, ``S2S_NEW_IP`` and ``S2S_LNG_NAME`` in its environment; a failure makes the
+LRO end ``Failed``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from s2s_agent.osio import run
 
 from .seed import Names
 from .server import FakeAzure
+from .tenancy import SITE_B, STATS_PATH
 
 
 def _hook(argv: list[str], timeout: float):
@@ -32,6 +36,7 @@ def _hook(argv: list[str], timeout: float):
         env = dict(os.environ)
         env["S2S_OLD_IP"] = str(old["properties"].get("gatewayIpAddress", ""))
         env["S2S_NEW_IP"] = str(new["properties"].get("gatewayIpAddress", ""))
+        env["S2S_LNG_NAME"] = str(new.get("name", ""))
         run(argv, timeout=timeout, env=env)  # raises CommandError -> LRO Failed
 
     return on_change
@@ -54,6 +59,19 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="answer the first N PUTs of the LNG with 500 InternalServerError",
     )
+    p.add_argument(
+        "--second-site",
+        action="store_true",
+        help="also seed LNG lng-pfsense-b (+ connection) in a second subscription, with its "
+        "own service principal (issue 10); listed under 'sites' in --info",
+    )
+    p.add_argument(
+        "--fail-lng",
+        action="append",
+        default=[],
+        metavar="NAME[:STATUS]",
+        help="answer every PUT of this LNG with STATUS (default 500); repeatable",
+    )
     p.add_argument("--gateway-ip", help="the LNG's initial gatewayIpAddress (the lab's WAN IP)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
@@ -66,16 +84,21 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     names = Names(gateway_ip=args.gateway_ip) if args.gateway_ip else None
+    ip = {"gateway_ip": args.gateway_ip} if args.gateway_ip else {}
     with FakeAzure(
         host=args.host,
         port=args.port,
         on_lng_change=hook,
         retry_after=args.retry_after,
         names=names,
+        sites=(Names(**SITE_B, **ip),) if args.second_site else (),
     ) as fake:
         fake.faults.lro_delay = args.lro_delay
         if args.fail_puts:
             fake.faults.add("PUT", r"/localNetworkGateways/", status=500, times=args.fail_puts)
+        for spec in args.fail_lng:
+            name, _, status = spec.partition(":")
+            fake.fail_lng(name, status=int(status or 500))
         n = fake.names
         info = {
             "url": fake.url,
@@ -89,6 +112,18 @@ def main(argv: list[str] | None = None) -> int:
             "lng_name": n.lng_name,
             "connection_name": n.connection_name,
             "lng_id": fake.lng_id,
+            "stats_url": fake.url + STATS_PATH,
+            "sites": [
+                {
+                    "subscription_id": s.names.subscription_id,
+                    "resource_group": s.names.resource_group,
+                    "lng_name": s.names.lng_name,
+                    "connection_name": s.names.connection_name,
+                    "client_id": s.principal.client_id,
+                    "client_secret": s.principal.client_secret,
+                }
+                for s in fake.tenancy.sites
+            ],
         }
         if args.info:
             fd = os.open(args.info, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

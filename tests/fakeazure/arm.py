@@ -67,7 +67,8 @@ class Arm:
         with self.lock:
             self.resources[resource["id"].lower()] = resource
 
-    def _op_url(self, sub: str, op: Operation, kind: str = "operations") -> str:
+    def _op_url(self, op: Operation, kind: str = "operations") -> str:
+        sub = op.resource_key.split("/")[2]  # /subscriptions/{sub}/...
         return (
             f"{self.fake.url}/subscriptions/{sub}/providers/{PROVIDER}/locations/"
             f"{op.location}/{kind}/{op.id}?api-version={quote(op.api_version)}"
@@ -122,26 +123,32 @@ class Arm:
         m = SUB_RE.match(path)
         if not m:
             return arm_error("InvalidRequestUri", path=path)
-        n = self.fake.names
-        if m.group(1).lower() != n.subscription_id.lower():
-            return arm_error("SubscriptionNotFound", sub=m.group(1))
+        sub = m.group(1)
+        tenancy = self.fake.tenancy
+        if sub.lower() not in tenancy.subscriptions():
+            return arm_error("SubscriptionNotFound", sub=sub)
         route = self._route(method, path)
         if route is None:
             return arm_error("NotFound", path=path)
         action, scope, handler, args = route
-        if action and self.fake.faults.is_denied(action):
+        principal = tenancy.principals.get(info.client_id)
+        # RBAC: a role on this subscription (per principal), and no test-denied action
+        if action and (
+            self.fake.faults.is_denied(action) or principal is None or not principal.may_access(sub)
+        ):
             return arm_error(
                 "AuthorizationFailed",
                 client_id=info.client_id,
-                object_id=self.fake.object_id,
+                object_id=principal.object_id if principal else self.fake.object_id,
                 action=action,
                 scope=scope,
             )
-        if m.group(2) and m.group(2).lower() not in self.resource_groups:
+        if m.group(2) and f"{sub}/{m.group(2)}".lower() not in self.resource_groups:
             return arm_error("ResourceGroupNotFound", rg=m.group(2))
         with self.lock:
             return handler(
                 *args,
+                sub=sub,
                 method=method,
                 query=query,
                 headers=headers,
@@ -164,7 +171,12 @@ class Arm:
         if m := RESET_RE.match(path):
             if method != "POST":
                 return "", path, self._method_not_allowed, (method,)
-            return f"{ns}/connections/resetconnection/action", path, self._reset, (m.group(3),)
+            return (
+                f"{ns}/connections/resetconnection/action",
+                path,
+                self._reset,
+                (m.group(2), m.group(3)),
+            )
         for regex, rtype, verbs in (
             (LNG_RE, "localNetworkGateways", ("GET", "PUT")),
             (CONN_RE, "connections", ("GET",)),
@@ -183,7 +195,7 @@ class Arm:
         return arm_error("ResourceNotFound", rtype=f"{PROVIDER}/{rtype}", name=name, rg=rg)
 
     def _conflict(self, busy: Operation) -> Reply:
-        url = self._op_url(self.fake.names.subscription_id, busy)
+        url = self._op_url(busy)
         return arm_error("AnotherOperationInProgress", op_url=url)
 
     # ---- resources ----------------------------------------------------------------------
@@ -193,6 +205,7 @@ class Arm:
         rg: str,
         name: str,
         *,
+        sub: str,
         method: str,
         headers: Any,
         body: Any,
@@ -200,7 +213,7 @@ class Arm:
         version: str,
         **_: Any,
     ) -> Reply:
-        rid = f"/subscriptions/{self.fake.names.subscription_id}/resourceGroups/{rg}/providers/{PROVIDER}/{rtype}/{name}"
+        rid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{PROVIDER}/{rtype}/{name}"
         key = rid.lower()
         current = self.resources.get(key)
         if method == "GET":
@@ -305,18 +318,18 @@ class Arm:
                 )
                 op.hook.start()
         hdrs = {
-            "Azure-AsyncOperation": self._op_url(self.fake.names.subscription_id, op),
+            "Azure-AsyncOperation": self._op_url(op),
             **self._retry_after(),
         }
         return Reply(200 if old is not None else 201, copy.deepcopy(new), hdrs)
 
     # ---- connections --------------------------------------------------------------------
-    def _reset(self, name: str, *, version: str, **_: Any) -> Reply:
-        n = self.fake.names
-        rid = n.resource_id("connections", name).lower()
+    def _reset(self, rg: str, name: str, *, sub: str, version: str, **_: Any) -> Reply:
+        rid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{PROVIDER}/connections/{name}"
+        rid = rid.lower()
         conn = self.resources.get(rid)
         if conn is None:
-            return self._not_found("connections", n.resource_group, name)
+            return self._not_found("connections", rg, name)
         busy = self._busy(rid)
         if busy is not None:
             return self._conflict(busy)
@@ -335,8 +348,8 @@ class Arm:
             202,
             None,
             {
-                "Azure-AsyncOperation": self._op_url(n.subscription_id, op),
-                "Location": self._op_url(n.subscription_id, op, "operationResults"),
+                "Azure-AsyncOperation": self._op_url(op),
+                "Location": self._op_url(op, "operationResults"),
                 **self._retry_after(),
             },
         )
@@ -353,9 +366,7 @@ class Arm:
                     202,
                     None,
                     {
-                        "Location": self._op_url(
-                            self.fake.names.subscription_id, op, "operationResults"
-                        ),
+                        "Location": self._op_url(op, "operationResults"),
                         **self._retry_after(),
                     },
                 )

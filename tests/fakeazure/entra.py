@@ -29,6 +29,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,8 @@ class Entra:
         self.thumb_sha256 = hashlib.sha256(der).digest()
         self.token_lifetime = token_lifetime
         self.tokens: dict[str, TokenInfo] = {}
+        self.other_clients: Callable[[str], str | None] = lambda _client_id: None
+        """Secret of another registered app (the fake's extra service principals), or None."""
         self._lock = threading.Lock()
 
     # ---- discovery ----------------------------------------------------------------------
@@ -140,7 +143,10 @@ class Entra:
                 f"AADSTS70003: The app requested an unsupported grant type '{grant}'.",
             )
         client_id = form.get("client_id", "")
-        if client_id != self.client_id:
+        expected = (
+            self.client_secret if client_id == self.client_id else self.other_clients(client_id)
+        )
+        if expected is None:
             return self._error(
                 400,
                 "unauthorized_client",
@@ -179,9 +185,7 @@ class Entra:
         elif "client_secret" in form:
             failure = (
                 None
-                if secrets.compare_digest(
-                    form["client_secret"].encode(), self.client_secret.encode()
-                )
+                if secrets.compare_digest(form["client_secret"].encode(), expected.encode())
                 else self._error(
                     401,
                     "invalid_client",
@@ -189,7 +193,7 @@ class Entra:
                     (
                         "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent "
                         "in the request is the client secret value, not the client secret ID, for a "
-                        f"secret added to app '{self.client_id}'."
+                        f"secret added to app '{client_id}'."
                     ),
                 )
             )

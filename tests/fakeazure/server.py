@@ -47,8 +47,9 @@ from .common import Reply
 from .entra import Entra
 from .faults import Faults
 from .schema import API_VERSION, ERROR, OPERATION_STATUS
-from .seed import Names, seed_connection, seed_lng
+from .seed import Names
 from .spec import Spec
+from .tenancy import STATS_PATH, Principal, Site, Sites, Tenancy
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = do_GET
 
 
-class FakeAzure:
+class FakeAzure(Sites):
     """Entra ID + ARM fake; use as a context manager or call ``start()``/``stop()``."""
 
     def __init__(
@@ -121,6 +122,7 @@ class FakeAzure:
         on_lng_change: Callable[[dict, dict], Any] | None = None,
         retry_after: int | None = 1,
         names: Names | None = None,
+        sites: tuple[Names, ...] = (),
         api_versions: tuple[str, ...] = (SDK_API_VERSION, SPEC_API_VERSION),
         token_lifetime: int = 3599,
         spec: Spec | None = None,
@@ -130,6 +132,7 @@ class FakeAzure:
         self.retry_after = retry_after
         self._initial = (on_lng_change, retry_after)
         self.names = names or Names()
+        self._sites = tuple(sites)  # more LNGs (own subscription => own principal), see tenancy
         self.api_versions = api_versions
         self.spec = spec or load_spec()
         self.tenant_id = "72f988bf-0000-4000-8000-5a2b3c4d5e6f"
@@ -170,6 +173,7 @@ class FakeAzure:
             client_secret=self.client_secret,
             client_cert_pem=self._client_cert_pem,
         )
+        self.entra.other_clients = lambda cid: self.tenancy.secret(cid)
         self.reset()
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="fakeazure", daemon=True
@@ -202,10 +206,13 @@ class FakeAzure:
             self.requests.clear()
             self.violations.clear()
         self.arm = Arm(self)
-        n = self.names
-        self.arm.resource_groups = {n.resource_group.lower()}
-        self.arm.add_resource(seed_lng(n))
-        self.arm.add_resource(seed_connection(n))
+        me = Principal(
+            self.client_id, self.client_secret, self.object_id, {self.names.subscription_id}
+        )
+        self.tenancy = Tenancy(Site(self.names, me))
+        self._seed(self.names)
+        for names in self._sites:
+            self.add_site(names)
 
     # ---- state helpers for tests --------------------------------------------------------
     @property
@@ -220,8 +227,8 @@ class FakeAzure:
         with self.arm.lock:
             return copy.deepcopy(self.arm.resources[resource_id.lower()])
 
-    def lng(self) -> dict[str, Any]:
-        return self.resource(self.lng_id)
+    def lng(self, lng_name: str | None = None) -> dict[str, Any]:
+        return self.resource(self.lng_id_of(lng_name))
 
     def connection(self) -> dict[str, Any]:
         return self.resource(self.connection_id)
@@ -288,6 +295,8 @@ class FakeAzure:
             ),
             "status": None,
         }
+        if path == STATS_PATH and h.command == "GET":  # test-only, not Azure (not recorded)
+            return self._send(h, Reply(200, self.stats()))
         with self._lock:
             self.requests.append(record)
         is_arm = path.lower().startswith("/subscriptions/")

@@ -31,9 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--root", default=str(DEFAULT_ROOT), help="lab directory (default: %(default)s)"
     )
+    ap.add_argument(
+        "--lng", help="azure-peer: only this LNG's gateways (default: $S2S_LNG_NAME, else all)"
+    )
     ap.add_argument("--prefix", default="s2s", help="namespace name prefix (default: %(default)s)")
     ap.add_argument("--mode", choices=["swanctl", "starter"], default="swanctl")
     ap.add_argument("--multi", action="store_true", help="add con2 (two children) and IKEv1 con3")
+    ap.add_argument(
+        "--multiwan",
+        action="store_true",
+        help="two WANs with failover, con1+con4 (active-active, one LNG) and con2 (second LNG)",
+    )
     ap.add_argument("--child", default="con1", help="child to initiate (default: %(default)s)")
     ap.add_argument("--outdir", default=None, help="capture: output directory")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -45,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             root.mkdir(parents=True, exist_ok=True)
-            sc = Scenario(mode=args.mode, con2=args.multi, con3=args.multi)
+            sc = Scenario(
+                mode=args.mode, con2=args.multi, con3=args.multi, multiwan=args.multiwan
+            )
             lab = Lab(root, prefix=args.prefix, scenario=sc, autoclean=False).up()
             print(json.dumps(lab.status(), indent=2))
             print(f"onprem shell: nsenter -t {lab.anchor_pid('onprem')} -n -m")
@@ -73,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             if not ip:
                 print("error: azure-peer needs --ip or S2S_NEW_IP", file=sys.stderr)
                 return 2
-            Lab.load(root).reprogram_azure_peer(ip)
-            print(f"azure side now expects onprem at {ip}")
+            lng = args.lng or os.environ.get("S2S_LNG_NAME") or None
+            Lab.load(root).reprogram_azure_peer(ip, lng=lng)
+            print(f"azure side ({lng or 'every LNG'}) now expects onprem at {ip}")
         elif args.command == "capture":
             from .capture import main as capture_main
 

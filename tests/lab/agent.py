@@ -53,7 +53,17 @@ class FakeAzureProc:
     charon is reprogrammed to expect the onprem gateway at the new IP, as Azure does.
     """
 
-    def __init__(self, lab: Lab, *, lro_delay: int = 0, fail_puts: int = 0):
+    def __init__(
+        self,
+        lab: Lab,
+        *,
+        lro_delay: int = 0,
+        fail_puts: int = 0,
+        second_site: bool = False,
+        fail_lngs: tuple[str, ...] = (),
+    ):
+        """``second_site``: LNG ``lng-pfsense-b`` in a second subscription (own principal);
+        ``fail_lngs``: ``NAME[:STATUS]`` whose PUTs always fail (see ``python -m tests.fakeazure``)."""
         self.lab = lab
         self.info_path = lab.root / "fakeazure.json"
         self.info_path.unlink(missing_ok=True)
@@ -63,7 +73,8 @@ class FakeAzureProc:
             "onprem",
             [sys.executable, "-m", "tests.fakeazure", "--info", str(self.info_path),
              "--on-change-cmd", hook, "--gateway-ip", lab.wan_ip, "--lro-delay", str(lro_delay),
-             "--fail-puts", str(fail_puts)],
+             "--fail-puts", str(fail_puts), *(["--second-site"] if second_site else []),
+             *(a for f in fail_lngs for a in ("--fail-lng", f))],
             cwd=str(repo), env={**os.environ, "PYTHONPATH": str(repo)}, stdout=subprocess.DEVNULL, stderr=open(lab.root / "fakeazure.log", "ab"),  # noqa: SIM115
         )  # fmt: skip
         wait_for(lambda: self.info_path.exists() and self.info_path.stat().st_size > 0, 20,
@@ -81,6 +92,24 @@ class FakeAzureProc:
                 "resource_group": i["resource_group"], "local_network_gateway": i["lng_name"],
                 "connection": i["connection_name"], "authority": i["url"], "arm_endpoint": i["url"],
                 "ca_bundle": i["ca_path"]}  # fmt: skip
+
+    def _azclient(self, *args: str) -> str:
+        repo = str(Path(__file__).resolve().parents[2])
+        argv = [sys.executable, "-m", "tests.lab.azclient", "--info", str(self.info_path), *args]
+        return self.lab.exec(
+            "onprem", ["env", f"PYTHONPATH={repo}", *argv], timeout=90
+        ).stdout.strip()
+
+    def put_lng_ip(self, lng: str, ip: str) -> str:
+        """PUT the LNG's address with the real SDK as its subscription's principal (raises
+        CommandError if Azure refuses); returns the final provisioningState."""
+        state = self._azclient("put", lng, ip)
+        self.lab.refresh()  # the hook (another process) changed what the gateways expect
+        return state
+
+    def stats(self) -> dict:
+        """Per-LNG counters: ``{"lngs": {name: {"puts", "writes", "gatewayIpAddress", ...}}}``."""
+        return json.loads(self._azclient("stats"))
 
     def lng_ip(self) -> str | None:
         """Ask the fake over HTTPS from inside the namespace, as any client would."""

@@ -13,6 +13,9 @@ gives it a private mount namespace) that owns the bind mounts and a private tmpf
 (host device nodes bound in, plus ``/dev/log`` bound to the lab syslogd's socket). charon,
 swanctl, ping and the agent all enter the anchor's net+mount namespaces with ``nsenter``,
 so ``/var/run/charon.vici`` always resolves to that side's charon, even across restarts.
+
+WAN address changes, multi-WAN failover and what the Azure gateways expect (per LNG) live in
+:mod:`tests.lab.wan`; addressing and tunnels in :mod:`tests.lab.topology`.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from typing import Any
 
 from s2s_agent.osio import Result, run
 
-from . import config, netns, plugins
+from . import config, netns, plugins, topology
 from .config import Scenario
 from .netns import LabError, PingResult, wait_for
+from .wan import WanControl
 
 __all__ = ["Lab", "LabError", "PingResult", "Scenario", "wait_for"]
 
@@ -44,7 +48,7 @@ CHARON = "/usr/lib/ipsec/charon"
 SIDES = ("onprem", "azure")
 
 
-class Lab:
+class Lab(WanControl):
     """Build, drive and tear down the lab. ``down()`` is idempotent and safe on leftovers."""
 
     def __init__(
@@ -60,7 +64,10 @@ class Lab:
         self.scenario = scenario or Scenario()
         self.autoclean = autoclean
         self.wan_ip = config.ONPREM_WAN
+        self.wan2_ip = config.ONPREM_WAN2
+        self.active_wan = "wan1"
         self.azure_expects = config.ONPREM_WAN
+        self.lng_ips = {name: config.ONPREM_WAN for name in topology.lngs(self.scenario)}
         self._procs: list[subprocess.Popen] = []
         if len(str(self.root / "onprem" / "syslog.sock")) > 100:
             raise LabError(f"lab root {self.root} is too long for a Unix socket path")
@@ -287,48 +294,13 @@ class Lab:
                 what=f"{side} starter to load ipsec.conf",
             )
 
-    # ---- WAN change / Azure LNG update ----------------------------------------------------
-    def set_wan_ip(self, new: str) -> None:
-        """Move the onprem WAN address (ISP change); the peer routes stay on-link."""
-        ns, old = self.netns("onprem"), self.wan_ip
-        run(["ip", "-n", ns, "addr", "add", f"{new}/24", "dev", "wan0"], ok_codes=(0, 2))
-        if old != new:
-            run(["ip", "-n", ns, "addr", "del", f"{old}/24", "dev", "wan0"], ok_codes=(0, 2))
-        for net in ("203.0.113.0/24", config.MOVE_NET):
-            run(["ip", "-n", ns, "route", "replace", net, "dev", "wan0"], ok_codes=(0, 2))
-        self.wan_ip = new
-        self._save_state()
-
-    def reprogram_azure_peer(self, new_ip: str) -> None:
-        """What an Azure LNG update does: the gateway now expects the onprem side at ``new_ip``."""
-        self._write_configs("azure", onprem_ip=new_ip)
-        if self.scenario.mode == "starter":
-            self.ipsec("azure", "rereadsecrets")
-            self.ipsec("azure", "update")
-            for t in config.tunnels(self.scenario):
-                for c in t.children:
-                    self.ipsec("azure", "down", c[1], ok_codes=(0, 1))
-        else:
-            self.swanctl("azure", "--load-all", "--noprompt", timeout=15)
-            for t in config.tunnels(self.scenario):
-                self.terminate_ike(t.azure_ike, "azure", timeout=3, force=True)
-        self.azure_expects = new_ip
-        self._save_state()
-
-    def reconfigure_onprem(self, local_ip: str) -> None:
-        """What pfSense's ``ipsec_configure()`` does after the local identifier changed."""
-        self._write_configs("onprem", onprem_ip=local_ip)
-        if self.scenario.mode == "swanctl":
-            self.swanctl("onprem", "--load-all", "--noprompt", timeout=15)
-        else:
-            self.ipsec("onprem", "rereadsecrets")
-            self.ipsec("onprem", "update")
-
     wait_for = staticmethod(wait_for)
 
     # ---- building blocks --------------------------------------------------------------
     def _build_network(self) -> None:
-        for argv in netns.network_commands(self.netns("onprem"), self.netns("azure"), self.wan_ip):
+        for argv in netns.network_commands(
+            self.netns("onprem"), self.netns("azure"), self.wan_ip, multiwan=self.scenario.multiwan
+        ):
             run(argv, timeout=10)
 
     def _write_configs(self, side: str, *, onprem_ip: str | None = None) -> None:
@@ -343,7 +315,11 @@ class Lab:
         (etc / "strongswan.conf").write_text(
             config.strongswan_conf(sc, str(d / "charon.log"), syslog=syslog)
         )
-        swan = config.onprem_swanctl(sc, ip) if side == "onprem" else config.azure_swanctl(sc, ip)
+        if side == "onprem":
+            swan = config.onprem_swanctl(sc, ip)
+        else:  # the gateways follow their LNGs
+            ip = self.azure_expects
+            swan = config.azure_swanctl(sc, ip, self.lng_ips)
         netns.write_private(etc / "swanctl" / "swanctl.conf", swan)
         (etc / "ipsec.conf").write_text(config.ipsec_conf(sc, side, ip))
         netns.write_private(etc / "ipsec.secrets", config.ipsec_secrets(sc, side, ip))
@@ -392,9 +368,20 @@ class Lab:
             "prefix": self.prefix,
             "scenario": asdict(self.scenario),
             "wan_ip": self.wan_ip,
+            "wan2_ip": self.wan2_ip,
+            "active_wan": self.active_wan,
             "azure_expects": self.azure_expects,
+            "lng_ips": self.lng_ips,
         }
         (self.root / "lab.json").write_text(json.dumps(state, indent=2) + "\n")
+
+    def refresh(self) -> None:
+        """Re-read the addresses another process (the fake Azure's hook) changed."""
+        state = json.loads((self.root / "lab.json").read_text())
+        self.wan_ip, self.azure_expects = state["wan_ip"], state["azure_expects"]
+        self.wan2_ip = state.get("wan2_ip", self.wan2_ip)
+        self.active_wan = state.get("active_wan", self.active_wan)
+        self.lng_ips = state.get("lng_ips", self.lng_ips)
 
     @classmethod
     def load(cls, root: str | os.PathLike) -> Lab:
@@ -403,6 +390,5 @@ class Lab:
         lab = cls(
             root, prefix=state["prefix"], scenario=Scenario(**state["scenario"]), autoclean=False
         )
-        lab.wan_ip = state["wan_ip"]
-        lab.azure_expects = state["azure_expects"]
+        lab.refresh()
         return lab

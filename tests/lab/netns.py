@@ -19,7 +19,7 @@ from typing import Any
 
 from s2s_agent.osio import run
 
-from . import config
+from . import config, topology
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,11 @@ def wait_for(
         time.sleep(interval)
 
 
-def network_commands(op: str, az: str, wan_ip: str) -> list[list[str]]:
-    """``ip`` commands building the veth "internet", the LAN and the VNet bridges."""
+def network_commands(op: str, az: str, wan_ip: str, *, multiwan: bool = False) -> list[list[str]]:
+    """``ip`` commands building the veth "internet", the LAN and the VNet bridges.
+
+    ``multiwan``: a second veth ``wan2`` (onprem WAN2 <-> azure) and the active-active
+    gateway's second address; the path to the Azure gateways stays on ``wan0`` (WAN1)."""
     ipo, ipa = ["ip", "-n", op], ["ip", "-n", az]
     cmds = [
         ["ip", "netns", "add", op],
@@ -105,6 +108,16 @@ def network_commands(op: str, az: str, wan_ip: str) -> list[list[str]]:
     ]
     cmds += [[*ipo, "addr", "add", a, "dev", "lan0"] for a in config.ONPREM_LANS]
     cmds += [[*ipa, "addr", "add", a, "dev", "vnet0"] for a in config.AZURE_VNETS]
+    if multiwan:
+        w2 = f"/{topology.WAN2_PREFIX}"
+        cmds += [
+            [*ipa, "addr", "add", f"{config.AZURE_GW4}/24", "dev", "wan0"],
+            [*ipo, "link", "add", "wan2", "type", "veth", "peer", "name", "wan2", "netns", az],
+            [*ipo, "addr", "add", config.ONPREM_WAN2 + w2, "dev", "wan2"],
+            [*ipa, "addr", "add", topology.AZURE_WAN2_END + w2, "dev", "wan2"],
+            [*ipo, "link", "set", "wan2", "up"],
+            [*ipa, "link", "set", "wan2", "up"],
+        ]
     return cmds
 
 
