@@ -216,8 +216,8 @@ def fake_cli(tmp_path, answer: str, rc: int):
     cli = tmp_path / "fake-s2s-agent"
     cli.write_text(
         "#!/bin/sh\n"
-        f'echo "$@" > {tmp_path}/cli-args\ncp "$3" {tmp_path}/cli-yaml\n'
-        f'echo "{answer}" | sed "s#TMP#$3#" >&2\nexit {rc}\n'
+        f'echo "$@" > {tmp_path}/cli-args\ncp "$4" {tmp_path}/cli-yaml\n'
+        f'echo "{answer}" | sed "s#TMP#$4#" >&2\nexit {rc}\n'
     )
     cli.chmod(0o755)
     return cli
@@ -234,7 +234,9 @@ def test_save_shows_the_agents_validate_config_message(tmp_path, monkeypatch):
         "the generated s2s-agent.yaml: tunnels[0].children: bad child"
     ]
     args = (tmp_path / "cli-args").read_text().split()
-    assert args[:2] == ["validate-config", "-c"] and not Path(args[2]).exists()  # removed
+    # the settings only: Save has not yet written the credential file they name
+    assert args[:3] == ["validate-config", "--without-credential-file", "-c"]
+    assert not Path(args[3]).exists()  # removed
     assert yaml.safe_load((tmp_path / "cli-yaml").read_text())["tunnels"][0]["ike"] == "con1"
     assert SECRET not in (tmp_path / "cli-yaml").read_text()
     assert not (tmp_path / "s2s-agent.yaml").exists()  # nothing saved
@@ -272,3 +274,23 @@ def test_the_real_agent_accepts_what_the_form_saves(tmp_path, monkeypatch):
     r = subprocess.run([str(cli), "validate-config", "-c", str(bad)], capture_output=True,
                        text=True, timeout=60)  # fmt: skip
     assert r.returncode == 2
+
+
+def test_the_real_agent_checks_the_credential_file_unless_told_not_to(tmp_path, monkeypatch):
+    """Save checks the settings with --without-credential-file (the resync writes that file
+    after the Save); without the flag a missing credential file is refused (exit 2)."""
+    cli = Path(sys.executable).with_name("s2s-agent")
+    if not cli.exists():
+        pytest.skip(f"{cli} is missing (make venv installs it)")
+    monkeypatch.setenv("S2S_TEST_CLI", str(cli))
+    out = run_harness(tmp_path, "form_post", {}, arg=GOOD)
+    assert out["result"]["input_errors"] == []
+    doc = tmp_path / "s2s-agent.yaml"
+    secret = Path(yaml.safe_load(doc.read_text())["azure"]["client_secret_file"])
+    secret.unlink(missing_ok=True)  # as before the first Save's resync wrote it
+    plain = subprocess.run([str(cli), "validate-config", "-c", str(doc)], capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    assert plain.returncode == 2 and "credential file" in plain.stderr
+    flag = subprocess.run([str(cli), "validate-config", "--without-credential-file", "-c",
+                           str(doc)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert flag.returncode == 0, flag.stderr

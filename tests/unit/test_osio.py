@@ -65,10 +65,11 @@ def test_kill_running_ends_commands_started_by_other_threads():
         except CommandError as exc:
             errors.append(exc)
 
+    before = set(osio._running)  # a command another test left running is not ours
     th = threading.Thread(target=work)
     th.start()
     deadline = time.monotonic() + 5
-    while not osio._running and time.monotonic() < deadline:
+    while not (osio._running - before) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert osio.kill_running() >= 1  # (a command another test left running may be ended too)
     th.join(5)
