@@ -2,7 +2,7 @@
 and no stale identifier loaded in charon.
 
 Real charons in the lab, the fake Azure, the real agent. The agent is started with
-``S2S_TEST_CRASH_AT`` naming a step boundary (:mod:`s2s_agent.crashpoint`): it SIGKILLs
+``S2S_TEST_CRASH_AT`` naming a step boundary (:mod:`s2s_agent.act.crashpoint`): it SIGKILLs
 itself there during the WAN-change heal. The restarted agent (without the variable) must
 finish the heal: the tunnel UP on the new IP, charon's *loaded* local id the new IP, the LNG
 the new IP, and exactly one LNG PUT in total.

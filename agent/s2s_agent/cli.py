@@ -12,9 +12,10 @@ import logging
 import sys
 import time
 
-from . import __version__, render
+from . import __version__
 from . import config as config_mod
-from .errors import ConfigError, ControlError, ParseError, S2SError, StateError
+from .core.errors import ConfigError, ControlError, ParseError, S2SError, StateError
+from .tell import render
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_validate(args) -> int:
-    from .azure_settings import check_credential_file
+    from .config.azure import check_credential_file
 
     cfg = config_mod.load(args.config)
     check_credential_file(cfg)  # the rules of its use: missing, mode, owner, symlink, FIFO ...
@@ -104,7 +105,7 @@ def fetch_status(config_path: str) -> tuple[dict | None, str | None]:
         return _live(sock), None
     except ControlError as exc:
         why = str(exc)
-    from . import statefile
+    from .core import statefile
 
     try:
         data = statefile.load(state_file)
@@ -120,7 +121,7 @@ def fetch_status(config_path: str) -> tuple[dict | None, str | None]:
 
 
 def _live(sock: str) -> dict:
-    from . import control
+    from .tell import control
 
     return control.request(sock, "status")
 
@@ -179,7 +180,8 @@ def cmd_remediate(args) -> int:
     daemon that holds the lock but does not answer (stopped, overloaded, hung) is alive, and
     acting beside it would bypass its write count; then nothing is done (exit 1).
     """
-    from . import control, runlock
+    from .core import runlock
+    from .tell import control
 
     cfg = config_mod.load(args.config)
     command = "plan" if args.dry_run else "remediate"
@@ -213,7 +215,7 @@ def cmd_remediate(args) -> int:
 def _remediate_locally(cfg, dry_run: bool) -> dict:
     """One observation, one plan, maybe one run, with the daemon's state and CARP rules."""
     from .daemon import Daemon
-    from .ha import carp_role
+    from .observe.ha import carp_role
 
     d = Daemon(cfg)  # reads state.json: the applied IP and the Azure write history
     if d.remedy_loop is None:
@@ -245,7 +247,7 @@ def _confirm_wan(wan) -> None:
 
 
 def cmd_parse(args) -> int:
-    from . import parsers
+    from .observe import parsers
 
     if args.file == "-":
         text = sys.stdin.buffer.read().decode("utf-8", errors="replace")

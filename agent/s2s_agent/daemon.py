@@ -20,16 +20,19 @@ import signal
 import socket
 import time
 
-from . import __version__, osio, render, statefile
+from . import __version__
 from . import config as config_mod
-from .alerts import AlertTracker, iso
-from .atomic import write_atomic
-from .background import Background
 from .config import Config
-from .control import ControlServer
-from .errors import S2SError, StateError
-from .observer import Observer
-from .syslogsend import SyslogSender
+from .core import osio, statefile
+from .core.atomic import write_atomic
+from .core.background import Background
+from .core.clock import iso
+from .core.errors import S2SError, StateError
+from .observe.observer import Observer
+from .tell import render
+from .tell.alerts import AlertTracker
+from .tell.control import ControlServer
+from .tell.syslogsend import SyslogSender
 
 log = logging.getLogger(__name__)
 
@@ -301,15 +304,15 @@ class Daemon:
         loop = self.remedy_loop
         if loop is None or loop.busy or loop.predecessor is not None:
             return {**out, "started": False}
-        from .remediation import Plan
+        from .decide.plan import Plan
 
         plan = Plan(loop.remedy.last_plan.steps, loop.remedy.last_plan.reason)
         started = loop.remedy.start(plan, loop.wan.tracker.current)
         return {**out, "started": started}
 
     def run(self) -> int:
-        from . import runlock  # one remediator per host: the one-shot mode takes it too
-        from .azure_settings import check_credential_file
+        from .config.azure import check_credential_file
+        from .core import runlock  # one remediator per host: the one-shot mode takes it too
 
         check_credential_file(self.cfg)  # now, not at the first WAN change
         lock = runlock.acquire(self.cfg.agent.state_dir, wait=runlock.START_WAIT,
@@ -412,7 +415,7 @@ class Daemon:
 def _load_checked(path: str) -> Config:
     """Load the config and check its credential file with the rules of its use (a reload
     with a missing or too open credential file keeps the running config)."""
-    from .azure_settings import check_credential_file
+    from .config.azure import check_credential_file
 
     new = config_mod.load(path)
     check_credential_file(new)

@@ -8,7 +8,7 @@ background thread.
 
 With ``background=True`` (the daemon) the blocking reads -- the WAN IP (``ifconfig``/``ip``
 or the HTTP quorum) and the CARP state (``ifconfig``) -- run on worker threads
-(:class:`~s2s_agent.background.Background`): :meth:`RemedyLoop.kick` starts the due ones,
+(:class:`~s2s_agent.core.background.Background`): :meth:`RemedyLoop.kick` starts the due ones,
 :meth:`RemedyLoop.collect` takes their results, the main loop never waits. Without it
 (one-shot commands, tests) they run inline. After a reload the new loop inherits the old
 one's running remediation (``predecessor``): it starts nothing until that one finished,
@@ -22,15 +22,15 @@ import threading
 import time
 from collections.abc import Callable
 
-from .alerts import iso
-from .azureworker import AzureWorker
-from .background import Background
+from .act.azureworker import AzureWorker
+from .act.executor import Remediator
 from .config import Config
-from .errors import S2SError
-from .executor import Remediator
-from .ha import carp_role, wan_reader
-from .wan import WanTracker
-from .wanwatch import open_events, read_wan_ip
+from .core.background import Background
+from .core.clock import iso
+from .core.errors import S2SError
+from .decide.wan import WanTracker
+from .observe.ha import carp_role, wan_reader
+from .observe.wanwatch import open_events, read_wan_ip
 
 log = logging.getLogger(__name__)
 

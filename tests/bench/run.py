@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from s2s_agent.parsers import classify_line, parse_list_sas, parse_statusall
+from s2s_agent.observe.parsers import classify_line, parse_list_sas, parse_statusall
 from tests.bench.adversarial import bench_adversarial
 
 ROOT = Path(__file__).resolve().parents[2]

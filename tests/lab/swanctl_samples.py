@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from s2s_agent.osio import run
+from s2s_agent.core.osio import run
 
 from .lab import Lab
 

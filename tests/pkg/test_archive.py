@@ -101,7 +101,7 @@ def test_pure_python_libraries_are_bundled(members):
                  "certifi/cacert.pem", "charset_normalizer/md.py", "charset_normalizer/cd.py",
                  "yaml/__init__.py", "yaml/scanner.py", "msal/application.py",
                  "jwt/__init__.py", "isodate/__init__.py", "typing_extensions.py",
-                 "s2s_agent/credential.py"):  # fmt: skip
+                 "s2s_agent/act/credential.py"):  # fmt: skip
         assert lib + path in names, path
 
 

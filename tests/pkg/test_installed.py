@@ -218,8 +218,9 @@ AGENT_SECTION_PARSERS = """
 import json, sys, yaml, importlib
 data = yaml.safe_load(open(sys.argv[1]))
 out = {}
-for section, module, func in (("wan", "wan", "parse_wan"), ("pfsense", "pfsense", "parse_pfsense"),
-                              ("azure", "azure_settings", "parse_azure")):
+for section, module, func in (("wan", "config.wan", "parse_wan"),
+                              ("pfsense", "config.pfsense", "parse_pfsense"),
+                              ("azure", "config.azure", "parse_azure")):
     try:
         mod = importlib.import_module("s2s_agent." + module)
     except ModuleNotFoundError:
@@ -235,8 +236,7 @@ print(json.dumps(out))
 def test_resync_sections_pass_the_agents_own_section_parsers(
     installed_root, freebsd_python, freebsd_python_crypto, tmp_path, case
 ):
-    """validate-config does not check azure/wan/pfsense yet (config.RESERVED_SECTIONS):
-    run the section parsers the remediation modules ship on what the .inc writes."""
+    """Run the agent's own section parsers (config.wan/pfsense/azure) on what the .inc writes."""
     conf, _ = resync(installed_root, tmp_path, RESYNC_CASES[case])
     code = AGENT_SECTION_PARSERS.replace("sys.argv[1]", repr(str(conf)))
     python = freebsd_python_crypto if case.startswith("certificate") else freebsd_python

@@ -2,7 +2,7 @@
 
 The update runs in a child ``python -I`` that sees the standard library and the vendored
 folder of the extracted package only (tests/pkg/isolated.py): client-secret authentication
-works there, on msal, without ``cryptography`` (``s2s_agent.credential``). Where FreeBSD's
+works there, on msal, without ``cryptography`` (``s2s_agent.act.credential``). Where FreeBSD's
 py311-cryptography is installed (``freebsd_python_crypto``), azure-identity is used and
 certificate authentication works; without it ``validate-config`` says what to install.
 The ``fake_azure`` fixture fails the test if a request or response broke the Azure REST spec.
@@ -43,12 +43,12 @@ print(json.dumps({"old": old, "new": done.gateway_ip_address,
 
 CLIENT_UPDATE = """
 import json, os
-from s2s_agent.azure import AzureClient, parse_azure
+from s2s_agent.act.azure import AzureClient, parse_azure
 a = json.loads(ARGS)
 settings = parse_azure(a["section"], "/usr/local/etc/s2s-agent.yaml")
 client = AzureClient(settings, owner_uid=os.getuid(), polling_interval=1)
 result = client.update_lng_ip(a["ip"])
-for m in ("azure.mgmt.network", "azure.core", "msal", "requests", "s2s_agent.azure"):
+for m in ("azure.mgmt.network", "azure.core", "msal", "requests", "s2s_agent.act.azure"):
     assert sys.modules[m].__file__.startswith(sys.path[0]), sys.modules[m].__file__
 print(json.dumps({"changed": result.changed, "old": result.old_ip, "new": result.new_ip,
                   "attempts": result.attempts,
@@ -118,8 +118,8 @@ def test_agent_azure_client_updates_the_lng_from_the_installed_tree(
     """The agent's own AzureClient (what remediation calls), configured the way the
     package's YAML configures it, from the installed tree; with the standard library only
     (no cryptography), client-secret auth runs on msal."""
-    assert (installed_root / LIB.lstrip("/") / "s2s_agent" / "azure.py").is_file(), (
-        "the archive has no s2s_agent/azure.py"
+    assert (installed_root / LIB.lstrip("/") / "s2s_agent" / "act" / "azure.py").is_file(), (
+        "the archive has no s2s_agent/act/azure.py"
     )
     interpreter = request.getfixturevalue(python)
     fake = fake_azure

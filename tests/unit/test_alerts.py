@@ -1,4 +1,4 @@
-from s2s_agent.alerts import AlertTracker
+from s2s_agent.tell.alerts import AlertTracker
 
 
 def test_first_up_is_silent_first_down_alerts():

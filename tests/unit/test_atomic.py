@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 
-from s2s_agent import atomic
-from s2s_agent.atomic import read_json, write_atomic
-from s2s_agent.errors import StateError
+from s2s_agent.core import atomic
+from s2s_agent.core.atomic import read_json, write_atomic
+from s2s_agent.core.errors import StateError
 
 
 def leftovers(directory) -> list[str]:

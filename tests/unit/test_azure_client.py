@@ -1,4 +1,4 @@
-"""s2s_agent.azure against the fake Azure (real azure-identity + azure-mgmt-network)."""
+"""s2s_agent.act.azure against the fake Azure (real azure-identity + azure-mgmt-network)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent.azure import (
+from s2s_agent.act.azure import (
     AzureAuthError,
     AzureBusyError,
     AzureClient,
@@ -21,7 +21,7 @@ from s2s_agent.azure import (
     parse_azure,
     read_private_file,
 )
-from s2s_agent.errors import ConfigError, S2SError
+from s2s_agent.core.errors import ConfigError, S2SError
 from tests.fakeazure import FakeAzure
 
 NEW_IP = "203.0.113.77"

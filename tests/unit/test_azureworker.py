@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent import osio
-from s2s_agent.azureworker import AzureCallError, AzureWorker, worker_main
-from s2s_agent.errors import CommandError
+from s2s_agent.act.azureworker import AzureCallError, AzureWorker, worker_main
+from s2s_agent.core import osio
+from s2s_agent.core.errors import CommandError
 from tests.fakeazure import FakeAzure
 
 NEW_IP = "203.0.113.77"

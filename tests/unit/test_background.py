@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from s2s_agent.background import Background
+from s2s_agent.core.background import Background
 
 
 def test_one_call_at_a_time_and_the_result_is_taken_once():

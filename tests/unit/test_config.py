@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from s2s_agent import config
-from s2s_agent.errors import ConfigError
+from s2s_agent.core.errors import ConfigError
 
 SAMPLE = "etc/s2s-agent.yaml.sample"
 

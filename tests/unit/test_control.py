@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from s2s_agent import control
-from s2s_agent.errors import ControlError
+from s2s_agent.core.errors import ControlError
+from s2s_agent.tell import control
 
 server_paused = threading.Event()
 
@@ -189,7 +189,7 @@ def test_overlong_socket_path_is_named(tmp_path):
 
 EMFILE_SERVER = """
 import resource, selectors, sys, time
-from s2s_agent import control
+from s2s_agent.tell import control
 control.CLIENT_TIMEOUT = 1.0
 sel = selectors.DefaultSelector()
 srv = control.ControlServer(sys.argv[1], {"status": lambda r: {"ok": 1}}, sel)

@@ -1,4 +1,4 @@
-"""s2s_agent.credential: client-secret auth on msal alone (no cryptography) against the fake
+"""s2s_agent.act.credential: client-secret auth on msal alone (no cryptography) against the fake
 Azure, the azure-identity choice where cryptography exists, and the certificate guard."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent import credential
-from s2s_agent.azure import AzureAuthError, AzureClient, AzureError, parse_azure
-from s2s_agent.errors import ConfigError
+from s2s_agent.act import credential
+from s2s_agent.act.azure import AzureAuthError, AzureClient, AzureError, parse_azure
+from s2s_agent.config import azure as azure_cfg
+from s2s_agent.core.errors import ConfigError
 from tests.fakeazure import FakeAzure
 
 NEW_IP = "203.0.113.78"
@@ -23,7 +24,7 @@ SCOPE = "https://management.azure.com/.default"
 @pytest.fixture
 def no_cryptography(monkeypatch: pytest.MonkeyPatch) -> None:
     """What a pfSense box without py311-cryptography looks like to the agent."""
-    monkeypatch.setattr(credential, "have_cryptography", lambda: False)
+    monkeypatch.setattr(azure_cfg, "have_cryptography", lambda: False)
 
 
 def settings(fake: FakeAzure, tmp_path: Path, secret: str | None = None, **over):
@@ -80,7 +81,7 @@ def test_agent_updates_the_lng_without_cryptography(
 def test_azure_identity_is_used_where_cryptography_exists(fake_azure: FakeAzure) -> None:
     from azure.identity import ClientSecretCredential
 
-    assert credential.have_cryptography()
+    assert azure_cfg.have_cryptography()
     cred = credential.secret_credential("t", fake_azure.client_id, "s", authority=fake_azure.url)
     assert isinstance(cred, ClientSecretCredential)
 
@@ -126,7 +127,7 @@ def test_connection_verify_wins_over_requests_ca_bundle(
 def test_untrusted_tls_is_a_fatal_transport_error(fake_azure: FakeAzure) -> None:
     from azure.core.exceptions import ServiceRequestError
 
-    from s2s_agent.azure_errors import classify
+    from s2s_agent.act.azure_errors import classify
 
     cred = msal_cred(fake_azure, connection_verify=None)  # certifi does not know the fake CA
     with pytest.raises(ServiceRequestError) as err:
@@ -137,7 +138,7 @@ def test_untrusted_tls_is_a_fatal_transport_error(fake_azure: FakeAzure) -> None
 def test_unreachable_authority_is_transient(fake_azure: FakeAzure) -> None:
     from azure.core.exceptions import ServiceRequestError
 
-    from s2s_agent.azure_errors import classify
+    from s2s_agent.act.azure_errors import classify
 
     cred = msal_cred(fake_azure, authority="https://127.0.0.1:9", timeout=(2.0, 2.0))
     with pytest.raises(ServiceRequestError) as err:
@@ -149,7 +150,7 @@ def test_unreachable_authority_is_transient(fake_azure: FakeAzure) -> None:
 def test_entra_busy_is_transient(fake_azure: FakeAzure, status: int) -> None:
     from azure.core.exceptions import ServiceResponseError
 
-    from s2s_agent.azure_errors import classify
+    from s2s_agent.act.azure_errors import classify
 
     fake_azure.faults.add("POST", r"/oauth2/", status=status, times=None)
     with pytest.raises(ServiceResponseError) as err:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from s2s_agent import config
-from s2s_agent.azure_settings import check_credential_file
+from s2s_agent.config.azure import check_credential_file
+from s2s_agent.core.errors import ConfigError
 from s2s_agent.daemon import Daemon
-from s2s_agent.errors import ConfigError
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the credential file must be root's")
 
@@ -145,7 +145,7 @@ def test_reload_with_a_bad_credential_file_keeps_the_running_config(tmp_path):
 
 
 def test_a_fifo_credential_file_does_not_block_the_worker_side_read(tmp_path):
-    from s2s_agent.azure_settings import read_private_file
+    from s2s_agent.config.azure import read_private_file
 
     fifo = tmp_path / "secret"
     os.mkfifo(fifo, 0o600)

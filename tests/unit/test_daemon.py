@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent import config, control
+from s2s_agent import config
 from s2s_agent.daemon import Daemon
-from s2s_agent.observer import Observer
-from s2s_agent.syslogsend import SyslogSender
+from s2s_agent.observe.observer import Observer
+from s2s_agent.tell import control
+from s2s_agent.tell.syslogsend import SyslogSender
 
 LAB = Path(__file__).resolve().parents[1] / "golden" / "lab"
 

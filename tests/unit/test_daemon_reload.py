@@ -11,11 +11,11 @@ import time
 import pytest
 
 from s2s_agent import config
-from s2s_agent.azureworker import AzureCallError
+from s2s_agent.act.azureworker import AzureCallError
 from s2s_agent.daemon import Daemon
-from s2s_agent.remediation import Plan, Step
+from s2s_agent.decide.plan import Plan, Step
 from s2s_agent.remedyloop import RemedyLoop
-from s2s_agent.syslogsend import SyslogSender
+from s2s_agent.tell.syslogsend import SyslogSender
 
 
 def base(tmp_path, log_file="ipsec.log") -> str:

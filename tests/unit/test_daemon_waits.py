@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from s2s_agent import control
-from s2s_agent.errors import ControlError
+from s2s_agent.core.errors import ControlError
+from s2s_agent.tell import control
 from tests.fakecharon import FakeCharon
 
 HANG = "#!/bin/sh\necho $$ >> {pids}\nexec sleep 25\n"

@@ -6,9 +6,9 @@ import textwrap
 import pytest
 
 from s2s_agent import config
-from s2s_agent.azureworker import AzureCallError
-from s2s_agent.executor import Remediator
-from s2s_agent.remediation import Plan, Step
+from s2s_agent.act.azureworker import AzureCallError
+from s2s_agent.act.executor import Remediator
+from s2s_agent.decide.plan import Plan, Step
 
 CFG = """
 tunnels: [{name: hq, ike: con1}]
@@ -180,7 +180,8 @@ def test_remedy_loop_of_a_carp_tunnel_observes_the_vip_address(cfg, monkeypatch)
     """remediation.carp_* set and wan.source interface: the WAN monitor reads the VIP."""
     import dataclasses
 
-    from s2s_agent import ha, remedyloop
+    from s2s_agent import remedyloop
+    from s2s_agent.observe import ha
 
     monkeypatch.setattr(remedyloop, "open_events", lambda iface: None)
     seen = []
@@ -224,7 +225,7 @@ def test_reset_connection_goes_through_the_gate(cfg):
 
 
 def test_gate_counts_maybe_writes_and_gives_back_certain_non_writes(cfg):
-    from s2s_agent.writegate import WriteGate
+    from s2s_agent.act.writegate import WriteGate
 
     class Flaky(FakeWorker):
         def __init__(self, kind):
@@ -237,7 +238,7 @@ def test_gate_counts_maybe_writes_and_gives_back_certain_non_writes(cfg):
     clock = [100.0]
     for kind, kept in (("AzureTimeoutError", 1), ("WorkerError", 1), ("AzureError", 1),
                        ("AzureAuthError", 0), ("AzureForbiddenError", 0), ("ConfigError", 0)):
-        from s2s_agent.remediation import History
+        from s2s_agent.decide.plan import History
 
         h = History()
         gate = WriteGate(Flaky(kind), h, lambda: 3, lambda: clock[0])

@@ -22,9 +22,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from s2s_agent import cli, config, control, statefile
-from s2s_agent.alerts import AlertTracker
-from s2s_agent.errors import ConfigError, StateError
+from s2s_agent import cli, config
+from s2s_agent.core import statefile
+from s2s_agent.core.errors import ConfigError, StateError
+from s2s_agent.tell import control
+from s2s_agent.tell.alerts import AlertTracker
 
 FUZZ = settings(max_examples=100, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # fmt: skip

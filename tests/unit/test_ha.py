@@ -1,6 +1,6 @@
-from s2s_agent import osio
-from s2s_agent.errors import CommandError
-from s2s_agent.ha import carp_role, parse_carp
+from s2s_agent.core import osio
+from s2s_agent.core.errors import CommandError
+from s2s_agent.observe.ha import carp_role, parse_carp
 
 # FreeBSD 14 `ifconfig igb0` on a pfSense CARP pair (format of sbin/ifconfig/carp.c)
 IFCONFIG = """igb0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 mtu 1500
@@ -43,7 +43,7 @@ def test_roles():
 
 
 def test_vip_wan_ip_reads_the_vhid_address_not_the_node_address():
-    from s2s_agent.ha import vip_wan_ip
+    from s2s_agent.observe.ha import vip_wan_ip
 
     run = runner_with(IFCONFIG)
     kw = {"allow_private": True, "run": run, "system": "freebsd14"}
@@ -66,8 +66,8 @@ def _cfg(source="interface", carp=("igb0", 1)):
 
 
 def test_wan_reader_uses_the_vip_only_for_a_carp_tunnel_on_the_interface_source():
-    from s2s_agent.ha import wan_reader
-    from s2s_agent.wanwatch import read_wan_ip
+    from s2s_agent.observe.ha import wan_reader
+    from s2s_agent.observe.wanwatch import read_wan_ip
 
     assert wan_reader(_cfg(carp=(None, None))) is read_wan_ip
     assert wan_reader(_cfg(source="http")) is read_wan_ip  # the echo sees the NATed address
@@ -78,7 +78,7 @@ def test_wan_reader_uses_the_vip_only_for_a_carp_tunnel_on_the_interface_source(
 def test_wan_reader_for_carp_reads_the_vip(monkeypatch):
     from types import SimpleNamespace
 
-    from s2s_agent import ha
+    from s2s_agent.observe import ha
 
     seen = {}
 
@@ -93,7 +93,7 @@ def test_wan_reader_for_carp_reads_the_vip(monkeypatch):
 
 
 def test_vip_wan_ip_on_freebsd_asks_ifconfig_for_inet():
-    from s2s_agent.ha import vip_wan_ip
+    from s2s_agent.observe.ha import vip_wan_ip
 
     calls = []
 

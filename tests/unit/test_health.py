@@ -1,5 +1,5 @@
-from s2s_agent import health as H
-from s2s_agent.model import ChildSa, IkeSa, SaSnapshot
+from s2s_agent.core.model import ChildSa, IkeSa, SaSnapshot
+from s2s_agent.decide import health as H
 
 NOW = 10_000.0
 

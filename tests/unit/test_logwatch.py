@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s2s_agent import logwatch
-from s2s_agent.logwatch import LogTailer
+from s2s_agent.observe import logwatch
+from s2s_agent.observe.logwatch import LogTailer
 
 
 def append(path, data: bytes | str) -> None:

@@ -1,6 +1,6 @@
 from s2s_agent.config import ProbeSettings, TunnelSettings
-from s2s_agent.observer import ProbeScheduler
-from s2s_agent.probe import ProbeResult
+from s2s_agent.observe.observer import ProbeScheduler
+from s2s_agent.observe.probe import ProbeResult
 
 
 def test_probe_window_pools_the_last_probes_since_a_time():
@@ -26,9 +26,9 @@ def test_probe_window_pools_the_last_probes_since_a_time():
 from pathlib import Path  # noqa: E402
 
 from s2s_agent import config as C  # noqa: E402
-from s2s_agent import remediation as R  # noqa: E402
-from s2s_agent.observer import Observer  # noqa: E402
-from s2s_agent.parsers import parse_statusall  # noqa: E402
+from s2s_agent.decide import plan as R  # noqa: E402
+from s2s_agent.observe.observer import Observer  # noqa: E402
+from s2s_agent.observe.parsers import parse_statusall  # noqa: E402
 
 LAB = Path(__file__).resolve().parents[1] / "golden" / "lab"
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent import cli, config, runlock
-from s2s_agent.control import ControlServer
+from s2s_agent import cli, config
+from s2s_agent.core import runlock
 from s2s_agent.daemon import Daemon
+from s2s_agent.tell.control import ControlServer
 from tests.unit.test_executor import FakeWorker
 
 LAB = Path(__file__).resolve().parents[1] / "golden" / "lab"
@@ -22,7 +23,7 @@ OLD, NEW = "198.51.100.2", "127.0.0.1"  # the WAN interface is `lo`: its address
 def env(tmp_path, monkeypatch):
     # the tunnel is on a CARP VIP, so the agent observes the VIP's address (ha.wan_reader):
     # in-process tests see NEW there, as a subprocess does on `lo` (no carp0 on Linux)
-    monkeypatch.setattr("s2s_agent.ha.vip_wan_ip", lambda i, v, **kw: (NEW, ""))
+    monkeypatch.setattr("s2s_agent.observe.ha.vip_wan_ip", lambda i, v, **kw: (NEW, ""))
     bindir = tmp_path / "bin"
     bindir.mkdir()
     sas = tmp_path / "sas.txt"
@@ -126,7 +127,7 @@ def test_control_remediate_runs_the_heal_through_the_gate(env, monkeypatch):
 def test_one_shot_on_a_carp_backup_does_not_act(env, monkeypatch):
     save_state(env, [])
     roles = {"carp_role": ("backup", "CARP vhid 1 on carp0 is BACKUP: observing only")}
-    for where in ("s2s_agent.ha.carp_role", "s2s_agent.remedyloop.carp_role"):
+    for where in ("s2s_agent.observe.ha.carp_role", "s2s_agent.remedyloop.carp_role"):
         monkeypatch.setattr(where, lambda i, v: roles["carp_role"])
     worker = FakeWorker(ip=OLD)
     monkeypatch.setattr("s2s_agent.remedyloop.AzureWorker", lambda path: worker)
@@ -145,7 +146,7 @@ def test_one_shot_refuses_beside_a_live_daemon_that_does_not_answer(env):
     overload): `remediate` must not act beside it (it did: any socket error = "not running")."""
     save_state(env, [])
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys,time; from s2s_agent import runlock; "
+                               "import sys,time; from s2s_agent.core import runlock; "
                                f"runlock.acquire({str(env / 'state')!r}); print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
@@ -193,7 +194,7 @@ def test_one_shot_holds_the_lock_while_it_runs(env, monkeypatch):
 
 
 def test_a_daemon_does_not_start_while_another_holds_the_lock(env, monkeypatch):
-    from s2s_agent.errors import StateError
+    from s2s_agent.core.errors import StateError
 
     monkeypatch.setattr(runlock, "START_WAIT", 0.3)
     save_state(env, [])
@@ -210,10 +211,10 @@ def test_one_shot_write_is_in_the_history_the_daemon_reads(env, monkeypatch):
     the next daemon counts it (it did not: the daemon's counter never saw one-shot writes)."""
     import time
 
-    from s2s_agent import executor
+    from s2s_agent.act import executor
 
     save_state(env, [time.time() - 100])  # one write this hour; the limit is 2
-    for where in ("s2s_agent.ha.carp_role", "s2s_agent.remedyloop.carp_role"):
+    for where in ("s2s_agent.observe.ha.carp_role", "s2s_agent.remedyloop.carp_role"):
         monkeypatch.setattr(where, lambda i, v: ("master", "MASTER"))
     worker = FakeWorker(ip=OLD)
     monkeypatch.setattr("s2s_agent.remedyloop.AzureWorker", lambda path: worker)

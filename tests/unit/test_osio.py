@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from s2s_agent import osio
-from s2s_agent.errors import CommandError
+from s2s_agent.core import osio
+from s2s_agent.core.errors import CommandError
 
 # a child that forks a grandchild which leaves the process group (setsid) and keeps the
 # inherited stdout/stderr open for 30 s: killpg cannot reach it

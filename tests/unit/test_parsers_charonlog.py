@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from s2s_agent.model import LOG_KINDS
-from s2s_agent.parsers import classify_line, parse_log
+from s2s_agent.core.model import LOG_KINDS
+from s2s_agent.observe.parsers import classify_line, parse_log
 
 # (message as charon logs it, kind). Texts from strongSwan 5.9.8's DBG calls or real logs.
 TABLE = [
@@ -201,7 +201,7 @@ def test_parse_log_splits_on_newlines_only_and_skips_blank_lines():
 def test_bsd_year_rolls_back_for_last_years_december(monkeypatch):
     import time as real_time
 
-    from s2s_agent.parsers import charonlog
+    from s2s_agent.observe.parsers import charonlog
 
     jan = real_time.struct_time((2027, 1, 1, 0, 0, 5, 4, 1, 0))
     monkeypatch.setattr(charonlog._clock, "localtime", lambda *a: jan)

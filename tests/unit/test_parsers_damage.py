@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent.errors import ParseError
-from s2s_agent.parsers import parse_list_sas, parse_log, parse_statusall
+from s2s_agent.core.errors import ParseError
+from s2s_agent.observe.parsers import parse_list_sas, parse_log, parse_statusall
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 

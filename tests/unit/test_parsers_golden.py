@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent.parsers import parse_list_sas, parse_statusall, parse_vici_sas
+from s2s_agent.observe.parsers import parse_list_sas, parse_statusall, parse_vici_sas
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 

@@ -17,7 +17,7 @@ CODE = """
 import sys
 sys.path[:0] = [{root!r}, {agent!r}]
 from tests.bench.adversarial import cases, PARSE
-from s2s_agent.errors import ParseError
+from s2s_agent.core.errors import ParseError
 for kind, group in cases(60_000).items():
     for name, text in group.items():
         try:
@@ -45,7 +45,7 @@ def test_adversarial_lines_are_parsed_without_hanging():
 
 
 def test_overlong_lines_are_skipped_with_a_warning_not_read():
-    from s2s_agent.parsers import parse_list_sas, parse_statusall
+    from s2s_agent.observe.parsers import parse_list_sas, parse_statusall
 
     hdr = "Security Associations (1 up, 0 connecting):\n"
     ike = "  a[1]: ESTABLISHED 1 second ago, 1.1.1.1[x]...2.2.2.2[y]\n"

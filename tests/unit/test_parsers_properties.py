@@ -10,9 +10,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from s2s_agent.errors import ParseError
-from s2s_agent.model import LOG_KINDS, LogEvent, SaSnapshot
-from s2s_agent.parsers import (
+from s2s_agent.core.errors import ParseError
+from s2s_agent.core.model import LOG_KINDS, LogEvent, SaSnapshot
+from s2s_agent.observe.parsers import (
     classify_line,
     parse_list_sas,
     parse_log,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent.parsers import parse_list_sas, parse_log, parse_statusall
+from s2s_agent.observe.parsers import parse_list_sas, parse_log, parse_statusall
 
 PUBLIC = Path(__file__).resolve().parents[1] / "golden" / "public"
 PARSERS = {"statusall": parse_statusall, "swanctl": parse_list_sas}

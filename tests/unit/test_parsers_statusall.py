@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from s2s_agent.errors import ParseError
-from s2s_agent.parsers import parse_statusall
+from s2s_agent.core.errors import ParseError
+from s2s_agent.observe.parsers import parse_statusall
 
 HDR = "Security Associations (1 up, 0 connecting):\n"
 IKE = "       azure[1]: ESTABLISHED {ago}, 198.51.100.2[198.51.100.2]...203.0.113.1[203.0.113.1]\n"

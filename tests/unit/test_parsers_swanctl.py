@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from s2s_agent.errors import ParseError
-from s2s_agent.parsers import parse_list_sas
+from s2s_agent.core.errors import ParseError
+from s2s_agent.observe.parsers import parse_list_sas
 
 ONE = """\
 azure: #1, ESTABLISHED, IKEv2, ed52ae21c0df697b_i* 7706634a5ae4863d_r

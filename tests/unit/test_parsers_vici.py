@@ -6,8 +6,8 @@ from collections import OrderedDict
 
 import pytest
 
-from s2s_agent.errors import ParseError
-from s2s_agent.parsers import parse_vici_sas
+from s2s_agent.core.errors import ParseError
+from s2s_agent.observe.parsers import parse_vici_sas
 
 
 def reply(**over):

@@ -14,18 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent import osio
-from s2s_agent.errors import CommandError, ConfigError, LocalApplyError, S2SError
-from s2s_agent.pfsense import (
+from s2s_agent.act.pfsense import (
     MyidResult,
-    PfsenseSettings,
     apply_myid,
     load_phase1,
-    parse_pfsense,
     pfsense_conn_names,
     plan_myid,
     read_phase1,
 )
+from s2s_agent.config.pfsense import PfsenseSettings, parse_pfsense
+from s2s_agent.core import osio
+from s2s_agent.core.errors import CommandError, ConfigError, LocalApplyError, S2SError
 from tests.pkg.pfconfig import to_php  # config.xml as pfSense's parser returns it
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,7 +190,7 @@ def test_apply_myid_parses_the_helper_answer():
 
 def test_apply_myid_warns_when_pending_ipsec_edits_were_applied(caplog):
     out = '{"changed": true, "old": "198.51.100.7", "new": "203.0.113.9", "pending_applied": true}'
-    with caplog.at_level("WARNING", logger="s2s_agent.pfsense"):
+    with caplog.at_level("WARNING", logger="s2s_agent.act.pfsense"):
         res = apply_myid(1, "203.0.113.9", runner=fake_runner(out + "\n"))
     assert res == MyidResult(True, "198.51.100.7", "203.0.113.9")
     assert any("pending" in r.getMessage() and "VPN > IPsec" in r.getMessage() for r in caplog.records)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent import osio, probe
-from s2s_agent.errors import CommandError
-from s2s_agent.probe import ProbeResult, build_ping_argv, parse_ping, run_probe
+from s2s_agent.core import osio
+from s2s_agent.core.errors import CommandError
+from s2s_agent.observe import probe
+from s2s_agent.observe.probe import ProbeResult, build_ping_argv, parse_ping, run_probe
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "ping"
 CASES = json.loads((GOLDEN / "cases.json").read_text())

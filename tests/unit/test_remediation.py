@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s2s_agent import config
-from s2s_agent.executor import Remediator, StepFailed
-from s2s_agent.remediation import Attempt, History, Policy, View, backoff, plan
+from s2s_agent.act.executor import Remediator, StepFailed
+from s2s_agent.decide.plan import Attempt, History, Policy, View, backoff, plan
 
 P = Policy(max_azure_writes_per_hour=6, backoff_base=10, backoff_cap=900)
 

@@ -1,4 +1,4 @@
-from s2s_agent import render
+from s2s_agent.tell import render
 
 
 def doc(health="UP", source="daemon", age=0, **extra):

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent import osio
 from s2s_agent.config import StrongswanSettings
-from s2s_agent.errors import CommandError, SourceError
-from s2s_agent.sources import SaSource, vici_list_sas
+from s2s_agent.core import osio
+from s2s_agent.core.errors import CommandError, SourceError
+from s2s_agent.observe.sources import SaSource, vici_list_sas
 
 LAB = Path(__file__).resolve().parents[1] / "golden" / "lab"
 

@@ -8,9 +8,10 @@ import threading
 
 import pytest
 
-from s2s_agent.azure_settings import read_private_file
-from s2s_agent.errors import ConfigError
-from s2s_agent.pfsense import PfsenseSettings, load_phase1
+from s2s_agent.act.pfsense import load_phase1
+from s2s_agent.config.azure import read_private_file
+from s2s_agent.config.pfsense import PfsenseSettings
+from s2s_agent.core.errors import ConfigError
 
 
 def raises_at_once(fn, seconds=5.0) -> BaseException:

@@ -11,9 +11,10 @@ import threading
 
 import pytest
 
-from s2s_agent import config, statefile
+from s2s_agent import config
+from s2s_agent.core import statefile
+from s2s_agent.core.errors import StateError
 from s2s_agent.daemon import Daemon
-from s2s_agent.errors import StateError
 
 GOOD_STATUS = {"version": 1, "source": "daemon", "agent": {"interval": 10},
                "tunnels": [{"name": "hq", "ike": "con1", "health": "UP", "reasons": []}]}  # fmt: skip
@@ -53,7 +54,7 @@ def test_good_state_has_no_problem():
 
 
 def test_alert_tracker_load_ignores_odd_entries():
-    from s2s_agent.alerts import AlertTracker
+    from s2s_agent.tell.alerts import AlertTracker
 
     t = AlertTracker()
     t.load({"a": [1], "b": {"health": "DOWN", "reasons": "xy", "since": 1}, "c": {"health": "UP", "since": 10**400},

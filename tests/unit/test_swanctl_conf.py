@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s2s_agent import osio
-from s2s_agent.errors import CommandError, LocalApplyError
-from s2s_agent.swanctl_apply import apply_local_id, check_includes
-from s2s_agent.swanctl_conf import Change, SwanctlConfError, rewrite_local_id
+from s2s_agent.act.swanctl_apply import apply_local_id, check_includes
+from s2s_agent.act.swanctl_conf import Change, SwanctlConfError, rewrite_local_id
+from s2s_agent.core import osio
+from s2s_agent.core.errors import CommandError, LocalApplyError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.lab import config as labconfig  # noqa: E402

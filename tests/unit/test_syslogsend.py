@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from s2s_agent import syslogsend
-from s2s_agent.syslogsend import (
+from s2s_agent.tell import syslogsend
+from s2s_agent.tell.syslogsend import (
     SyslogSender,
     default_socket,
     facility_code,

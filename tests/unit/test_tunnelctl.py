@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from vici.protocol import FiniteStream, Message
 
-from s2s_agent import tunnelctl
-from s2s_agent.errors import LocalApplyError
+from s2s_agent.act import tunnelctl
+from s2s_agent.core.errors import LocalApplyError
 
 CMD_REQUEST, CMD_RESPONSE, EVENT_REGISTER, EVENT_UNREGISTER, EVENT_CONFIRM, EVENT = 0, 1, 3, 4, 5, 7
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from s2s_agent import osio
-from s2s_agent.errors import CommandError, LocalApplyError
-from s2s_agent.tunnelctl import _failed_lines, load_all
+from s2s_agent.act.tunnelctl import _failed_lines, load_all
+from s2s_agent.core import osio
+from s2s_agent.core.errors import CommandError, LocalApplyError
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "swanctl-load"
 

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from s2s_agent import sources, tunnelctl, viciio
-from s2s_agent.errors import LocalApplyError, SourceError
+from s2s_agent.act import tunnelctl
+from s2s_agent.core.errors import LocalApplyError, SourceError
+from s2s_agent.observe import sources, viciio
 from tests.fakecharon import CONFIRM, FakeCharon, frame
 
 

@@ -13,18 +13,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s2s_agent.errors import ConfigError, ParseError
-from s2s_agent.wan import (
+from s2s_agent.config.wan import WanSettings, parse_wan
+from s2s_agent.core.errors import ConfigError, ParseError
+from s2s_agent.decide.wan import (
     EchoAnswer,
     IfAddr,
-    WanSettings,
     WanTracker,
     check_public,
     decide_quorum,
     parse_echo_body,
     parse_ifconfig,
     parse_ip_addr,
-    parse_wan,
     pick_primary,
 )
 

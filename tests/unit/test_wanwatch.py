@@ -30,10 +30,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import trustme
 
-from s2s_agent import osio, wanwatch
-from s2s_agent.errors import CommandError
-from s2s_agent.wan import WanSettings
-from s2s_agent.wanwatch import (
+from s2s_agent.config.wan import WanSettings
+from s2s_agent.core import osio
+from s2s_agent.core.errors import CommandError
+from s2s_agent.observe import wanwatch
+from s2s_agent.observe.wanwatch import (
     AddressEvents,
     AddrEvent,
     decode_netlink,
@@ -197,7 +198,7 @@ NEEDS_ROOT = pytest.mark.skipif(
 
 CHILD = """
 import socket, sys
-from s2s_agent.wanwatch import AddressEvents
+from s2s_agent.observe.wanwatch import AddressEvents
 ev = AddressEvents.open(sys.argv[2])
 out = socket.socket(fileno=int(sys.argv[1]))
 socket.send_fds(out, [b"ok"], [ev.fileno()])
