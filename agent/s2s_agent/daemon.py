@@ -288,20 +288,21 @@ class Daemon:
             log.info("address change event: checking the WAN IP now")
             loop.tick(self.tunnels, self.observed_at)
 
-    def _plan(self, _req: dict) -> dict:
+    def _plan(self, _req: dict, *, dry_run: bool = True) -> dict:
         if self.remedy_loop is None:
             return {"enabled": False, "reason": "remediation disabled (remediation.enabled)"}
         loop = self.remedy_loop
         name = self.cfg.remediated_tunnel().name
         t = next((t for t in self.tunnels if t["name"] == name), {"health": "UNKNOWN"})
-        plan = loop.remedy.decide(t["health"], loop.wan.tracker.current, loop.current_role())
+        plan = loop.remedy.decide(t["health"], loop.wan.tracker.current, loop.current_role(), dry_run=dry_run)
         return {"enabled": True, "tunnel": name, "health": t["health"], "role": loop.role,
                 "wan_ip": loop.wan.tracker.current, "running": loop.busy,
                 "plan": plan.to_dict()}  # fmt: skip
 
     def _remediate(self, req: dict) -> dict:
-        out = self._plan(req)
         loop = self.remedy_loop
+        busy = loop is None or loop.busy or loop.predecessor is not None
+        out = self._plan(req, dry_run=busy)  # recorded only when it may run
         if loop is None or loop.busy or loop.predecessor is not None:
             return {**out, "started": False}
         from .decide.plan import Plan

@@ -140,14 +140,23 @@ class Remediator:
     def view(self, health: str, wan_ip: str | None, role: str) -> R.View:
         return R.View(self.clock(), health, wan_ip, self.applied_ip, self.lng_ip, role, self.last_lng_write)
 
-    def decide(self, health: str, wan_ip: str | None, role: str) -> R.Plan:
-        if wan_ip and self.applied_ip is None and health == "UP":
-            self.applied_ip = wan_ip  # a working tunnel on this IP: this is the applied state
-        if health == "UP" and self.history.attempts:
-            self.history.attempts.clear()  # the incident is over
-        plan = R.plan(self.view(health, wan_ip, role), self.history, self.policy())
-        self.last_plan = plan
-        return plan
+    def decide(self, health: str, wan_ip: str | None, role: str, *, dry_run: bool = False) -> R.Plan:
+        """The planner's plan; its memory changes are recorded under the lock unless ``dry_run``
+        (a dry run changes nothing: not the memory, not the last plan)."""
+        with self._lock:
+            view = self.view(health, wan_ip, role)
+            history = R.History(list(self.history.attempts), list(self.history.azure_writes))
+            decision = R.decide(view, history, self.policy())
+            if not dry_run:
+                self._record(decision.changes)
+                self.last_plan = decision.plan
+        return decision.plan
+
+    def _record(self, changes: R.Changes) -> None:
+        if changes.applied_ip is not None:
+            self.applied_ip = changes.applied_ip
+        if changes.clear_attempts:
+            self.history.attempts.clear()
 
     def start(self, plan: R.Plan, wan_ip: str | None) -> bool:
         """Run ``plan`` in the background; False if one is already running."""

@@ -22,7 +22,7 @@ Decisions, in order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 STEP_KINDS = (
     "update_lng",
@@ -97,6 +97,40 @@ class History:
 
     def writes_last_hour(self, now: float) -> list[float]:
         return [t for t in self.azure_writes if now - t < 3600]
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a decision records in the remediation memory (the executor applies it)."""
+
+    applied_ip: str | None = None  # adopt this IP as applied (a working tunnel on it)
+    clear_attempts: bool = False  # the incident is over: forget the attempts
+
+    def __bool__(self) -> bool:
+        return self.applied_ip is not None or self.clear_attempts
+
+
+@dataclass(frozen=True)
+class Decision:
+    plan: Plan
+    changes: Changes
+
+
+def decide(view: View, history: History, policy: Policy) -> Decision:
+    """The plan and the memory changes to record, from the same inputs (pure).
+
+    A tunnel UP on a known WAN IP with nothing applied yet: that IP is the applied state.
+    A tunnel UP: the incident is over, its attempts are forgotten. The plan is made as if
+    the changes were already recorded.
+    """
+    adopt = view.wan_ip if view.wan_ip and view.applied_ip is None and view.health == "UP" else None
+    clear = view.health == "UP" and bool(history.attempts)
+    changes = Changes(adopt, clear)
+    if adopt:
+        view = replace(view, applied_ip=adopt)
+    if clear:
+        history = History(attempts=[], azure_writes=list(history.azure_writes))
+    return Decision(plan(view, history, policy), changes)
 
 
 def backoff(n: int, policy: Policy) -> float:
