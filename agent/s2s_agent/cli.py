@@ -215,23 +215,21 @@ def cmd_remediate(args) -> int:
 def _remediate_locally(cfg, dry_run: bool) -> dict:
     """One observation, one plan, maybe one run, with the daemon's state and CARP rules."""
     from .daemon import Daemon
-    from .observe.ha import carp_role
 
     d = Daemon(cfg)  # reads state.json: the applied IP and the Azure write history
     if d.remedy_loop is None:
         return d._plan({})
     loop = d.remedy_loop
-    r = cfg.remediation
-    loop.role, loop.role_why = carp_role(r.carp_interface, r.carp_vhid)  # a BACKUP does not act
+    loop.refresh_role()  # a BACKUP does not act
     d.tunnels = d.observer.cycle()
     _confirm_wan(loop.wan)
     if dry_run:
         return d._plan({})
     out = d._remediate({})
-    loop.remedy.wait()
-    records = loop.remedy.to_dict()["records"]
-    if out.get("started") and records:
-        out["record"] = records[-1]
+    loop.wait()
+    record = loop.last_record()
+    if out.get("started") and record is not None:
+        out["record"] = record
     d.persist(d.clock(), force=True)  # the write history, for the daemon that starts next
     return out
 

@@ -122,8 +122,16 @@ class Daemon:
                 "log": self.observer.tailer.status() if self.observer.tailer else None,
                 "cycles": self.cycles,
             },
-            "tunnels": self.tunnels,
+            "tunnels": self._merged_tunnels(),
         }
+
+    def _merged_tunnels(self) -> list[dict]:
+        """The observer's tunnels, the remediated one merged with the remedy loop's records."""
+        loop = self.remedy_loop
+        if loop is None:
+            return self.tunnels
+        records = loop.status()
+        return [{**t, **records} if t["name"] == loop.tunnel else t for t in self.tunnels]
 
     def persist(self, now: float, *, force: bool = False) -> None:
         key = [(t["name"], t["health"], tuple(t["reasons"])) for t in self.tunnels]
@@ -263,7 +271,7 @@ class Daemon:
         running = None
         if old is not None:
             self._unwatch(old)
-            running = old if old.remedy.busy else old.predecessor if old.busy else None
+            running = old.running()
             old.close()
         saved = old.to_dict() if old else {}
         background = self.control is not None
@@ -284,32 +292,23 @@ class Daemon:
 
     def _on_address_event(self, _mask) -> None:
         loop = self.remedy_loop
-        if loop is not None and loop.wan.wake():
+        if loop is not None and loop.wake():
             log.info("address change event: checking the WAN IP now")
             loop.tick(self.tunnels, self.observed_at)
 
-    def _plan(self, _req: dict, *, dry_run: bool = True) -> dict:
+    def _remediated_health(self) -> str:
+        name = self.cfg.remediated_tunnel().name
+        return next((t["health"] for t in self.tunnels if t["name"] == name), "UNKNOWN")
+
+    def _plan(self, _req: dict) -> dict:
         if self.remedy_loop is None:
             return {"enabled": False, "reason": "remediation disabled (remediation.enabled)"}
-        loop = self.remedy_loop
-        name = self.cfg.remediated_tunnel().name
-        t = next((t for t in self.tunnels if t["name"] == name), {"health": "UNKNOWN"})
-        plan = loop.remedy.decide(t["health"], loop.wan.tracker.current, loop.current_role(), dry_run=dry_run)
-        return {"enabled": True, "tunnel": name, "health": t["health"], "role": loop.role,
-                "wan_ip": loop.wan.tracker.current, "running": loop.busy,
-                "plan": plan.to_dict()}  # fmt: skip
+        return self.remedy_loop.plan(self._remediated_health())  # a dry run: records nothing
 
-    def _remediate(self, req: dict) -> dict:
-        loop = self.remedy_loop
-        busy = loop is None or loop.busy or loop.predecessor is not None
-        out = self._plan(req, dry_run=busy)  # recorded only when it may run
-        if loop is None or loop.busy or loop.predecessor is not None:
-            return {**out, "started": False}
-        from .decide.plan import Plan
-
-        plan = Plan(loop.remedy.last_plan.steps, loop.remedy.last_plan.reason)
-        started = loop.remedy.start(plan, loop.wan.tracker.current)
-        return {**out, "started": started}
+    def _remediate(self, _req: dict) -> dict:
+        if self.remedy_loop is None:
+            return {"enabled": False, "reason": "remediation disabled (remediation.enabled)", "started": False}
+        return self.remedy_loop.remediate(self._remediated_health())
 
     def run(self) -> int:
         from .config.azure import check_credential_file
@@ -395,9 +394,7 @@ class Daemon:
             log.info("waiting up to 30s for the running remediation step to be recorded")
             deadline = time.monotonic() + 30
             while loop.busy and time.monotonic() < deadline:
-                loop.remedy.wait(0.2)
-                if loop.predecessor is not None:
-                    loop.predecessor.remedy.wait(0.2)
+                loop.wait(0.2)
         killed = osio.kill_running()  # a probe's ping, a hung command: nothing outlives us
         if killed:
             log.info("stopped %d running command(s)", killed)

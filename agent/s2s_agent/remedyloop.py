@@ -28,6 +28,7 @@ from .config import Config
 from .core.background import Background
 from .core.clock import iso
 from .core.errors import S2SError
+from .decide.plan import Plan
 from .decide.wan import WanTracker
 from .observe.ha import carp_role, wan_reader
 from .observe.wanwatch import open_events, read_wan_ip
@@ -220,7 +221,7 @@ class RemedyLoop:
 
     # ---- deciding ----------------------------------------------------------------------
     def tick(self, tunnels: list[dict], observed_at: float | None = None) -> None:
-        """Decide (and maybe start) a remediation; annotate the remediated tunnel's status.
+        """Decide (and maybe start) a remediation (``tunnels`` is read, never written).
 
         ``observed_at`` (wall clock) is when ``tunnels`` were observed: health seen before the
         last remediation finished says nothing about its result, so no new plan acts on it.
@@ -247,12 +248,19 @@ class RemedyLoop:
             if plan.steps:
                 self.remedy.start(plan, wan_ip)
         self._maybe_read_azure()
-        self.annotate(entry)
 
-    def annotate(self, entry: dict) -> None:
+    # ---- the daemon's interface: status, plan, remediate, reload -------------------------
+    @property
+    def tunnel(self) -> str:
+        """The name of the remediated tunnel."""
+        return self.cfg.remediated_tunnel().name
+
+    def status(self) -> dict:
+        """The remediated tunnel's remediation records; the daemon merges them into its entry
+        of the status document (this loop never writes into the observer's data)."""
         plan = self.remedy.last_plan
         mem = self.remedy.to_dict()
-        entry["remediation"] = {
+        remediation = {
             "enabled": self.cfg.remediation.enabled,
             "role": self.role,
             "role_detail": self.role_why,
@@ -265,8 +273,46 @@ class RemedyLoop:
             "plan": plan.to_dict() if plan else None,
             "azure_writes_last_hour": len(self.remedy.history.writes_last_hour(self.clock())),
         }
-        entry["remediations"] = list(reversed(mem["records"]))
-        entry["azure"] = self.remedy.azure_view
+        return {"remediation": remediation, "remediations": list(reversed(mem["records"])),
+                "azure": self.remedy.azure_view}  # fmt: skip
+
+    def plan(self, health: str, *, dry_run: bool = True) -> dict:
+        """The plan for ``health`` now; recorded in the memory only when not ``dry_run``."""
+        wan_ip = self.wan.tracker.current
+        plan = self.remedy.decide(health, wan_ip, self.current_role(), dry_run=dry_run)
+        return {"enabled": True, "tunnel": self.tunnel, "health": health, "role": self.role,
+                "wan_ip": wan_ip, "running": self.busy, "plan": plan.to_dict()}  # fmt: skip
+
+    def remediate(self, health: str) -> dict:
+        """Plan and start the plan now (not while a remediation runs, also one from before a
+        reload); ``started`` says whether it did."""
+        may = not self.busy and self.predecessor is None
+        out = self.plan(health, dry_run=not may)  # recorded only when it may run
+        if not may:
+            return {**out, "started": False}
+        last = self.remedy.last_plan
+        started = self.remedy.start(Plan(last.steps, last.reason), self.wan.tracker.current)
+        return {**out, "started": started}
+
+    def running(self) -> RemedyLoop | None:
+        """For a reload: the loop whose remediation still runs (this one or the one before)."""
+        if self.remedy.busy:
+            return self
+        return self.predecessor if self.busy else None
+
+    def wake(self) -> bool:
+        """An address-change event arrived: True when the WAN IP should be read now."""
+        return self.wan.wake()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the running remediation (this loop's and its predecessor's)."""
+        self.remedy.wait(timeout)
+        if self.predecessor is not None:
+            self.predecessor.remedy.wait(timeout)
+
+    def last_record(self) -> dict | None:
+        records = self.remedy.to_dict()["records"]
+        return records[-1] if records else None
 
     def _maybe_read_azure(self) -> None:
         interval = self.cfg.remediation.azure_status_interval

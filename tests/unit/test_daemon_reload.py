@@ -122,7 +122,7 @@ def test_reload_during_a_remediation_does_not_wait_and_the_new_loop_adopts_it(tm
         assert new is not loop and new.predecessor is loop and new.busy
         tunnels = [{"name": "hq", "health": "DOWN", "reasons": []}]
         new.tick(tunnels)  # nothing new starts while the old remediation runs
-        assert not new.remedy.busy and tunnels[0]["remediation"]["running"] is True
+        assert not new.remedy.busy and new.status()["remediation"]["running"] is True
         assert d._remediate({})["started"] is False
         assert d._plan({})["running"] is True
     finally:
@@ -173,7 +173,7 @@ def test_azure_view_thread_reads_the_connection_and_keeps_the_last_view_on_error
     view = loop.remedy.azure_view
     assert view["status"] == "Connected" and view["error"] == "HTTP 500 from ARM"
     loop.tick(tunnels)
-    assert tunnels[0]["azure"]["error"] == "HTTP 500 from ARM"
+    assert loop.status()["azure"]["error"] == "HTTP 500 from ARM"
     loop.close()
 
 

@@ -166,7 +166,7 @@ def test_remedy_loop_on_a_carp_backup_only_observes(cfg, monkeypatch):
     tunnels = [{"name": "hq", "health": "DOWN"}]
     loop.tick(tunnels)  # the WAN IP changed, but this node is BACKUP
     assert not loop.remedy.busy and worker.calls == []
-    rem = tunnels[0]["remediation"]
+    rem = loop.status()["remediation"]
     assert rem["role"] == "backup" and "BACKUP" in rem["plan"]["reason"]
     role[:] = ["master", "CARP vhid 1 on igb0 is MASTER"]
     loop._role_next = 0
@@ -257,3 +257,26 @@ def test_gate_counts_maybe_writes_and_gives_back_certain_non_writes(cfg):
     gate = WriteGate(FakeWorker(ip="192.0.2.77"), h, lambda: 3, lambda: clock[0])
     assert gate.call("update-lng", "192.0.2.77")["changed"] is False and h.azure_writes == []
     assert gate.call("get-lng") == {"ip": "192.0.2.77"} and h.azure_writes == []
+
+
+def test_the_loop_reads_the_observers_tunnels_and_never_writes_them(cfg, monkeypatch):
+    """The act side returns records (RemedyLoop.status); the daemon merges them."""
+    import copy
+
+    from s2s_agent import remedyloop
+    from s2s_agent.daemon import Daemon
+
+    monkeypatch.setattr(remedyloop, "open_events", lambda iface: None)
+    loop = remedyloop.RemedyLoop(cfg, notify=lambda s, m: None, worker=FakeWorker())
+    loop.wan.read = lambda settings: ("198.51.100.2", "")
+    loop.wan.tracker.hold_seconds, loop.wan.tracker.hold_count = 0, 1
+    tunnels = [{"name": "hq", "health": "UP", "reasons": []}]
+    before = copy.deepcopy(tunnels)
+    loop.tick(tunnels)
+    assert tunnels == before  # the old loop wrote "remediation", "remediations", "azure" here
+    rec = loop.status()
+    assert rec["remediation"]["applied_ip"] == "198.51.100.2" and rec["remediations"] == []
+    d = Daemon.__new__(Daemon)
+    d.remedy_loop, d.tunnels = loop, tunnels
+    merged = d._merged_tunnels()
+    assert merged[0]["remediation"] == rec["remediation"] and "remediation" not in tunnels[0]
