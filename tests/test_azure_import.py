@@ -89,6 +89,8 @@ def test_rss_cost_of_the_azure_sdk() -> None:
     out = run_child("--measure")
     before, after = out["rss_before_kib"] / 1024, out["rss_after_kib"] / 1024
     print(f"\nRSS idle daemon (observer cycle, no Azure SDK): {before:.1f} MiB")
-    print(f"RSS after import azure.identity, azure.mgmt.network: {after:.1f} MiB "
-          f"(+{after - before:.1f} MiB)")  # fmt: skip
+    print(
+        f"RSS after import azure.identity, azure.mgmt.network: {after:.1f} MiB "
+        f"(+{after - before:.1f} MiB)"
+    )
     assert after > before  # the SDK really was loaded in this process

@@ -22,10 +22,17 @@ log = logging.getLogger(__name__)
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", default=config_mod.DEFAULT_PATH,
-                        help=f"config file (default {config_mod.DEFAULT_PATH})")  # fmt: skip
-    p = argparse.ArgumentParser(prog="s2s-agent", parents=[common],
-                                description="Keeps a site-to-site IPsec tunnel to Azure alive.")  # fmt: skip
+    common.add_argument(
+        "-c",
+        "--config",
+        default=config_mod.DEFAULT_PATH,
+        help=f"config file (default {config_mod.DEFAULT_PATH})",
+    )
+    p = argparse.ArgumentParser(
+        prog="s2s-agent",
+        parents=[common],
+        description="Keeps a site-to-site IPsec tunnel to Azure alive.",
+    )
     p.add_argument("--version", action="version", version=f"s2s-agent {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     r = sub.add_parser("run", parents=[common], help="run the daemon in the foreground")
@@ -41,17 +48,27 @@ def _parser() -> argparse.ArgumentParser:
     pa = sub.add_parser("parse", help="offline: parse saved strongSwan output into JSON")
     pa.add_argument("format", choices=("statusall", "list-sas", "log"))
     pa.add_argument("file", help="the saved output, or - for standard input")
-    pa.add_argument("--year", type=int, default=None,
-                    help="year for BSD syslog timestamps, which carry none (default: this year, "
-                         "or last year for a month more than one ahead of today)")  # fmt: skip
+    pa.add_argument(
+        "--year",
+        type=int,
+        default=None,
+        help="year for BSD syslog timestamps, which carry none (default: this year, "
+        "or last year for a month more than one ahead of today)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": cmd_run, "status": cmd_status, "check": cmd_check,
-                "metrics": cmd_metrics, "validate-config": cmd_validate, "parse": cmd_parse,
-                "remediate": cmd_remediate}  # fmt: skip
+    handlers = {
+        "run": cmd_run,
+        "status": cmd_status,
+        "check": cmd_check,
+        "metrics": cmd_metrics,
+        "validate-config": cmd_validate,
+        "parse": cmd_parse,
+        "remediate": cmd_remediate,
+    }
     if args.command is None:
         _parser().print_help(sys.stderr)
         return 2
@@ -84,8 +101,9 @@ def cmd_validate(args) -> int:
 def cmd_run(args) -> int:
     cfg = config_mod.load(args.config)
     level = logging.DEBUG if args.verbose else getattr(logging, cfg.agent.log_level.upper())
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("s2s_agent").setLevel(level)
     from .daemon import Daemon  # keeps the CLI's other commands light
 
@@ -156,7 +174,10 @@ def cmd_check(args) -> int:
     try:
         code, line = render.check(doc, stale_after=stale, error=err)
     except Exception as exc:  # odd shape: Nagios UNKNOWN, never a traceback (exit 1 = WARNING)
-        code, line = render.NAGIOS_UNKNOWN, f"S2S UNKNOWN - unusable status document ({type(exc).__name__})"
+        code, line = (
+            render.NAGIOS_UNKNOWN,
+            f"S2S UNKNOWN - unusable status document ({type(exc).__name__})",
+        )
     print(line)
     return code
 

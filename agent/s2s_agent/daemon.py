@@ -41,8 +41,14 @@ PERSIST_EVERY = 60.0
 
 
 class Daemon:
-    def __init__(self, cfg: Config, *, observer: Observer | None = None,
-                 sender: SyslogSender | None = None, clock=time.time):  # fmt: skip
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        observer: Observer | None = None,
+        sender: SyslogSender | None = None,
+        clock=time.time,
+    ):
         self.cfg = cfg
         self.clock = clock
         self.observer = observer or Observer(cfg, clock=clock)
@@ -69,15 +75,21 @@ class Daemon:
         if cfg.remediation.enabled:
             self.remedy_loop = self._make_remedy_loop(cfg, state.get("remediation") or {})
 
-    def _make_remedy_loop(self, cfg: Config, saved: dict, *, background: bool = False,
-                          predecessor=None):  # fmt: skip
+    def _make_remedy_loop(
+        self, cfg: Config, saved: dict, *, background: bool = False, predecessor=None
+    ):
         from .remedyloop import RemedyLoop  # no Azure SDK: that runs in a worker process
 
         wan = saved.get("wan_ip")
-        loop = RemedyLoop(cfg, notify=lambda sev, msg: self.sender.send(sev, msg),
-                          clock=self.clock, previous_wan=wan if isinstance(wan, str) else None,
-                          background=background, wake=self._wake,
-                          predecessor=predecessor)  # fmt: skip
+        loop = RemedyLoop(
+            cfg,
+            notify=lambda sev, msg: self.sender.send(sev, msg),
+            clock=self.clock,
+            previous_wan=wan if isinstance(wan, str) else None,
+            background=background,
+            wake=self._wake,
+            predecessor=predecessor,
+        )
         loop.load(saved)
         return loop
 
@@ -100,7 +112,9 @@ class Daemon:
             return {}
         except StateError as exc:
             moved = statefile.set_aside(path, clock=self.clock)
-            log.warning("ignoring persisted state: %s%s", exc, f"; kept as {moved}" if moved else "")
+            log.warning(
+                "ignoring persisted state: %s%s", exc, f"; kept as {moved}" if moved else ""
+            )
             return {}
         self.tracker.load(data.get("alerts") or {})
         return data
@@ -137,12 +151,23 @@ class Daemon:
         key = [(t["name"], t["health"], tuple(t["reasons"])) for t in self.tunnels]
         rem = self.remedy_loop.to_dict() if self.remedy_loop else None
         if rem:
-            key.append((rem["applied_ip"], rem["wan_ip"], len(rem["records"]),
-                        tuple(r["ok"] for r in rem["records"])))  # fmt: skip
+            key.append(
+                (
+                    rem["applied_ip"],
+                    rem["wan_ip"],
+                    len(rem["records"]),
+                    tuple(r["ok"] for r in rem["records"]),
+                )
+            )
         if not force and key == self._persisted_key and now - self._last_persist < PERSIST_EVERY:
             return
-        doc = {"version": STATE_VERSION, "saved": now, "status": self.status(),
-               "alerts": self.tracker.to_dict(), "remediation": rem}  # fmt: skip
+        doc = {
+            "version": STATE_VERSION,
+            "saved": now,
+            "status": self.status(),
+            "alerts": self.tracker.to_dict(),
+            "remediation": rem,
+        }
         try:
             os.makedirs(self.cfg.agent.state_dir, mode=0o700, exist_ok=True)
             write_atomic(self.cfg.agent.state_file, render.to_json(doc), mode=0o600)
@@ -248,7 +273,11 @@ class Daemon:
             self._refuse_reload(exc)
             return False
         old_log, old_sender = self.observer.tailer, self.sender
-        if old_log is not None and observer.tailer is not None and old_log.path == observer.tailer.path:
+        if (
+            old_log is not None
+            and observer.tailer is not None
+            and old_log.path == observer.tailer.path
+        ):
             observer.tailer.close()
             observer.tailer = old_log  # keep the position: no re-read, no missed lines
         elif old_log is not None:
@@ -275,8 +304,11 @@ class Daemon:
             old.close()
         saved = old.to_dict() if old else {}
         background = self.control is not None
-        self.remedy_loop = (self._make_remedy_loop(new, saved, background=background, predecessor=running)
-                            if new.remediation.enabled else None)  # fmt: skip
+        self.remedy_loop = (
+            self._make_remedy_loop(new, saved, background=background, predecessor=running)
+            if new.remediation.enabled
+            else None
+        )
         if self.remedy_loop is None and running is not None:
             log.info("remediation disabled by the reload; the running one finishes on its own")
         self._watch(self.remedy_loop)
@@ -307,7 +339,11 @@ class Daemon:
 
     def _remediate(self, _req: dict) -> dict:
         if self.remedy_loop is None:
-            return {"enabled": False, "reason": "remediation disabled (remediation.enabled)", "started": False}
+            return {
+                "enabled": False,
+                "reason": "remediation disabled (remediation.enabled)",
+                "started": False,
+            }
         return self.remedy_loop.remediate(self._remediated_health())
 
     def run(self) -> int:
@@ -315,27 +351,41 @@ class Daemon:
         from .core import runlock  # one remediator per host: the one-shot mode takes it too
 
         check_credential_file(self.cfg)  # now, not at the first WAN change
-        lock = runlock.acquire(self.cfg.agent.state_dir, wait=runlock.START_WAIT,
-                               what="cannot start the daemon")  # fmt: skip
+        lock = runlock.acquire(
+            self.cfg.agent.state_dir, wait=runlock.START_WAIT, what="cannot start the daemon"
+        )
         try:
             return self._run()
         finally:
             lock.release()
 
     def _run(self) -> int:
-        self.control = ControlServer(self.cfg.agent.control_socket,
-                                     {"status": self.status, "ping": lambda _r: {"pong": True},
-                                      "plan": self._plan, "remediate": self._remediate},
-                                     self.selector)  # fmt: skip
+        self.control = ControlServer(
+            self.cfg.agent.control_socket,
+            {
+                "status": self.status,
+                "ping": lambda _r: {"pong": True},
+                "plan": self._plan,
+                "remediate": self._remediate,
+            },
+            self.selector,
+        )
         if self.remedy_loop is not None:
             self.remedy_loop.use_background(self._wake)
         self._watch(self.remedy_loop)
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
         old_wakeup = signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
-        handlers = {s: signal.signal(s, self._on_signal)
-                    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}  # fmt: skip
-        log.info("s2s-agent %s started (pid %d, config %s, %d tunnel(s))",
-                 __version__, os.getpid(), self.cfg.path, len(self.cfg.tunnels))  # fmt: skip
+        handlers = {
+            s: signal.signal(s, self._on_signal)
+            for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        }
+        log.info(
+            "s2s-agent %s started (pid %d, config %s, %d tunnel(s))",
+            __version__,
+            os.getpid(),
+            self.cfg.path,
+            len(self.cfg.tunnels),
+        )
         try:
             next_cycle = time.monotonic()
             while not self.stop_requested:

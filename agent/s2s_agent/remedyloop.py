@@ -43,9 +43,15 @@ class WanMonitor:
     """Polls the WAN IP (every ``poll_interval``, sooner while a change is pending or after
     an address event) through the hysteresis tracker."""
 
-    def __init__(self, settings, previous: str | None, *, read=read_wan_ip,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 background: Background | None = None):  # fmt: skip
+    def __init__(
+        self,
+        settings,
+        previous: str | None,
+        *,
+        read=read_wan_ip,
+        monotonic: Callable[[], float] = time.monotonic,
+        background: Background | None = None,
+    ):
         self.settings = settings
         self.read = read
         self.monotonic = monotonic
@@ -115,21 +121,34 @@ class WanMonitor:
 
 
 class RemedyLoop:
-    def __init__(self, cfg: Config, *, notify: Callable[[str, str], None],
-                 clock: Callable[[], float] = time.time, previous_wan: str | None = None,
-                 worker: AzureWorker | None = None, background: bool = False,
-                 wake: Callable[[], None] | None = None,
-                 predecessor: RemedyLoop | None = None):  # fmt: skip
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        notify: Callable[[str, str], None],
+        clock: Callable[[], float] = time.time,
+        previous_wan: str | None = None,
+        worker: AzureWorker | None = None,
+        background: bool = False,
+        wake: Callable[[], None] | None = None,
+        predecessor: RemedyLoop | None = None,
+    ):
         self.cfg = cfg
         self.clock = clock
         self.worker = worker or AzureWorker(cfg.path)
         self.remedy = Remediator(cfg, worker=self.worker, clock=clock, notify=notify)
-        self.wan = WanMonitor(cfg.wan, previous_wan, read=wan_reader(cfg),
-                              background=Background("wan-read", wake) if background else None)  # fmt: skip
+        self.wan = WanMonitor(
+            cfg.wan,
+            previous_wan,
+            read=wan_reader(cfg),
+            background=Background("wan-read", wake) if background else None,
+        )
         r = cfg.remediation
         self.carp = bool(r.carp_interface and r.carp_vhid is not None)
         # until CARP was read this node acts like a BACKUP: it must never act as standalone
-        self.role, self.role_why = ("unknown", "CARP state not read yet") if self.carp else ("standalone", "")  # fmt: skip
+        self.role, self.role_why = (
+            ("unknown", "CARP state not read yet") if self.carp else ("standalone", "")
+        )
         self._role_bg = Background("carp-read", wake) if background else None
         self._role_next = 0.0
         self._azure_next = 0.0
@@ -150,8 +169,11 @@ class RemedyLoop:
         return self.remedy.busy or (self.predecessor is not None and self.predecessor.remedy.busy)
 
     def to_dict(self) -> dict:
-        return {**self.remedy.to_dict(), "wan_ip": self.wan.tracker.current,
-                "azure_view": self.remedy.azure_view}  # fmt: skip
+        return {
+            **self.remedy.to_dict(),
+            "wan_ip": self.wan.tracker.current,
+            "azure_view": self.remedy.azure_view,
+        }
 
     def load(self, data: dict) -> None:
         if not isinstance(data, dict):
@@ -208,7 +230,10 @@ class RemedyLoop:
             done, value, error = self._role_bg.take()
             if done:
                 if error is not None:
-                    value = ("unknown", f"reading the CARP state failed: {type(error).__name__}: {error}")
+                    value = (
+                        "unknown",
+                        f"reading the CARP state failed: {type(error).__name__}: {error}",
+                    )
                 self.role, self.role_why = value
                 self._role_next = time.monotonic() + ROLE_REFRESH
                 got = True
@@ -216,7 +241,11 @@ class RemedyLoop:
 
     def next_wake(self) -> float:
         """When the main loop must come back (a monotonic time)."""
-        role = self._role_next if self.carp and self._role_bg is not None and not self._role_bg.busy else float("inf")  # fmt: skip
+        role = (
+            self._role_next
+            if self.carp and self._role_bg is not None and not self._role_bg.busy
+            else float("inf")
+        )
         return min(self.wan.next_wake(), role)
 
     # ---- deciding ----------------------------------------------------------------------
@@ -273,15 +302,25 @@ class RemedyLoop:
             "plan": plan.to_dict() if plan else None,
             "azure_writes_last_hour": len(self.remedy.history.writes_last_hour(self.clock())),
         }
-        return {"remediation": remediation, "remediations": list(reversed(mem["records"])),
-                "azure": self.remedy.azure_view}  # fmt: skip
+        return {
+            "remediation": remediation,
+            "remediations": list(reversed(mem["records"])),
+            "azure": self.remedy.azure_view,
+        }
 
     def plan(self, health: str, *, dry_run: bool = True) -> dict:
         """The plan for ``health`` now; recorded in the memory only when not ``dry_run``."""
         wan_ip = self.wan.tracker.current
         plan = self.remedy.decide(health, wan_ip, self.current_role(), dry_run=dry_run)
-        return {"enabled": True, "tunnel": self.tunnel, "health": health, "role": self.role,
-                "wan_ip": wan_ip, "running": self.busy, "plan": plan.to_dict()}  # fmt: skip
+        return {
+            "enabled": True,
+            "tunnel": self.tunnel,
+            "health": health,
+            "role": self.role,
+            "wan_ip": wan_ip,
+            "running": self.busy,
+            "plan": plan.to_dict(),
+        }
 
     def remediate(self, health: str) -> dict:
         """Plan and start the plan now (not while a remediation runs, also one from before a
@@ -330,7 +369,11 @@ class RemedyLoop:
                 view["read_at"] = iso(self.clock())
                 view["error"] = None
             except S2SError as exc:
-                view = {**(self.remedy.azure_view or {}), "error": str(exc), "read_at": iso(self.clock())}
+                view = {
+                    **(self.remedy.azure_view or {}),
+                    "error": str(exc),
+                    "read_at": iso(self.clock()),
+                }
                 log.warning("reading Azure's view of the connection failed: %s", exc)
             self.remedy.azure_view = view
 

@@ -16,9 +16,31 @@ PKG = Path(__file__).resolve().parents[2] / "agent" / "s2s_agent"
 LAYERS = ("core", "config", "decide", "observe", "act", "tell", "top")
 TOP = ("__init__", "__main__", "daemon", "remedyloop", "cli")
 # stdlib and third-party modules that do I/O: decide must stay pure
-IO_MODULES = {"os", "subprocess", "socket", "select", "selectors", "threading", "multiprocessing",
-              "shutil", "signal", "fcntl", "requests", "urllib3", "vici", "azure", "msal", "yaml",
-              "pathlib", "time", "tempfile", "io", "logging.handlers", "http", "ssl"}  # fmt: skip
+IO_MODULES = {
+    "os",
+    "subprocess",
+    "socket",
+    "select",
+    "selectors",
+    "threading",
+    "multiprocessing",
+    "shutil",
+    "signal",
+    "fcntl",
+    "requests",
+    "urllib3",
+    "vici",
+    "azure",
+    "msal",
+    "yaml",
+    "pathlib",
+    "time",
+    "tempfile",
+    "io",
+    "logging.handlers",
+    "http",
+    "ssl",
+}
 
 
 def module_name(path: Path, root: Path = PKG) -> str:
@@ -49,7 +71,9 @@ def imports_of(path: Path, root: Path = PKG) -> tuple[set[str], set[str]]:
                     outside.add(al.name)
         elif isinstance(node, ast.ImportFrom):
             if node.level == 0:
-                if node.module and (node.module == "s2s_agent" or node.module.startswith("s2s_agent.")):
+                if node.module and (
+                    node.module == "s2s_agent" or node.module.startswith("s2s_agent.")
+                ):
                     base = node.module.removeprefix("s2s_agent").lstrip(".")
                 else:
                     outside.add(node.module or "")
@@ -81,7 +105,11 @@ def violations(root: Path = PKG) -> list[str]:
         if layer(mod) == "decide":
             for dep in sorted(inside):
                 if layer(dep) not in ("core", "config", "decide") or dep in (
-                    "core.osio", "core.atomic", "core.statefile", "core.runlock", "core.background"
+                    "core.osio",
+                    "core.atomic",
+                    "core.statefile",
+                    "core.runlock",
+                    "core.background",
                 ):
                     out.append(f"{mod} (decide) imports {dep}: decide does no I/O")
             for name in sorted(outside):
@@ -99,7 +127,7 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
             if dep not in g or dep == node:
                 continue
             if state.get(dep) == 1:
-                found.append(stack[stack.index(dep):] + [dep])
+                found.append(stack[stack.index(dep) :] + [dep])
             elif dep not in state:
                 visit(dep, stack + [dep])
         state[node] = 2

@@ -7,7 +7,10 @@ def test_first_up_is_silent_first_down_alerts():
     t2 = AlertTracker(reminder_interval=100)
     [a] = t2.update("hq", "con1", "DOWN", ["ike_sa_missing"], 0)
     assert a.severity == "err"
-    assert "tunnel=hq ike=con1 health=DOWN previous=UNKNOWN reasons=ike_sa_missing event=transition" in a.message
+    assert (
+        "tunnel=hq ike=con1 health=DOWN previous=UNKNOWN reasons=ike_sa_missing event=transition"
+        in a.message
+    )
 
 
 def test_transition_once_then_reminder_then_recovery():

@@ -107,8 +107,12 @@ def _mount_tmpfs(target, options: str):
     if shutil.which("mount") is None:
         pytest.skip("no mount(8)")
     target.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
-                       capture_output=True, text=True, timeout=10)  # fmt: skip
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
 
@@ -150,8 +154,9 @@ def test_read_only_file_system(tmp_path):
     _mount_tmpfs(mnt, "size=64k")
     try:
         (mnt / "state.json").write_text('{"old": 1}')
-        r = subprocess.run(["mount", "-o", "remount,ro", str(mnt)], capture_output=True,
-                           text=True, timeout=10)  # fmt: skip
+        r = subprocess.run(
+            ["mount", "-o", "remount,ro", str(mnt)], capture_output=True, text=True, timeout=10
+        )
         if r.returncode != 0:
             pytest.skip(f"cannot remount read-only: {r.stderr.strip()}")
         with pytest.raises(StateError, match="Read-only file system"):

@@ -349,8 +349,13 @@ def test_reset_connection_failure_and_missing_name(fake: FakeAzure, tmp_path: Pa
 
 
 def test_errors_are_one_family() -> None:
-    for cls in (AzureAuthError, AzureForbiddenError, AzureNotFoundError, AzureBusyError,
-                AzureTimeoutError):  # fmt: skip
+    for cls in (
+        AzureAuthError,
+        AzureForbiddenError,
+        AzureNotFoundError,
+        AzureBusyError,
+        AzureTimeoutError,
+    ):
         assert issubclass(cls, AzureError) and issubclass(cls, S2SError)
 
 
@@ -480,22 +485,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_token_endpoint_unreachable_is_not_blamed_on_the_credential(fake: FakeAzure, tmp_path: Path) -> None:
+def test_token_endpoint_unreachable_is_not_blamed_on_the_credential(
+    fake: FakeAzure, tmp_path: Path
+) -> None:
     sleeps = Sleeps()
     secret = "s3cret~value-0123456789"
-    client = client_for(fake, tmp_path, secret=secret, sleep=sleeps,
-                        authority=f"https://127.0.0.1:{_free_port()}")  # fmt: skip
+    client = client_for(
+        fake, tmp_path, secret=secret, sleep=sleeps, authority=f"https://127.0.0.1:{_free_port()}"
+    )
     client._network()  # the SDK's import is not what this test times
     with pytest.raises(AzureTimeoutError) as err:  # retried (bounded by the deadline)
         client.get_lng(deadline_s=1)
     text = str(err.value)
-    assert "cannot reach the token endpoint https://127.0.0.1:" in text and "Connection refused" in text
+    assert (
+        "cannot reach the token endpoint https://127.0.0.1:" in text
+        and "Connection refused" in text
+    )
     assert "refused our credential" not in text and "expired" not in text
     assert "the credential was not tried" in text and secret not in text
     assert len(sleeps) >= 1 and fake.arm_requests() == []
 
 
-def test_token_endpoint_with_an_untrusted_certificate_says_ca_bundle(fake: FakeAzure, tmp_path: Path) -> None:
+def test_token_endpoint_with_an_untrusted_certificate_says_ca_bundle(
+    fake: FakeAzure, tmp_path: Path
+) -> None:
     import trustme
 
     other = tmp_path / "other-ca.pem"
@@ -517,7 +530,9 @@ def test_token_endpoint_500_is_retried_then_succeeds(fake: FakeAzure, tmp_path: 
     assert lng.ip == fake.names.gateway_ip and fault.hits == 2 and len(sleeps) == 2
 
 
-def test_token_endpoint_500_until_the_deadline_says_whose_failure(fake: FakeAzure, tmp_path: Path) -> None:
+def test_token_endpoint_500_until_the_deadline_says_whose_failure(
+    fake: FakeAzure, tmp_path: Path
+) -> None:
     fake.faults.add("POST", r"/oauth2/v2.0/token", status=503, times=None)
     with pytest.raises(AzureTimeoutError) as err:
         client_for(fake, tmp_path).get_lng(deadline_s=0.5)
@@ -543,9 +558,15 @@ def test_the_installed_sdk_models_are_rest_shaped() -> None:
 
     from azure.mgmt.network import models
 
-    rest = {"id": "/x", "name": "lng", "location": "westeurope",
-            "properties": {"gatewayIpAddress": "192.0.2.1",
-                           "localNetworkAddressSpace": {"addressPrefixes": ["10.0.0.0/24"]}}}  # fmt: skip
+    rest = {
+        "id": "/x",
+        "name": "lng",
+        "location": "westeurope",
+        "properties": {
+            "gatewayIpAddress": "192.0.2.1",
+            "localNetworkAddressSpace": {"addressPrefixes": ["10.0.0.0/24"]},
+        },
+    }
     d = models.LocalNetworkGateway(rest).as_dict()
     assert d["properties"]["gatewayIpAddress"] == "192.0.2.1"
     deps = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())

@@ -37,7 +37,11 @@ def test_minimal_config_gets_defaults(tmp_path):
     [
         ("tunnels: []\n", "tunnels", "at least one"),
         ("tunnels: [{name: x}]\n", "tunnels[0].ike", "required"),
-        ("tunnels: [{ike: c, probe: {source: 1.2.3.4, target: nope}}]\n", "tunnels[0].probe.target", "IP address"),
+        (
+            "tunnels: [{ike: c, probe: {source: 1.2.3.4, target: nope}}]\n",
+            "tunnels[0].probe.target",
+            "IP address",
+        ),
         ("agent: {interval: 0}\ntunnels: [{ike: c}]\n", "agent.interval", "between"),
         ("agent: {intervall: 5}\ntunnels: [{ike: c}]\n", "agent.intervall", "unknown key"),
         ("strongswan: {source: magic}\ntunnels: [{ike: c}]\n", "strongswan.source", "one of"),
@@ -103,7 +107,10 @@ def test_full_remediation_config(tmp_path):
     "edit, key",
     [
         (lambda t: t.replace("wan: {source: interface, interface: igb0}\n", ""), "wan"),
-        (lambda t: t.replace("resource_group: rg-vpn", "resource_group: 'bad/rg'"), "azure.resource_group"),
+        (
+            lambda t: t.replace("resource_group: rg-vpn", "resource_group: 'bad/rg'"),
+            "azure.resource_group",
+        ),
         (lambda t: t.replace("carp_vhid: 3", "carp_vhid: 300"), "remediation.carp_vhid"),
         (lambda t: t.replace("enabled: true", "enabled: true, tunnel: nope"), "remediation.tunnel"),
         (lambda t: t.replace("enabled: true", "enabled: true, bogus: 1"), "remediation.bogus"),
@@ -130,9 +137,15 @@ def test_sample_remediation_block_is_valid_when_uncommented(tmp_path):
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ("agent: {interval: " + "9" * 400 + "}\ntunnels: [{ike: c}]\n", "agent.interval: is far too large"),
+        (
+            "agent: {interval: " + "9" * 400 + "}\ntunnels: [{ike: c}]\n",
+            "agent.interval: is far too large",
+        ),
         ("tunnels: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
-        ('agent: {state_dir: "/a\\0b"}\ntunnels: [{ike: c}]\n', "agent.state_dir: must not contain a NUL"),
+        (
+            'agent: {state_dir: "/a\\0b"}\ntunnels: [{ike: c}]\n',
+            "agent.state_dir: must not contain a NUL",
+        ),
         ('alerts: {tag: "s2s\\nagent"}\ntunnels: [{ike: c}]\n', "alerts.tag"),
         ('alerts: {tag: "a b"}\ntunnels: [{ike: c}]\n', "alerts.tag"),
         ("tunnels: [{ike: c}]\nx: 2024-13-45 10:00:00\n", "YAML"),
@@ -150,8 +163,9 @@ def test_a_fifo_as_config_is_refused_without_blocking(tmp_path):
     p = tmp_path / "cfg.yaml"
     os.mkfifo(p)
     box = []
-    th = threading.Thread(target=lambda: box.append(pytest.raises(ConfigError, config.load, str(p))),
-                          daemon=True)  # fmt: skip
+    th = threading.Thread(
+        target=lambda: box.append(pytest.raises(ConfigError, config.load, str(p))), daemon=True
+    )
     th.start()
     th.join(5)
     assert not th.is_alive(), "config.load blocked on a FIFO"
@@ -172,7 +186,9 @@ def test_an_oversized_or_deeply_flowed_config_is_refused_before_yaml_parses_it(t
     p.write_text("tunnels: " + "[" * 40 + "]" * 40 + "\n")
     with pytest.raises(ConfigError, match="nested too deeply"):
         config.load(str(p))
-    p.write_text('tunnels: [{ike: "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}]  # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n')
+    p.write_text(
+        'tunnels: [{ike: "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}]  # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n'
+    )
     assert config.load(str(p)).tunnels[0].ike.startswith("[[[")
 
 
@@ -191,7 +207,11 @@ def test_validate_config_and_run_print_one_line_not_a_traceback(tmp_path, text):
 
     p = write(tmp_path, text)
     for cmd in ("validate-config", "run"):
-        r = subprocess.run([sys.executable, "-m", "s2s_agent", cmd, "-c", p], capture_output=True,
-                           text=True, timeout=60)  # fmt: skip
+        r = subprocess.run(
+            [sys.executable, "-m", "s2s_agent", cmd, "-c", p],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 2, (cmd, r.stderr)
         assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr

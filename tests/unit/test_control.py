@@ -19,8 +19,9 @@ def server(tmp_path):
     server_paused.clear()
     path = str(tmp_path / "ctl.sock")
     sel = selectors.DefaultSelector()
-    srv = control.ControlServer(path, {"status": lambda r: {"tunnels": [1, 2]},
-                                       "boom": lambda r: 1 / 0}, sel)
+    srv = control.ControlServer(
+        path, {"status": lambda r: {"tunnels": [1, 2]}, "boom": lambda r: 1 / 0}, sel
+    )
     stop = threading.Event()
 
     def loop():
@@ -208,8 +209,12 @@ def test_accept_loop_survives_running_out_of_file_descriptors(tmp_path):
     import sys
 
     path = str(tmp_path / "ctl.sock")
-    proc = subprocess.Popen([sys.executable, "-c", EMFILE_SERVER, path], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EMFILE_SERVER, path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready"
         hogs = []

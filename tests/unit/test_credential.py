@@ -32,12 +32,17 @@ def settings(fake: FakeAzure, tmp_path: Path, secret: str | None = None, **over)
     path.write_text((secret or fake.client_secret) + "\n")
     os.chmod(path, 0o600)
     data = {
-        "tenant_id": fake.tenant_id, "client_id": fake.client_id,
-        "client_secret_file": str(path), "subscription_id": fake.names.subscription_id,
+        "tenant_id": fake.tenant_id,
+        "client_id": fake.client_id,
+        "client_secret_file": str(path),
+        "subscription_id": fake.names.subscription_id,
         "resource_group": fake.names.resource_group,
-        "local_network_gateway": fake.names.lng_name, "authority": fake.url,
-        "arm_endpoint": fake.url, "ca_bundle": fake.ca_path, **over,
-    }  # fmt: skip
+        "local_network_gateway": fake.names.lng_name,
+        "authority": fake.url,
+        "arm_endpoint": fake.url,
+        "ca_bundle": fake.ca_path,
+        **over,
+    }
     return parse_azure(data, CFG)
 
 
@@ -70,8 +75,9 @@ def test_agent_updates_the_lng_without_cryptography(
     fake_azure: FakeAzure, tmp_path: Path, no_cryptography: None
 ) -> None:
     fake_azure.retry_after = 0
-    client = AzureClient(settings(fake_azure, tmp_path), owner_uid=os.getuid(),
-                         polling_interval=0.01)  # fmt: skip
+    client = AzureClient(
+        settings(fake_azure, tmp_path), owner_uid=os.getuid(), polling_interval=0.01
+    )
     result = client.update_lng_ip(NEW_IP)
     assert (result.changed, result.new_ip) == (True, NEW_IP)
     assert fake_azure.lng()["properties"]["gatewayIpAddress"] == NEW_IP
@@ -172,8 +178,13 @@ def test_entra_busy_once_then_the_agent_retries_and_succeeds(
         sleeps.append(seconds)
         time.sleep(seconds)
 
-    client = AzureClient(settings(fake_azure, tmp_path), owner_uid=os.getuid(),
-                         backoff_base=2.0, backoff_max=8.0, sleep=sleep)  # fmt: skip
+    client = AzureClient(
+        settings(fake_azure, tmp_path),
+        owner_uid=os.getuid(),
+        backoff_base=2.0,
+        backoff_max=8.0,
+        sleep=sleep,
+    )
     lng = client.get_lng()
     assert lng.name == fake_azure.names.lng_name
     assert sleeps, "no retry happened"
@@ -202,8 +213,9 @@ def test_certificate_without_cryptography_says_what_to_install(
 
 def test_certificate_credential_guard_without_cryptography(no_cryptography: None) -> None:
     with pytest.raises(ConfigError, match="py311-cryptography"):
-        credential.certificate_credential("t", "c", b"", key="azure.client_certificate_file",
-                                          path="/x.pem")  # fmt: skip
+        credential.certificate_credential(
+            "t", "c", b"", key="azure.client_certificate_file", path="/x.pem"
+        )
 
 
 def test_validate_config_reports_missing_cryptography(
@@ -219,10 +231,13 @@ def test_validate_config_reports_missing_cryptography(
     pem = tmp_path / "c.pem"
     pem.write_text("x")
     data["azure"] = {
-        "tenant_id": fake_azure.tenant_id, "client_id": fake_azure.client_id,
-        "client_certificate_file": str(pem), "subscription_id": fake_azure.names.subscription_id,
-        "resource_group": "rg", "local_network_gateway": "lng",
-    }  # fmt: skip
+        "tenant_id": fake_azure.tenant_id,
+        "client_id": fake_azure.client_id,
+        "client_certificate_file": str(pem),
+        "subscription_id": fake_azure.names.subscription_id,
+        "resource_group": "rg",
+        "local_network_gateway": "lng",
+    }
     conf = tmp_path / "s2s-agent.yaml"
     conf.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="py311-cryptography"):

@@ -66,13 +66,18 @@ def test_cycle_alerts_once_and_persists(env):
     assert received(logsock) == []  # first UP is not news
     sas.write_text("")  # charon lost the SA
     with open(tmp / "ipsec.log", "a") as fh:
-        fh.write("Nov 26 22:48:41 pfsense charon[77]: 09[IKE] <con1|1> giving up after 3 retransmits\n")
+        fh.write(
+            "Nov 26 22:48:41 pfsense charon[77]: 09[IKE] <con1|1> giving up after 3 retransmits\n"
+        )
     d.cycle()
     d.cycle()
     [msg] = received(logsock)
     assert msg.startswith("<27>")  # daemon.err
     assert "s2s-agent[" in msg
-    assert "tunnel=hq ike=con1 health=DOWN previous=UP reasons=ike_sa_missing,dpd_giveup event=transition" in msg
+    assert (
+        "tunnel=hq ike=con1 health=DOWN previous=UP reasons=ike_sa_missing,dpd_giveup event=transition"
+        in msg
+    )
     state = json.loads((tmp / "state" / "state.json").read_text())
     assert state["status"]["tunnels"][0]["health"] == "DOWN"
     assert stat.S_IMODE(os.stat(tmp / "state" / "state.json").st_mode) == 0o600
@@ -107,8 +112,13 @@ def wait_datagram(sock, needle, timeout=10):
 
 
 def cli(*args, check=True):
-    return subprocess.run([sys.executable, "-m", "s2s_agent", *args], capture_output=True, text=True,
-                          timeout=30, check=check)
+    return subprocess.run(
+        [sys.executable, "-m", "s2s_agent", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=check,
+    )
 
 
 def wait_status(cfgpath, pred, timeout=15):
@@ -127,8 +137,9 @@ def wait_status(cfgpath, pred, timeout=15):
 def test_daemon_process_status_reload_and_stop(env):
     tmp, sas, logsock = env
     cfgpath = str(tmp / "cfg.yaml")
-    proc = subprocess.Popen([sys.executable, "-m", "s2s_agent", "run", "-c", cfgpath],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "s2s_agent", "run", "-c", cfgpath], stderr=subprocess.PIPE, text=True
+    )
     try:
         doc = wait_status(cfgpath, lambda d: d["tunnels"][0]["health"] == "UP")
         assert doc["source"] == "daemon" and doc["agent"]["sa_source"] == "swanctl"
@@ -181,8 +192,11 @@ def test_invalid_config_exits_2_with_one_message(tmp_path):
 
 def test_metrics_textfile_is_written_each_cycle(env):
     tmp, _sas, _ = env
-    text = (tmp / "cfg.yaml").read_text().replace(
-        "control_socket:", f"metrics_textfile: {tmp}/prom/s2s.prom, control_socket:")
+    text = (
+        (tmp / "cfg.yaml")
+        .read_text()
+        .replace("control_socket:", f"metrics_textfile: {tmp}/prom/s2s.prom, control_socket:")
+    )
     (tmp / "cfg.yaml").write_text(text)
     (tmp / "prom").mkdir()
     cfg = config.load(str(tmp / "cfg.yaml"))

@@ -185,8 +185,9 @@ def test_plan_outside_the_daemon_loop_reads_the_carp_role_first(tmp_path, monkey
     monkeypatch.setattr(
         remedyloop, "carp_role", lambda i, v: (carp.lower(), f"CARP vhid 1 is {carp}")
     )
-    text = (base(tmp_path) + remediation(tmp_path)).replace("azure_status_interval: 1",
-                                                            "carp_interface: igb0, carp_vhid: 1")  # fmt: skip
+    text = (base(tmp_path) + remediation(tmp_path)).replace(
+        "azure_status_interval: 1", "carp_interface: igb0, carp_vhid: 1"
+    )
     d = daemon(tmp_path, text)
     assert d.remedy_loop.role == "unknown"  # not read yet: acts like a BACKUP
     out = d._plan({})

@@ -38,8 +38,13 @@ def start(tmp_path, body: str, *, path_dir=None):
     env = dict(os.environ)
     if path_dir is not None:
         env["PATH"] = f"{path_dir}:{env['PATH']}"
-    proc = subprocess.Popen([sys.executable, "-m", "s2s_agent", "run", "-c", str(cfg)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "s2s_agent", "run", "-c", str(cfg)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     sock = str(tmp_path / "ctl.sock")
     deadline = time.monotonic() + 15
     while not os.path.exists(sock):
@@ -166,8 +171,10 @@ def test_control_answers_while_wan_and_carp_reads_hang(tmp_path):
         path_dir=bindir,
     )
     try:
-        wait_for(lambda: pids.exists() and {"ip", "ifconfig"} <= set(pids.read_text().split()),
-                 what="the WAN and CARP reads to start")  # fmt: skip
+        wait_for(
+            lambda: pids.exists() and {"ip", "ifconfig"} <= set(pids.read_text().split()),
+            what="the WAN and CARP reads to start",
+        )
         answers_within_a_second(sock, 3)
         doc = control.request(sock, "status", timeout=1)
         rem = doc["tunnels"][0].get("remediation")

@@ -52,7 +52,9 @@ ATTEMPTS = st.lists(
     attempts=ATTEMPTS,
     role=st.sampled_from(["standalone", "master", "backup"]),
 )
-def test_decide_changes_none_of_its_inputs_and_plans_as_if_recorded(health, wan, applied, attempts, role):
+def test_decide_changes_none_of_its_inputs_and_plans_as_if_recorded(
+    health, wan, applied, attempts, role
+):
     view = R.View(1000.0, health, wan, applied, None, role)
     history = R.History(list(attempts), [1.0])
     before = copy.deepcopy(history)
@@ -88,7 +90,10 @@ def test_the_daemons_plan_command_is_a_dry_run(tmp_path):
     from s2s_agent.daemon import Daemon
 
     p = tmp_path / "c.yaml"
-    text = textwrap.dedent(CFG) + f"agent: {{state_dir: {tmp_path}, control_socket: {tmp_path}/s.sock}}\n"
+    text = (
+        textwrap.dedent(CFG)
+        + f"agent: {{state_dir: {tmp_path}, control_socket: {tmp_path}/s.sock}}\n"
+    )
     text += "strongswan: {source: swanctl, swanctl: /nonexistent/swanctl, log_file: null}\n"
     p.write_text(text)
     d = Daemon(config.load(str(p)))

@@ -37,7 +37,9 @@ class FakeWorker:
         self.calls.append((op, arg))
         if self.fail:
             self.fail -= 1
-            raise AzureCallError("AzureError", "Azure answered 500 InternalServerError (retries exhausted)")
+            raise AzureCallError(
+                "AzureError", "Azure answered 500 InternalServerError (retries exhausted)"
+            )
         if op == "get-lng":
             return {"ip": self.ip}
         if op == "update-lng":
@@ -56,10 +58,19 @@ def cfg(tmp_path):
 
 
 def make(cfg, worker, clock, notes):
-    local = {"apply_local_id": lambda s, w: f"id -> {s.ip}", "restart_ike": lambda s, w: "restarted",
-             "initiate_child": lambda s, w: "initiated", "verify": lambda s, w: "ping ok"}
-    return Remediator(cfg, worker=worker, actions=local, clock=lambda: clock[0],
-                      notify=lambda sev, msg: notes.append((sev, msg)))
+    local = {
+        "apply_local_id": lambda s, w: f"id -> {s.ip}",
+        "restart_ike": lambda s, w: "restarted",
+        "initiate_child": lambda s, w: "initiated",
+        "verify": lambda s, w: "ping ok",
+    }
+    return Remediator(
+        cfg,
+        worker=worker,
+        actions=local,
+        clock=lambda: clock[0],
+        notify=lambda sev, msg: notes.append((sev, msg)),
+    )
 
 
 def test_wan_change_heals_and_is_remembered(cfg):
@@ -69,7 +80,12 @@ def test_wan_change_heals_and_is_remembered(cfg):
     assert r.applied_ip == "198.51.100.2"  # a working tunnel on this IP is the applied state
     plan = r.decide("DOWN", "192.0.2.77", "standalone")
     rec = r.execute(plan, "192.0.2.77")
-    assert rec.ok and [s.kind for s in rec.steps] == ["update_lng", "apply_local_id", "restart_ike", "verify"]
+    assert rec.ok and [s.kind for s in rec.steps] == [
+        "update_lng",
+        "apply_local_id",
+        "restart_ike",
+        "verify",
+    ]
     assert w.ip == "192.0.2.77" and r.applied_ip == "192.0.2.77"
     assert notes[-1][0] == "notice" and "event=remediated" in notes[-1][1]
     # a restarted agent (crash after success) has nothing left to do
@@ -138,8 +154,16 @@ def test_check_lng_heals_a_mismatch_found_by_the_ladder(cfg):
     w, clock, notes = FakeWorker(ip="203.0.113.99"), [1000.0], []
     r = make(cfg, w, clock, notes)
     r.applied_ip = "192.0.2.77"
-    rec = r.execute(Plan((Step("check_lng", "192.0.2.77"),), "tunnel DOWN, attempt 3"), "192.0.2.77")
-    assert [s.kind for s in rec.steps] == ["check_lng", "update_lng", "apply_local_id", "restart_ike", "verify"]
+    rec = r.execute(
+        Plan((Step("check_lng", "192.0.2.77"),), "tunnel DOWN, attempt 3"), "192.0.2.77"
+    )
+    assert [s.kind for s in rec.steps] == [
+        "check_lng",
+        "update_lng",
+        "apply_local_id",
+        "restart_ike",
+        "verify",
+    ]
     assert rec.ok and w.ip == "192.0.2.77"
 
 
@@ -188,8 +212,9 @@ def test_remedy_loop_of_a_carp_tunnel_observes_the_vip_address(cfg, monkeypatch)
     monkeypatch.setattr(
         ha, "vip_wan_ip", lambda i, v, **kw: seen.append((i, v)) or ("192.0.2.10", "")
     )
-    carp = dataclasses.replace(cfg, remediation=dataclasses.replace(
-        cfg.remediation, carp_interface="igb0", carp_vhid=1))  # fmt: skip
+    carp = dataclasses.replace(
+        cfg, remediation=dataclasses.replace(cfg.remediation, carp_interface="igb0", carp_vhid=1)
+    )
     loop = remedyloop.RemedyLoop(carp, notify=lambda s, m: None, worker=FakeWorker())
     assert loop.wan.read(carp.wan) == ("192.0.2.10", "") and seen == [("igb0", 1)]
     plain = remedyloop.RemedyLoop(cfg, notify=lambda s, m: None, worker=FakeWorker())
@@ -203,13 +228,19 @@ def test_ladder_check_lng_cannot_bypass_the_write_limit(cfg):
     r = make(cfg, w, clock, notes)
     r.applied_ip = "192.0.2.77"
     r.history.azure_writes = [4000.0, 4100.0, 4200.0]
-    rec = r.execute(Plan((Step("check_lng", "192.0.2.77"),), "tunnel DOWN, attempt 3"), "192.0.2.77")
+    rec = r.execute(
+        Plan((Step("check_lng", "192.0.2.77"),), "tunnel DOWN, attempt 3"), "192.0.2.77"
+    )
     assert [s.kind for s in rec.steps] == ["check_lng", "update_lng"] and rec.ok is False
-    assert "write limit" in rec.steps[1].detail and "max_azure_writes_per_hour" in rec.steps[1].detail
+    assert (
+        "write limit" in rec.steps[1].detail and "max_azure_writes_per_hour" in rec.steps[1].detail
+    )
     assert w.writes == 0 and ("update-lng", "192.0.2.77") not in w.calls
     assert len(r.history.azure_writes) == 3
     clock[0] = 4000.0 + 3600  # the oldest write ages out: one slot
-    rec = r.execute(Plan((Step("check_lng", "192.0.2.77"),), "tunnel DOWN, attempt 4"), "192.0.2.77")
+    rec = r.execute(
+        Plan((Step("check_lng", "192.0.2.77"),), "tunnel DOWN, attempt 4"), "192.0.2.77"
+    )
     assert rec.ok and w.writes == 1 and len(r.history.writes_last_hour(clock[0])) == 3
 
 
@@ -236,8 +267,14 @@ def test_gate_counts_maybe_writes_and_gives_back_certain_non_writes(cfg):
             raise AzureCallError(self.kind, "failed")
 
     clock = [100.0]
-    for kind, kept in (("AzureTimeoutError", 1), ("WorkerError", 1), ("AzureError", 1),
-                       ("AzureAuthError", 0), ("AzureForbiddenError", 0), ("ConfigError", 0)):
+    for kind, kept in (
+        ("AzureTimeoutError", 1),
+        ("WorkerError", 1),
+        ("AzureError", 1),
+        ("AzureAuthError", 0),
+        ("AzureForbiddenError", 0),
+        ("ConfigError", 0),
+    ):
         from s2s_agent.decide.plan import History
 
         h = History()
@@ -245,6 +282,7 @@ def test_gate_counts_maybe_writes_and_gives_back_certain_non_writes(cfg):
         with pytest.raises(AzureCallError):
             gate.call("update-lng", "192.0.2.77")
         assert len(h.azure_writes) == kept, kind
+
     class NoPutSent(FakeWorker):  # the worker timed out at the first read, before any PUT
         def call(self, op, arg=None, *, deadline=120.0):
             raise AzureCallError("AzureTimeoutError", "gave up reading", wrote=False)

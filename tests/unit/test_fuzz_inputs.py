@@ -28,14 +28,21 @@ from s2s_agent.core.errors import ConfigError, StateError
 from s2s_agent.tell import control
 from s2s_agent.tell.alerts import AlertTracker
 
-FUZZ = settings(max_examples=100, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # fmt: skip
+FUZZ = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(min_value=10**300, max_value=10**400),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=10**300, max_value=10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
     st.sampled_from(["", "\0", "a\nb", "/a\0b", "UP", "DOWN", "1", "https://api.ipify..org/"]),
-)  # fmt: skip
+)
 json_values = st.recursive(
     scalars,
     lambda inner: (
@@ -55,9 +62,16 @@ def nested(depth: int, kind: str) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("ctl") / "ctl.sock")
-    srv = control.ControlServer(path, {"status": lambda r: {"n": 1}, "ping": lambda r: {"pong": True},
-                                       "boom": lambda r: 1 / 0, "odd": lambda r: {"x": {1, 2}}},
-                                selectors.DefaultSelector())  # fmt: skip
+    srv = control.ControlServer(
+        path,
+        {
+            "status": lambda r: {"n": 1},
+            "ping": lambda r: {"pong": True},
+            "boom": lambda r: 1 / 0,
+            "odd": lambda r: {"x": {1, 2}},
+        },
+        selectors.DefaultSelector(),
+    )
     yield srv
     srv.close()
 
@@ -78,8 +92,11 @@ def test_control_any_bytes(server, line):
 
 
 @FUZZ
-@given(json_values, st.sampled_from([1, True, 1.0, "1", None, 2]),
-       st.sampled_from(["status", "ping", "boom", "odd", "nope", None, 7]))  # fmt: skip
+@given(
+    json_values,
+    st.sampled_from([1, True, 1.0, "1", None, 2]),
+    st.sampled_from(["status", "ping", "boom", "odd", "nope", None, 7]),
+)
 def test_control_any_json(server, extra, version, command):
     for req in (extra, {"version": version, "command": command, "args": extra}):
         check_reply(server, json.dumps(req).encode())
@@ -94,26 +111,57 @@ def test_control_any_nesting(server, depth, kind):
 # ---- state.json -----------------------------------------------------------------------
 
 tunnel = st.fixed_dictionaries(
-    {"name": st.one_of(st.text(max_size=8), scalars), "health": st.sampled_from(["UP", "DOWN", "x", 1, None])},
-    optional={"reasons": json_values, "probe": json_values, "remediation": json_values,
-              "azure": json_values, "events": json_values, "remediations": json_values,
-              "child_states": json_values, "bytes_in": scalars, "established_seconds": scalars},
-)  # fmt: skip
+    {
+        "name": st.one_of(st.text(max_size=8), scalars),
+        "health": st.sampled_from(["UP", "DOWN", "x", 1, None]),
+    },
+    optional={
+        "reasons": json_values,
+        "probe": json_values,
+        "remediation": json_values,
+        "azure": json_values,
+        "events": json_values,
+        "remediations": json_values,
+        "child_states": json_values,
+        "bytes_in": scalars,
+        "established_seconds": scalars,
+    },
+)
 status_doc = st.fixed_dictionaries(
     {"tunnels": st.one_of(st.lists(tunnel, max_size=3), json_values)},
-    optional={"agent": st.one_of(json_values, st.fixed_dictionaries({"interval": scalars})),
-              "age_seconds": scalars, "source": scalars},
-)  # fmt: skip
+    optional={
+        "agent": st.one_of(json_values, st.fixed_dictionaries({"interval": scalars})),
+        "age_seconds": scalars,
+        "source": scalars,
+    },
+)
 state_doc = st.one_of(
     json_values,
     st.fixed_dictionaries(
-        {"version": st.sampled_from([1, True, "1", 1.0, 2]), "saved": scalars,
-         "status": st.one_of(status_doc, json_values)},
-        optional={"alerts": json_values, "remediation": st.one_of(json_values, st.fixed_dictionaries(
-            {}, optional={"wan_ip": scalars, "azure_view": json_values, "azure_writes": json_values,
-                          "attempts": json_values, "records": json_values, "applied_ip": scalars}))},
+        {
+            "version": st.sampled_from([1, True, "1", 1.0, 2]),
+            "saved": scalars,
+            "status": st.one_of(status_doc, json_values),
+        },
+        optional={
+            "alerts": json_values,
+            "remediation": st.one_of(
+                json_values,
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "wan_ip": scalars,
+                        "azure_view": json_values,
+                        "azure_writes": json_values,
+                        "attempts": json_values,
+                        "records": json_values,
+                        "applied_ip": scalars,
+                    },
+                ),
+            ),
+        },
     ),
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")
@@ -188,9 +236,23 @@ def test_the_daemon_restores_a_remediation_state_of_any_shape(tmp_path):
     loop = RemedyLoop(config.load(str(tmp_path / "cfg.yaml")), notify=lambda s, m: None)
 
     @FUZZ
-    @given_(st.dictionaries(st.sampled_from(["applied_ip", "lng_ip", "last_lng_write", "azure_writes",
-                                             "attempts", "records", "azure_view", "wan_ip"]),
-                            json_values))  # fmt: skip
+    @given_(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "applied_ip",
+                    "lng_ip",
+                    "last_lng_write",
+                    "azure_writes",
+                    "attempts",
+                    "records",
+                    "azure_view",
+                    "wan_ip",
+                ]
+            ),
+            json_values,
+        )
+    )
     def restore(data):
         loop.load(data)
         loop.to_dict()
@@ -206,18 +268,39 @@ SECTIONS = {
     "strongswan": ["source", "vici_socket", "swanctl", "ipsec", "command_timeout", "log_file"],
     "alerts": ["syslog_socket", "facility", "tag", "reminder_interval"],
     "health": ["event_window", "probe_loss_degraded"],
-    "remediation": ["enabled", "tunnel", "max_azure_writes_per_hour", "backoff_base", "carp_vhid",
-                    "carp_interface", "swanctl_conf", "local_backend"],
+    "remediation": [
+        "enabled",
+        "tunnel",
+        "max_azure_writes_per_hour",
+        "backoff_base",
+        "carp_vhid",
+        "carp_interface",
+        "swanctl_conf",
+        "local_backend",
+    ],
     "wan": ["source", "interface", "http_endpoints", "quorum", "hold_seconds", "ca_bundle"],
     "azure": ["tenant_id", "client_id", "client_secret_file", "authority", "cloud"],
     "pfsense": ["config_xml", "ikeid"],
-}  # fmt: skip
-section = {name: st.one_of(json_values, st.dictionaries(st.sampled_from(keys), json_values))
-           for name, keys in SECTIONS.items()}  # fmt: skip
-tunnels = st.one_of(json_values, st.lists(st.dictionaries(
-    st.sampled_from(["name", "ike", "children", "probe"]),
-    st.one_of(json_values, st.dictionaries(st.sampled_from(["source", "target", "count", "timeout"]), json_values)),
-), max_size=3))  # fmt: skip
+}
+section = {
+    name: st.one_of(json_values, st.dictionaries(st.sampled_from(keys), json_values))
+    for name, keys in SECTIONS.items()
+}
+tunnels = st.one_of(
+    json_values,
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["name", "ike", "children", "probe"]),
+            st.one_of(
+                json_values,
+                st.dictionaries(
+                    st.sampled_from(["source", "target", "count", "timeout"]), json_values
+                ),
+            ),
+        ),
+        max_size=3,
+    ),
+)
 config_doc = st.fixed_dictionaries({"tunnels": tunnels}, optional=section)
 
 
@@ -248,6 +331,9 @@ def test_config_any_text(text):
 @given(st.integers(min_value=1, max_value=20000), st.sampled_from(["[", "{a: ", "- "]))
 def test_config_any_nesting(depth, opener):
     closer = {"[": "]", "{a: ": "}", "- ": ""}[opener]
-    text = opener * depth + "1" + closer * depth if opener != "- " else "".join(
-        "  " * i + "- \n" for i in range(min(depth, 3000)))  # fmt: skip
+    text = (
+        opener * depth + "1" + closer * depth
+        if opener != "- "
+        else "".join("  " * i + "- \n" for i in range(min(depth, 3000)))
+    )
     load_text(text)

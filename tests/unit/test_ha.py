@@ -21,6 +21,7 @@ def runner_with(text=None, exc=None):
         if exc:
             raise exc
         return osio.Result(tuple(argv), 0, text, "")
+
     return run
 
 
@@ -35,7 +36,9 @@ def test_roles():
     role, why = carp_role("igb0", 2, runner=runner_with(IFCONFIG))
     assert role == "backup" and "observing only" in why
     assert carp_role("igb0", 9, runner=runner_with(IFCONFIG))[0] == "unknown"
-    role, why = carp_role("igb0", 1, runner=runner_with(exc=CommandError(["ifconfig"], "timed out after 5s")))
+    role, why = carp_role(
+        "igb0", 1, runner=runner_with(exc=CommandError(["ifconfig"], "timed out after 5s"))
+    )
     assert role == "unknown" and "timed out" in why
 
 

@@ -87,7 +87,11 @@ def test_probe_error_is_degraded_not_down():
 
 
 def test_retransmits_before_reestablish_are_forgotten():
-    events = [ev("retransmit", NOW - 50), ev("retransmit_giveup", NOW - 40), ev("ike_established", NOW - 30)]
+    events = [
+        ev("retransmit", NOW - 50),
+        ev("retransmit_giveup", NOW - 40),
+        ev("ike_established", NOW - 30),
+    ]
     assert assess(snap(ike()), events).health == "UP"
     events.append(ev("retransmit", NOW - 10))
     a = assess(snap(ike()), events)
@@ -102,7 +106,11 @@ def test_overall():
 
 def test_log_order_not_read_time_decides_what_is_after_establishment():
     # one poll read the failed attempt and the successful one: same `seen` time
-    events = [ev("retransmit", NOW - 5), ev("retransmit_giveup", NOW - 5), ev("ike_established", NOW - 5)]
+    events = [
+        ev("retransmit", NOW - 5),
+        ev("retransmit_giveup", NOW - 5),
+        ev("ike_established", NOW - 5),
+    ]
     assert assess(snap(ike()), events).health == "UP"
 
 

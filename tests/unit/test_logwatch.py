@@ -254,7 +254,7 @@ def test_invalid_limits_are_rejected(log):
             max_size=40,
         ),
         max_size=20,
-    ),  # fmt: skip
+    ),
     cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=10),
 )
 def test_any_write_chunking_yields_the_same_lines(lines, cuts):

@@ -42,16 +42,18 @@ class _Source:
 
 
 def _observe(text: str) -> dict:
-    cfg = C.parse({"agent": {"interval": 5},
-                   "tunnels": [{"name": "hq", "ike": "con1", "children": ["con1"]}]})  # fmt: skip
+    cfg = C.parse(
+        {"agent": {"interval": 5}, "tunnels": [{"name": "hq", "ike": "con1", "children": ["con1"]}]}
+    )
     obs = Observer(cfg, source=_Source(parse_statusall(text)), tailer=None, clock=lambda: 1000.0)
     obs.tailer = None
     return obs.cycle()[0]
 
 
 def _plan(entry: dict) -> R.Plan:
-    view = R.View(now=1000.0, health=entry["health"], wan_ip="198.51.100.2",
-                  applied_ip="198.51.100.2")  # fmt: skip
+    view = R.View(
+        now=1000.0, health=entry["health"], wan_ip="198.51.100.2", applied_ip="198.51.100.2"
+    )
     return R.plan(view, R.History(), R.Policy())
 
 
@@ -77,5 +79,8 @@ def test_a_damaged_state_line_costs_only_its_own_tunnel():
     assert entry["health"] == "UNKNOWN" and _plan(entry).steps == ()
     snap = parse_statusall(damaged)
     assert [(i.name, i.state) for i in snap.ike_sas] == [
-        ("con3", "ESTABLISHED"), ("con2", "ESTABLISHED"), ("con1", None)]  # fmt: skip
+        ("con3", "ESTABLISHED"),
+        ("con2", "ESTABLISHED"),
+        ("con1", None),
+    ]
     assert [c.state for c in snap.ike_sas[2].child_sas] == ["INSTALLED"]

@@ -106,7 +106,9 @@ def test_control_remediate_runs_the_heal_through_the_gate(env, monkeypatch):
         reply = request(server, "remediate")
         assert reply["ok"], reply
         out = reply["data"]
-        assert out["started"] is False and "write limit" in (out["plan"]["blocked"] or ""), json.dumps(out)
+        assert out["started"] is False and "write limit" in (out["plan"]["blocked"] or ""), (
+            json.dumps(out)
+        )
         assert worker.calls == []
         # an hour later the oldest write has aged out: the heal runs and its write is counted
         d.remedy_loop.remedy.history.azure_writes[:] = [time.time() - 3700, time.time() - 50]
@@ -145,10 +147,16 @@ def test_one_shot_refuses_beside_a_live_daemon_that_does_not_answer(env):
     """The daemon holds the run lock but its socket is gone / it does not answer (SIGSTOP,
     overload): `remediate` must not act beside it (it did: any socket error = "not running")."""
     save_state(env, [])
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys,time; from s2s_agent.core import runlock; "
-                               f"runlock.acquire({str(env / 'state')!r}); print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys,time; from s2s_agent.core import runlock; "
+            f"runlock.acquire({str(env / 'state')!r}); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         before = (env / "state" / "state.json").read_text()

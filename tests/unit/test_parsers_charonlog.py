@@ -206,12 +206,21 @@ def test_bsd_year_rolls_back_for_last_years_december(monkeypatch):
     jan = real_time.struct_time((2027, 1, 1, 0, 0, 5, 4, 1, 0))
     monkeypatch.setattr(charonlog._clock, "localtime", lambda *a: jan)
     charonlog._stamp.cache_clear()
-    dec = charonlog.classify_line("Dec 31 23:59:58 pfsense charon[1]: 09[IKE] <con1|1> sending DPD request")
-    new = charonlog.classify_line("Jan  1 00:00:04 pfsense charon[1]: 09[IKE] <con1|1> sending DPD request")
-    feb = charonlog.classify_line("Feb  1 00:00:04 pfsense charon[1]: 09[IKE] <con1|1> sending DPD request")
+    dec = charonlog.classify_line(
+        "Dec 31 23:59:58 pfsense charon[1]: 09[IKE] <con1|1> sending DPD request"
+    )
+    new = charonlog.classify_line(
+        "Jan  1 00:00:04 pfsense charon[1]: 09[IKE] <con1|1> sending DPD request"
+    )
+    feb = charonlog.classify_line(
+        "Feb  1 00:00:04 pfsense charon[1]: 09[IKE] <con1|1> sending DPD request"
+    )
     assert (dec.time, new.time) == ("2026-12-31T23:59:58", "2027-01-01T00:00:04")
     assert feb.time == "2027-02-01T00:00:04"  # one month ahead: clock skew, not last year
-    assert charonlog.classify_line("Dec 31 23:59:58 09[IKE] x", year=2030).time == "2030-12-31T23:59:58"
+    assert (
+        charonlog.classify_line("Dec 31 23:59:58 09[IKE] x", year=2030).time
+        == "2030-12-31T23:59:58"
+    )
     charonlog._stamp.cache_clear()
 
 
@@ -224,13 +233,26 @@ def test_charon_systemd_journal_lines_have_no_marker_but_are_classified():
         "198.51.100.2[198.51.100.2]...203.0.113.1[203.0.113.1]",
         year=2026,
     )
-    assert (ev.kind, ev.conn, ev.ike_id, ev.time) == ("ike_established", "azure", 3, "2026-11-26T22:47:17")
-    ev = classify_line("2026-11-26T22:48:01+0100 gw charon-systemd[812]: giving up after 5 retransmits")
+    assert (ev.kind, ev.conn, ev.ike_id, ev.time) == (
+        "ike_established",
+        "azure",
+        3,
+        "2026-11-26T22:47:17",
+    )
+    ev = classify_line(
+        "2026-11-26T22:48:01+0100 gw charon-systemd[812]: giving up after 5 retransmits"
+    )
     assert (ev.kind, ev.conn, ev.time) == ("retransmit_giveup", None, "2026-11-26T22:48:01+0100")
     assert ev.message == "giving up after 5 retransmits"
     # a CHILD_SA name is not the connection
-    assert classify_line("Nov 26 22:47:17 gw charon-systemd[812]: closing CHILD_SA net{5}").conn is None
-    assert classify_line("Jan  2 03:04:05 gw charon-systemd[1]: x", year=2019).time == "2019-01-02T03:04:05"
+    assert (
+        classify_line("Nov 26 22:47:17 gw charon-systemd[812]: closing CHILD_SA net{5}").conn
+        is None
+    )
+    assert (
+        classify_line("Jan  2 03:04:05 gw charon-systemd[1]: x", year=2019).time
+        == "2019-01-02T03:04:05"
+    )
 
 
 def test_journal_message_only_output_still_names_the_connection():
@@ -240,7 +262,16 @@ def test_journal_message_only_output_still_names_the_connection():
 
 
 def test_tab_separated_copies_from_a_web_log_view():
-    ev = classify_line("2024-03-05T10:11:12\tInformational\tcharon\t09[IKE] <con1|3> sending DPD request")
-    assert (ev.kind, ev.conn, ev.ike_id, ev.time) == ("dpd_request", "con1", 3, "2024-03-05T10:11:12")
-    ev = classify_line("Mar  5 10:11:12\tNotice\tcharon\t12[IKE] <con2|7> giving up after 5 retransmits", year=2024)
+    ev = classify_line(
+        "2024-03-05T10:11:12\tInformational\tcharon\t09[IKE] <con1|3> sending DPD request"
+    )
+    assert (ev.kind, ev.conn, ev.ike_id, ev.time) == (
+        "dpd_request",
+        "con1",
+        3,
+        "2024-03-05T10:11:12",
+    )
+    ev = classify_line(
+        "Mar  5 10:11:12\tNotice\tcharon\t12[IKE] <con2|7> giving up after 5 retransmits", year=2024
+    )
     assert (ev.kind, ev.conn, ev.time) == ("retransmit_giveup", "con2", "2024-03-05T10:11:12")

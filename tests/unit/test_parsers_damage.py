@@ -19,8 +19,14 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 def _files(kind: str) -> list[Path]:
-    pats = {"statusall": ("public/statusall/*.txt", "lab/*/ipsec-statusall.txt", "samples/statusall/*.txt"),
-            "swanctl": ("public/swanctl/*.txt", "lab/*/swanctl-list-sas.txt", "samples/swanctl/*.txt")}  # fmt: skip
+    pats = {
+        "statusall": (
+            "public/statusall/*.txt",
+            "lab/*/ipsec-statusall.txt",
+            "samples/statusall/*.txt",
+        ),
+        "swanctl": ("public/swanctl/*.txt", "lab/*/swanctl-list-sas.txt", "samples/swanctl/*.txt"),
+    }
     return [
         p for pat in pats[kind] for p in sorted(GOLDEN.glob(pat)) if not p.name.startswith("broken")
     ]

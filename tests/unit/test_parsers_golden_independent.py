@@ -76,15 +76,26 @@ def naive_list_sas(text: str) -> list[tuple]:
 
 def from_expected(doc: dict) -> list[tuple]:
     return [
-        (i["name"], i["uniqueid"], i["state"],
-         [(c["name"], c["uniqueid"], c["state"], c["bytes_in"], c["bytes_out"]) for c in i["child_sas"]])
+        (
+            i["name"],
+            i["uniqueid"],
+            i["state"],
+            [
+                (c["name"], c["uniqueid"], c["state"], c["bytes_in"], c["bytes_out"])
+                for c in i["child_sas"]
+            ],
+        )
         for i in doc["ike_sas"]
-    ]  # fmt: skip
+    ]
 
 
 def _cases():
-    pairs = [("samples/statusall/*.txt", naive_statusall), ("samples/swanctl/*.txt", naive_list_sas),
-             ("lab/*/ipsec-statusall.txt", naive_statusall), ("lab/*/swanctl-list-sas.txt", naive_list_sas)]  # fmt: skip
+    pairs = [
+        ("samples/statusall/*.txt", naive_statusall),
+        ("samples/swanctl/*.txt", naive_list_sas),
+        ("lab/*/ipsec-statusall.txt", naive_statusall),
+        ("lab/*/swanctl-list-sas.txt", naive_list_sas),
+    ]
     for pat, reader in pairs:
         for raw in sorted(GOLDEN.glob(pat)):
             if raw.name.startswith(("broken", "truncated")):
@@ -116,7 +127,11 @@ def test_lab_single_fields_checked_by_hand():
         )
         (ike,) = doc["ike_sas"]
         assert (ike["name"], ike["state"], ike["local_host"], ike["remote_host"]) == (
-            "con1", "ESTABLISHED", "198.51.100.2", "203.0.113.1")  # fmt: skip
+            "con1",
+            "ESTABLISHED",
+            "198.51.100.2",
+            "203.0.113.1",
+        )
         (child,) = ike["child_sas"]
         assert (child["name"], child["state"], child["mode"]) == ("con1", "INSTALLED", "TUNNEL")
         assert child["local_ts"] == ["192.168.1.0/24"] and child["remote_ts"] == ["10.1.10.0/24"]

@@ -34,7 +34,9 @@ def _texts(sub: str) -> list[str]:
 
 STATUSALL = _texts("statusall")
 PUBLIC = SAMPLES.parent / "public"
-PUBLIC_STATUSALL = [p.read_text(encoding="utf-8") for p in sorted((PUBLIC / "statusall").glob("*.txt"))]
+PUBLIC_STATUSALL = [
+    p.read_text(encoding="utf-8") for p in sorted((PUBLIC / "statusall").glob("*.txt"))
+]
 PUBLIC_SWANCTL = [p.read_text(encoding="utf-8") for p in sorted((PUBLIC / "swanctl").glob("*.txt"))]
 SWANCTL = [t for t in _texts("swanctl") if t.strip()]
 VICI = [json.loads(t) for t in _texts("vici")]
@@ -158,7 +160,10 @@ def test_statusall_shuffled_section_never_crashes(text, seed):
 def test_parsers_do_not_depend_on_a_trailing_newline_for_complete_lines():
     # the last line is complete, only its newline is missing: nothing may be lost
     checked = 0
-    for fn, texts in ((parse_statusall, STATUSALL + PUBLIC_STATUSALL), (parse_list_sas, SWANCTL + PUBLIC_SWANCTL)):
+    for fn, texts in (
+        (parse_statusall, STATUSALL + PUBLIC_STATUSALL),
+        (parse_list_sas, SWANCTL + PUBLIC_SWANCTL),
+    ):
         for text in texts:
             full = fn(text)
             cut = fn(text.rstrip("\n"))

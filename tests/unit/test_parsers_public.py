@@ -18,8 +18,12 @@ PARSERS = {"statusall": parse_statusall, "swanctl": parse_list_sas}
 def _cases():
     for sub in PARSERS:
         for exp in sorted((PUBLIC / sub).glob("*.expected.json")):
-            yield pytest.param(sub, exp.with_name(exp.name.replace(".expected.json", ".txt")),
-                               exp, id=f"{sub}/{exp.stem}")  # fmt: skip
+            yield pytest.param(
+                sub,
+                exp.with_name(exp.name.replace(".expected.json", ".txt")),
+                exp,
+                id=f"{sub}/{exp.stem}",
+            )
 
 
 @pytest.mark.parametrize(("sub", "raw", "expected"), list(_cases()))
@@ -31,8 +35,12 @@ def test_public_sample_reads_as_read_by_eye(sub, raw, expected):
 
 def test_every_sample_has_an_expectation_and_a_provenance():
     prov = (PUBLIC / "PROVENANCE.md").read_text(encoding="utf-8")
-    samples = [p for sub in ("statusall", "swanctl", "logs") for p in (PUBLIC / sub).glob("*")
-               if not p.name.endswith(".expected.json")]  # fmt: skip
+    samples = [
+        p
+        for sub in ("statusall", "swanctl", "logs")
+        for p in (PUBLIC / sub).glob("*")
+        if not p.name.endswith(".expected.json")
+    ]
     assert len(samples) >= 20
     for p in samples:
         assert f"`{p.parent.name}/{p.name}`" in prov, f"{p.name}: no PROVENANCE.md entry"

@@ -215,10 +215,21 @@ def test_4x_bare_header_ike_spis_and_counters_without_packets():
     snap = parse_statusall(text)
     assert snap.warnings == ()
     ike = snap.ike_sas[0]
-    assert (ike.name, ike.state, ike.version, ike.established_seconds) == ("home", "ESTABLISHED", None, 300)
+    assert (ike.name, ike.state, ike.version, ike.established_seconds) == (
+        "home",
+        "ESTABLISHED",
+        None,
+        300,
+    )
     c = ike.child_sas[0]
     assert (c.uniqueid, c.state, c.bytes_in, c.packets_in, c.bytes_out, c.packets_out) == (
-        None, "INSTALLED", 336, None, 0, 0)  # fmt: skip
+        None,
+        "INSTALLED",
+        336,
+        None,
+        0,
+        0,
+    )
     assert (c.local_ts, c.remote_ts) == (("10.1.0.10/32",), ("10.2.0.0/16",))
 
 
@@ -232,7 +243,10 @@ def test_pre_53_rekeying_and_installed_share_the_reqid_and_stay_separate():
         "  net{21}:   10.1.0.0/24 === 10.2.0.0/24 \n"
     )
     kids = parse_statusall(text).ike_sas[0].child_sas
-    assert [(c.state, c.uniqueid, c.bytes_in) for c in kids] == [("REKEYING", None, None), ("INSTALLED", None, 336)]
+    assert [(c.state, c.uniqueid, c.bytes_in) for c in kids] == [
+        ("REKEYING", None, None),
+        ("INSTALLED", None, 336),
+    ]
     assert kids[0].local_ts == kids[1].local_ts == ("10.1.0.0/24",)
 
 
@@ -242,6 +256,9 @@ def test_a_cpu_field_after_the_reqid_is_ignored():
 
 
 def test_pluto_status_after_charon_ends_the_section():
-    text = one() + "000 Status of IKEv1 pluto daemon (strongSwan 4.5.2):\n000 interface lo/lo ::1:500\n"
+    text = (
+        one()
+        + "000 Status of IKEv1 pluto daemon (strongSwan 4.5.2):\n000 interface lo/lo ::1:500\n"
+    )
     snap = parse_statusall(text)
     assert snap.warnings == () and len(snap.ike_sas) == 1

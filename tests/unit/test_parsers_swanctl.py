@@ -128,7 +128,11 @@ def test_output_that_is_not_list_sas_is_a_parse_error(text):
 @pytest.mark.parametrize(
     ("text", "match", "attributed"),
     [
-        ("a: #1, ESTABLISHED, IKEv2, x\n    in  1, 2 bytes, 3 packets\n", "before any CHILD_SA", True),
+        (
+            "a: #1, ESTABLISHED, IKEv2, x\n    in  1, 2 bytes, 3 packets\n",
+            "before any CHILD_SA",
+            True,
+        ),
         ("a: #x1, ESTABLISHED, IKEv2, x\n", "not a number", True),
         ("a: #1, ESTABLISHED, IKEv2, x\n  local  no quotes here\n", "malformed address", True),
         (
@@ -188,7 +192,12 @@ def test_53_address_lines_without_port_and_eap_identity():
     snap = parse_list_sas(V53)
     assert snap.warnings == ()
     ike = snap.ike_sas[0]
-    assert (ike.local_host, ike.local_id, ike.remote_host, ike.remote_id) == ("10.0.0.1", "moon", "10.0.0.2", "sun")
+    assert (ike.local_host, ike.local_id, ike.remote_host, ike.remote_id) == (
+        "10.0.0.1",
+        "moon",
+        "10.0.0.2",
+        "sun",
+    )
     c = ike.child_sas[0]
     assert (c.uniqueid, c.bytes_in, c.packets_in, c.bytes_out) == (4, 84, 1, 0)
 
@@ -220,8 +229,11 @@ def test_per_cpu_child_sas_with_cpu_field_are_separate_entries():
     snap = parse_list_sas(head + kids)
     assert snap.warnings == ()
     got = [(c.name, c.uniqueid, c.state, c.mode, c.bytes_in) for c in snap.ike_sas[0].child_sas]
-    assert got == [("net", 1, "INSTALLED", "TUNNEL", 100), ("net", 2, "INSTALLED", "TUNNEL", 200),
-                   ("net", 3, "INSTALLED", "TUNNEL", 300)]  # fmt: skip
+    assert got == [
+        ("net", 1, "INSTALLED", "TUNNEL", 100),
+        ("net", 2, "INSTALLED", "TUNNEL", 200),
+        ("net", 3, "INSTALLED", "TUNNEL", 300),
+    ]
 
 
 def test_a_child_header_that_lost_its_indentation_stays_a_child():

@@ -46,14 +46,17 @@ def test_parse_pfsense_defaults_and_values():
     assert parse_pfsense({"descr": "Azure HQ"}, "/x.yaml").descr == "Azure HQ"
 
 
-@pytest.mark.parametrize(("data", "key"), [
-    (None, "pfsense.ikeid"),
-    ({"ikeid": 0}, "pfsense.ikeid"),
-    ({"ikeid": "1"}, "pfsense.ikeid"),
-    ({"ikeid": 1, "config_xml": "conf/config.xml"}, "pfsense.config_xml"),
-    ({"ikeid": 1, "ikeids": 2}, "pfsense.ikeids"),
-    ([1], "pfsense"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        (None, "pfsense.ikeid"),
+        ({"ikeid": 0}, "pfsense.ikeid"),
+        ({"ikeid": "1"}, "pfsense.ikeid"),
+        ({"ikeid": 1, "config_xml": "conf/config.xml"}, "pfsense.config_xml"),
+        ({"ikeid": 1, "ikeids": 2}, "pfsense.ikeids"),
+        ([1], "pfsense"),
+    ],
+)
 def test_parse_pfsense_names_the_bad_key(data, key):
     with pytest.raises(ConfigError) as exc:
         parse_pfsense(data, "/etc/s2s.yaml")
@@ -101,19 +104,30 @@ def test_read_phase1_24_style():
     assert pfsense_conn_names(v1) == ("con2", ("con2_2", "con2_3"))
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("<pfsense><ipsec>", "not well-formed"),
-    ("<opnsense><ipsec/></opnsense>", "<opnsense>"),
-    ("<pfsense><ipsec/></pfsense>", "no IPsec phase 1 with ikeid 1 (phase 1 entries: none)"),
-    ("<pfsense/>", "no IPsec phase 1"),
-    ('<!DOCTYPE x [<!ENTITY a "b">]><pfsense/>', "DOCTYPE"),
-    ("<pfsense><ipsec><phase1><ikeid>1</ikeid><dpd_delay>ten</dpd_delay></phase1></ipsec></pfsense>",
-     "'ten', not a number"),
-    ("<pfsense><ipsec><phase1><ikeid>1</ikeid></phase1><phase1><ikeid>1</ikeid></phase1>"
-     "</ipsec></pfsense>", "2 IPsec phase 1 entries match"),
-    ("<pfsense><ipsec><phase1><ikeid>1</ikeid></phase1><phase2><ikeid>1</ikeid><reqid>x"
-     "</reqid></phase2></ipsec></pfsense>", "ipsec/phase2[ikeid=1]/reqid: <reqid> is 'x'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("<pfsense><ipsec>", "not well-formed"),
+        ("<opnsense><ipsec/></opnsense>", "<opnsense>"),
+        ("<pfsense><ipsec/></pfsense>", "no IPsec phase 1 with ikeid 1 (phase 1 entries: none)"),
+        ("<pfsense/>", "no IPsec phase 1"),
+        ('<!DOCTYPE x [<!ENTITY a "b">]><pfsense/>', "DOCTYPE"),
+        (
+            "<pfsense><ipsec><phase1><ikeid>1</ikeid><dpd_delay>ten</dpd_delay></phase1></ipsec></pfsense>",
+            "'ten', not a number",
+        ),
+        (
+            "<pfsense><ipsec><phase1><ikeid>1</ikeid></phase1><phase1><ikeid>1</ikeid></phase1>"
+            "</ipsec></pfsense>",
+            "2 IPsec phase 1 entries match",
+        ),
+        (
+            "<pfsense><ipsec><phase1><ikeid>1</ikeid></phase1><phase2><ikeid>1</ikeid><reqid>x"
+            "</reqid></phase2></ipsec></pfsense>",
+            "ipsec/phase2[ikeid=1]/reqid: <reqid> is 'x'",
+        ),
+    ],
+)
 def test_broken_config_xml_names_file_and_problem(text, words):
     with pytest.raises(ConfigError) as exc:
         read_phase1(text, 1, source="/cf/conf/config.xml")
@@ -184,8 +198,11 @@ def test_apply_myid_parses_the_helper_answer():
     res = apply_myid(1, "203.0.113.9", runner=fake_runner(out, calls=calls))
     assert res == MyidResult(True, "198.51.100.7", "203.0.113.9")
     argv, timeout = calls[0]
-    assert argv[1:] == ["/usr/local/libexec/s2s-agent/apply-myid.php", "--ikeid", "1", "--ip",
-                        "203.0.113.9"] and timeout > 0  # fmt: skip
+    assert (
+        argv[1:]
+        == ["/usr/local/libexec/s2s-agent/apply-myid.php", "--ikeid", "1", "--ip", "203.0.113.9"]
+        and timeout > 0
+    )
 
 
 def test_apply_myid_warns_when_pending_ipsec_edits_were_applied(caplog):
@@ -193,16 +210,21 @@ def test_apply_myid_warns_when_pending_ipsec_edits_were_applied(caplog):
     with caplog.at_level("WARNING", logger="s2s_agent.act.pfsense"):
         res = apply_myid(1, "203.0.113.9", runner=fake_runner(out + "\n"))
     assert res == MyidResult(True, "198.51.100.7", "203.0.113.9")
-    assert any("pending" in r.getMessage() and "VPN > IPsec" in r.getMessage() for r in caplog.records)
+    assert any(
+        "pending" in r.getMessage() and "VPN > IPsec" in r.getMessage() for r in caplog.records
+    )
 
 
-@pytest.mark.parametrize(("stdout", "code", "words"), [
-    ('{"error": "no IPsec phase 1 with ikeid 7 in config.xml"}', 1, "ikeid 7"),
-    ('{"error": "usage"}', 2, "exit 2"),
-    ("PHP Fatal error: require_once(): Failed", 255, "exited with status 255"),
-    ("", 0, "without a JSON answer"),
-    ('{"changed": true, "old": null, "new": "1.1.1.1"}', 0, "expected new="),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("stdout", "code", "words"),
+    [
+        ('{"error": "no IPsec phase 1 with ikeid 7 in config.xml"}', 1, "ikeid 7"),
+        ('{"error": "usage"}', 2, "exit 2"),
+        ("PHP Fatal error: require_once(): Failed", 255, "exited with status 255"),
+        ("", 0, "without a JSON answer"),
+        ('{"changed": true, "old": null, "new": "1.1.1.1"}', 0, "expected new="),
+    ],
+)
 def test_apply_myid_failures_are_typed(stdout, code, words):
     with pytest.raises(LocalApplyError) as exc:
         apply_myid(1, "203.0.113.9", runner=fake_runner(stdout, code))
@@ -215,6 +237,7 @@ def test_apply_myid_missing_php():
 
 
 # --- planner and the real helper agree (php-cli + the package's stubs) ---------------------
+
 
 @pytest.fixture
 def php_helper(tmp_path, monkeypatch):
@@ -237,12 +260,23 @@ def php_helper(tmp_path, monkeypatch):
         monkeypatch.setenv("S2S_TEST_LOADED", str(tmp_path / "loaded"))
         monkeypatch.setenv("S2S_TEST_VARRUN", str(tmp_path))
         prepend = tmp_path / "prepend.php"
-        prepend.write_text(f"<?php define('S2S_AGENT_SWANCTL', '{STUBS}/fake-swanctl');\n"
-                           f"define('S2S_AGENT_SWANCTL_CONF', '{conf}');\n")  # fmt: skip
+        prepend.write_text(
+            f"<?php define('S2S_AGENT_SWANCTL', '{STUBS}/fake-swanctl');\n"
+            f"define('S2S_AGENT_SWANCTL_CONF', '{conf}');\n"
+        )
 
         def runner(argv, **kw):  # php -d include_path=<stubs> helper ...
-            return osio.run([argv[0], "-d", f"include_path={STUBS}",
-                             "-d", f"auto_prepend_file={prepend}", *argv[1:]], **kw)  # fmt: skip
+            return osio.run(
+                [
+                    argv[0],
+                    "-d",
+                    f"include_path={STUBS}",
+                    "-d",
+                    f"auto_prepend_file={prepend}",
+                    *argv[1:],
+                ],
+                **kw,
+            )
 
         return runner, dump
 

@@ -128,17 +128,45 @@ def test_received_more_than_sent_is_clamped():
 # ---- argv --------------------------------------------------------------------------------
 def test_freebsd_argv():
     assert build_ping_argv("FreeBSD", "192.168.1.1", "10.1.10.4", 3, 2) == [
-        "ping", "-n", "-c", "3", "-S", "192.168.1.1", "-t", "4", "-W", "2000", "10.1.10.4",
-    ]  # fmt: skip
+        "ping",
+        "-n",
+        "-c",
+        "3",
+        "-S",
+        "192.168.1.1",
+        "-t",
+        "4",
+        "-W",
+        "2000",
+        "10.1.10.4",
+    ]
     assert build_ping_argv("FreeBSD", None, "10.1.10.4", 1, 0.5) == [
-        "ping", "-n", "-c", "1", "-t", "1", "-W", "500", "10.1.10.4",
-    ]  # fmt: skip
+        "ping",
+        "-n",
+        "-c",
+        "1",
+        "-t",
+        "1",
+        "-W",
+        "500",
+        "10.1.10.4",
+    ]
 
 
 def test_linux_argv():
     assert build_ping_argv("Linux", "192.168.1.1", "10.1.10.4", 3, 2) == [
-        "ping", "-n", "-c", "3", "-I", "192.168.1.1", "-W", "2", "-w", "4", "10.1.10.4",
-    ]  # fmt: skip
+        "ping",
+        "-n",
+        "-c",
+        "3",
+        "-I",
+        "192.168.1.1",
+        "-W",
+        "2",
+        "-w",
+        "4",
+        "10.1.10.4",
+    ]
     assert build_ping_argv("Linux", None, "10.1.10.4", 5, 1.5)[-5:] == [
         "-W",
         "2",
@@ -178,12 +206,30 @@ def test_runner_timeout_covers_ping_deadline():
 
 
 def test_result_defaults_and_dict():
-    r = ProbeResult(target="10.1.10.4", source="192.168.1.1", sent=3, received=0, loss=1.0,
-                    error="probe crashed: boom")  # fmt: skip
+    r = ProbeResult(
+        target="10.1.10.4",
+        source="192.168.1.1",
+        sent=3,
+        received=0,
+        loss=1.0,
+        error="probe crashed: boom",
+    )
     assert isinstance(r.time, float) and r.rtt_avg is None
     d = r.to_dict()
-    assert set(d) == {"target", "source", "sent", "received", "loss", "rtt_min", "rtt_avg",
-                      "rtt_max", "error", "time", "icmp_errors", "detail"}  # fmt: skip
+    assert set(d) == {
+        "target",
+        "source",
+        "sent",
+        "received",
+        "loss",
+        "rtt_min",
+        "rtt_avg",
+        "rtt_max",
+        "error",
+        "time",
+        "icmp_errors",
+        "detail",
+    }
 
 
 # ---- real processes -------------------------------------------------------------------
@@ -245,9 +291,21 @@ def silent_netns():
         ["ip", "-n", ns, "link", "add", "br0", "type", "bridge"],
         ["ip", "-n", ns, "addr", "add", "10.9.9.1/24", "dev", "br0"],
         ["ip", "-n", ns, "link", "set", "br0", "up"],
-        ["ip", "-n", ns, "neigh", "add", "10.9.9.2", "lladdr", "02:00:00:00:00:02",
-         "dev", "br0", "nud", "permanent"],
-    ]  # fmt: skip
+        [
+            "ip",
+            "-n",
+            ns,
+            "neigh",
+            "add",
+            "10.9.9.2",
+            "lladdr",
+            "02:00:00:00:00:02",
+            "dev",
+            "br0",
+            "nud",
+            "permanent",
+        ],
+    ]
     try:
         for c in cmds:
             subprocess.run(c, check=True, capture_output=True, timeout=10)

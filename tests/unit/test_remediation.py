@@ -64,16 +64,30 @@ def test_down_ladder_without_ip_change():
             p = plan(v(health="DOWN", now=now), h, P)
         seen.append((kinds(p)[0], now))
         h.attempts.append(Attempt(now, kinds(p)[0], False))
-    assert [k for k, _ in seen] == ["initiate_child", "restart_ike", "check_lng", "restart_ike", "check_lng", "restart_ike"]
+    assert [k for k, _ in seen] == [
+        "initiate_child",
+        "restart_ike",
+        "check_lng",
+        "restart_ike",
+        "check_lng",
+        "restart_ike",
+    ]
     assert [t for _, t in seen] == [0, 10, 30, 70, 150, 310]
 
 
 def test_reset_connection_rung_only_when_configured_and_after_a_write():
     pol = Policy(reset_connection_after=60)
-    h = History(attempts=[Attempt(0, "initiate_child", False), Attempt(10, "restart_ike", False),
-                          Attempt(30, "check_lng", False)])
+    h = History(
+        attempts=[
+            Attempt(0, "initiate_child", False),
+            Attempt(10, "restart_ike", False),
+            Attempt(30, "check_lng", False),
+        ]
+    )
     assert kinds(plan(v(health="DOWN", now=500, last_lng_write=480), h, pol)) == ["check_lng"]
-    assert kinds(plan(v(health="DOWN", now=500, last_lng_write=100), h, pol)) == ["reset_connection"]
+    assert kinds(plan(v(health="DOWN", now=500, last_lng_write=100), h, pol)) == [
+        "reset_connection"
+    ]
 
 
 def test_first_run_asks_azure_first():
@@ -93,17 +107,29 @@ def test_backoff_is_capped():
 
 def test_new_wan_ip_is_not_held_by_earlier_ladder_backoff():
     """An hour of failed DOWN-ladder rungs, then the WAN IP changes: heal at once."""
-    ladder = [Attempt(t, k, False) for t, k in zip(range(0, 3600, 360), ["initiate_child", "restart_ike", "check_lng"] * 4, strict=False)]
+    ladder = [
+        Attempt(t, k, False)
+        for t, k in zip(
+            range(0, 3600, 360), ["initiate_child", "restart_ike", "check_lng"] * 4, strict=False
+        )
+    ]
     h = History(attempts=ladder)
-    assert plan(v(health="DOWN", applied_ip="192.0.2.77", now=3300.0), h, P).blocked == "backing off"
+    assert (
+        plan(v(health="DOWN", applied_ip="192.0.2.77", now=3300.0), h, P).blocked == "backing off"
+    )
     p = plan(v(health="DOWN", applied_ip="198.51.100.2", now=3300.0), h, P)
-    assert kinds(p) == ["update_lng", "apply_local_id", "restart_ike", "verify"] and p.target == "192.0.2.77"
+    assert (
+        kinds(p) == ["update_lng", "apply_local_id", "restart_ike", "verify"]
+        and p.target == "192.0.2.77"
+    )
     # a failed heal towards another IP says nothing about this one either
     h2 = History(attempts=[Attempt(3290.0, "update_lng", False, "203.0.113.9")])
     assert kinds(plan(v(applied_ip="198.51.100.2", now=3300.0), h2, P))[0] == "update_lng"
     # ... but the write limit still holds for the new IP
     h3 = History(attempts=ladder, azure_writes=[3000.0 + i for i in range(6)])
-    assert plan(v(applied_ip="198.51.100.2", now=3300.0), h3, P).blocked.startswith("Azure write limit")
+    assert plan(v(applied_ip="198.51.100.2", now=3300.0), h3, P).blocked.startswith(
+        "Azure write limit"
+    )
 
 
 IPS = ["198.51.100.2", "192.0.2.77", "192.0.2.88"]
@@ -135,7 +161,8 @@ class LngWorker:
 @pytest.fixture(scope="module")
 def limit_cfg(tmp_path_factory):
     p = tmp_path_factory.mktemp("cfg") / "c.yaml"
-    p.write_text(textwrap.dedent(f"""
+    p.write_text(
+        textwrap.dedent(f"""
         tunnels: [{{name: hq, ike: con1}}]
         azure:
           tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
@@ -148,14 +175,24 @@ def limit_cfg(tmp_path_factory):
         wan: {{source: interface, interface: wan0}}
         remediation: {{enabled: true, max_azure_writes_per_hour: {LIMIT}, local_backend: none,
                        reset_connection_after: 60, backoff_base: 5, backoff_cap: 60}}
-        """))
+        """)
+    )
     return config.load(str(p))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([5, 20, 60, 300]), st.sampled_from(IPS),
-                          st.sampled_from(["UP", "DOWN"]), st.sampled_from([None, *IPS])),
-                min_size=1, max_size=80))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([5, 20, 60, 300]),
+            st.sampled_from(IPS),
+            st.sampled_from(["UP", "DOWN"]),
+            st.sampled_from([None, *IPS]),
+        ),
+        min_size=1,
+        max_size=80,
+    )
+)
 def test_azure_writes_never_exceed_the_limit(limit_cfg, seq):
     """Whatever the WAN IP, the tunnel and the LNG do (another admin editing the LNG, the
     WAN flapping), the executor's real Azure writes never exceed the limit in any hour,
@@ -163,9 +200,14 @@ def test_azure_writes_never_exceed_the_limit(limit_cfg, seq):
     and every write is in the remediation memory that state.json keeps."""
     clock = [0.0]
     worker = LngWorker(clock, IPS[0])
-    local = {"apply_local_id": lambda s, w: "id", "restart_ike": lambda s, w: "restarted",
-             "initiate_child": lambda s, w: "initiated",
-             "verify": lambda s, w: "ok" if worker.ip == w else (_ for _ in ()).throw(StepFailed("no ping"))}
+    local = {
+        "apply_local_id": lambda s, w: "id",
+        "restart_ike": lambda s, w: "restarted",
+        "initiate_child": lambda s, w: "initiated",
+        "verify": lambda s, w: (
+            "ok" if worker.ip == w else (_ for _ in ()).throw(StepFailed("no ping"))
+        ),
+    }
     r = Remediator(limit_cfg, worker=worker, actions=local, clock=lambda: clock[0])
     r.decide("UP", IPS[0], "standalone")
     for dt, wan, health, lng_edit in seq:
@@ -177,4 +219,6 @@ def test_azure_writes_never_exceed_the_limit(limit_cfg, seq):
             r.execute(p, wan)
     for t in worker.writes:
         assert sum(1 for u in worker.writes if t - 3600 < u <= t) <= LIMIT, worker.writes
-    assert sorted(worker.writes) == sorted(r.history.azure_writes), "a write the gate did not record"
+    assert sorted(worker.writes) == sorted(r.history.azure_writes), (
+        "a write the gate did not record"
+    )

@@ -2,16 +2,35 @@ from s2s_agent.tell import render
 
 
 def doc(health="UP", source="daemon", age=0, **extra):
-    t = {"name": "azure-hq", "ike": "con1", "children": ["con1"], "health": health,
-         "reasons": [] if health == "UP" else ["ike_sa_missing"], "since": "2026-11-26T22:00:00+00:00",
-         "ike_state": "ESTABLISHED" if health == "UP" else None, "child_states": {"con1": "INSTALLED"},
-         "established_seconds": 3725, "bytes_in": 2048, "bytes_out": 100, "packets_in": 3,
-         "packets_out": 1, "local_host": "198.51.100.2", "remote_host": "203.0.113.1",
-         "local_id": "198.51.100.2", "remote_id": "203.0.113.1",
-         "probe": {"loss": 0.0, "rtt_avg_ms": 1.5, "sent": 3, "received": 3, "error": None},
-         "events": [], **extra}
-    return {"version": 1, "source": source, "age_seconds": age,
-            "agent": {"version": "0.1.0", "pid": 1, "sa_source": "vici", "interval": 10}, "tunnels": [t]}
+    t = {
+        "name": "azure-hq",
+        "ike": "con1",
+        "children": ["con1"],
+        "health": health,
+        "reasons": [] if health == "UP" else ["ike_sa_missing"],
+        "since": "2026-11-26T22:00:00+00:00",
+        "ike_state": "ESTABLISHED" if health == "UP" else None,
+        "child_states": {"con1": "INSTALLED"},
+        "established_seconds": 3725,
+        "bytes_in": 2048,
+        "bytes_out": 100,
+        "packets_in": 3,
+        "packets_out": 1,
+        "local_host": "198.51.100.2",
+        "remote_host": "203.0.113.1",
+        "local_id": "198.51.100.2",
+        "remote_id": "203.0.113.1",
+        "probe": {"loss": 0.0, "rtt_avg_ms": 1.5, "sent": 3, "received": 3, "error": None},
+        "events": [],
+        **extra,
+    }
+    return {
+        "version": 1,
+        "source": source,
+        "age_seconds": age,
+        "agent": {"version": "0.1.0", "pid": 1, "sa_source": "vici", "interval": 10},
+        "tunnels": [t],
+    }
 
 
 def test_status_table():

@@ -46,9 +46,14 @@ def test_statusall_that_did_not_reach_charon(tmp_path):
 
 def test_swanctl_source_and_failure_messages(tmp_path):
     text = (LAB / "multi" / "swanctl-list-sas.txt").read_text()
-    src = SaSource(settings(tmp_path, "swanctl", command_timeout=4), runner=FakeRunner({"--list-sas": (0, text)}))
+    src = SaSource(
+        settings(tmp_path, "swanctl", command_timeout=4),
+        runner=FakeRunner({"--list-sas": (0, text)}),
+    )
     assert {i.name for i in src.fetch().ike_sas} == {"con1", "con2", "con3"}
-    src.runner = FakeRunner({"--list-sas": CommandError(["swanctl"], "timed out after 4s", timed_out=True)})
+    src.runner = FakeRunner(
+        {"--list-sas": CommandError(["swanctl"], "timed out after 4s", timed_out=True)}
+    )
     with pytest.raises(SourceError, match="timed out"):
         src.fetch()
     assert "timed out" in src.last_error

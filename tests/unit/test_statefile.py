@@ -16,8 +16,12 @@ from s2s_agent.core import statefile
 from s2s_agent.core.errors import StateError
 from s2s_agent.daemon import Daemon
 
-GOOD_STATUS = {"version": 1, "source": "daemon", "agent": {"interval": 10},
-               "tunnels": [{"name": "hq", "ike": "con1", "health": "UP", "reasons": []}]}  # fmt: skip
+GOOD_STATUS = {
+    "version": 1,
+    "source": "daemon",
+    "agent": {"interval": 10},
+    "tunnels": [{"name": "hq", "ike": "con1", "health": "UP", "reasons": []}],
+}
 
 BAD = {
     "alerts a list": {"version": 1, "saved": 1.0, "status": GOOD_STATUS, "alerts": []},
@@ -49,16 +53,27 @@ def test_problem_names_what_is_wrong(name):
 
 
 def test_good_state_has_no_problem():
-    assert statefile.problem({"version": 1, "saved": 1.0, "status": GOOD_STATUS, "alerts": {},
-                              "remediation": None}) is None  # fmt: skip
+    assert (
+        statefile.problem(
+            {"version": 1, "saved": 1.0, "status": GOOD_STATUS, "alerts": {}, "remediation": None}
+        )
+        is None
+    )
 
 
 def test_alert_tracker_load_ignores_odd_entries():
     from s2s_agent.tell.alerts import AlertTracker
 
     t = AlertTracker()
-    t.load({"a": [1], "b": {"health": "DOWN", "reasons": "xy", "since": 1}, "c": {"health": "UP", "since": 10**400},
-            "d": {"health": "UP", "since": True}, "ok": {"health": "DOWN", "reasons": ["x"], "since": 5}})  # fmt: skip
+    t.load(
+        {
+            "a": [1],
+            "b": {"health": "DOWN", "reasons": "xy", "since": 1},
+            "c": {"health": "UP", "since": 10**400},
+            "d": {"health": "UP", "since": True},
+            "ok": {"health": "DOWN", "reasons": ["x"], "since": 5},
+        }
+    )
     assert list(t.states) == ["ok"]
     t.load([1, 2])  # not even a mapping
 
@@ -76,8 +91,9 @@ def cfgfile(tmp_path):
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "s2s_agent", *args], capture_output=True, text=True,
-                          timeout=30)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "s2s_agent", *args], capture_output=True, text=True, timeout=30
+    )
 
 
 @pytest.mark.parametrize(

@@ -169,19 +169,22 @@ def test_ipv6_and_equivalent_spellings():
     assert len(changes) == 2 and "2001:db8:0::1" not in new
 
 
-@pytest.mark.parametrize(("text", "conn", "words"), [
-    (PFSENSE, "con9", "no connection 'con9'"),
-    ("include conf.d/*.conf\n", "con1", "included file (include conf.d/*.conf (line 1))"),
-    ("connections {\n c {\n include c.d/x.conf\n }\n}\n", "c", "includes c.d/x.conf"),
-    ("connections {\n c {\n }\n}\nconnections {\n c {\n }\n}\n", "c", "defined 2 times"),
-    ("connections {\n c : tmpl {\n }\n}\n", "c", "inherits from tmpl"),
-    ("connections {\n c {\n local_addrs = 1.2.3.4\n", "c", "never closed"),
-    ("connections {\n c {\n id = \"open\n }\n}\n", "c", "unterminated"),
-    ("connections {\n c {\n local { id = 1.2.3.4 }\n }\n}\n", "c", "one setting per line"),
-    ("connections {\n c {\n = 5\n }\n}\n", "c", "unexpected '='"),
-    ("}\n", "c", "without an open section"),
-    ("connections {\n c {\n what\n }\n}\n", "c", "expected '=' or '{' after 'what'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "conn", "words"),
+    [
+        (PFSENSE, "con9", "no connection 'con9'"),
+        ("include conf.d/*.conf\n", "con1", "included file (include conf.d/*.conf (line 1))"),
+        ("connections {\n c {\n include c.d/x.conf\n }\n}\n", "c", "includes c.d/x.conf"),
+        ("connections {\n c {\n }\n}\nconnections {\n c {\n }\n}\n", "c", "defined 2 times"),
+        ("connections {\n c : tmpl {\n }\n}\n", "c", "inherits from tmpl"),
+        ("connections {\n c {\n local_addrs = 1.2.3.4\n", "c", "never closed"),
+        ('connections {\n c {\n id = "open\n }\n}\n', "c", "unterminated"),
+        ("connections {\n c {\n local { id = 1.2.3.4 }\n }\n}\n", "c", "one setting per line"),
+        ("connections {\n c {\n = 5\n }\n}\n", "c", "unexpected '='"),
+        ("}\n", "c", "without an open section"),
+        ("connections {\n c {\n what\n }\n}\n", "c", "expected '=' or '{' after 'what'"),
+    ],
+)
 def test_refuses_what_it_cannot_edit_safely(text, conn, words):
     with pytest.raises(SwanctlConfError) as exc:
         rewrite_local_id(text, conn, OLD, NEW, path="/etc/swanctl/swanctl.conf")
@@ -199,14 +202,21 @@ _ipv4 = st.ip_addresses(v=4).map(str)
 
 
 @settings(max_examples=150, deadline=None)
-@given(a=_ipv4, b=_ipv4, indent=st.sampled_from(["\t", "  ", "    "]),
-       comment=st.sampled_from(["", "  # the WAN", "\t#x"]), quoted=st.booleans(),
-       pad=st.text(alphabet=" \t\n", max_size=3))  # fmt: skip
+@given(
+    a=_ipv4,
+    b=_ipv4,
+    indent=st.sampled_from(["\t", "  ", "    "]),
+    comment=st.sampled_from(["", "  # the WAN", "\t#x"]),
+    quoted=st.booleans(),
+    pad=st.text(alphabet=" \t\n", max_size=3),
+)
 def test_rewrite_there_and_back_is_identity(a, b, indent, comment, quoted, pad):
     q = '"' if quoted else ""
-    text = (f"connections {{{pad}\n{indent}c1 {{\n{indent * 2}local_addrs = {a}{comment}\n"
-            f"{indent * 2}local-0 {{\n{indent * 3}id = {q}{a}{q}{comment}\n{indent * 3}auth = psk\n"
-            f"{indent * 2}}}\n{indent}}}\n}}{pad}\n")  # fmt: skip
+    text = (
+        f"connections {{{pad}\n{indent}c1 {{\n{indent * 2}local_addrs = {a}{comment}\n"
+        f"{indent * 2}local-0 {{\n{indent * 3}id = {q}{a}{q}{comment}\n{indent * 3}auth = psk\n"
+        f"{indent * 2}}}\n{indent}}}\n}}{pad}\n"
+    )
     there, changes = rewrite_local_id(text, "c1", a, b)
     assert len(changes) == (0 if a == b else 2)
     back, _ = rewrite_local_id(there, "c1", b, a)
@@ -253,8 +263,9 @@ def test_apply_runs_swanctl_load_all_with_file_and_uri(tmp_path):
         return osio.Result(tuple(argv), 0, "successfully loaded 2 connections, 0 unloaded\n", "")
 
     apply_local_id("con1", OLD, NEW, path=str(conf), uri="unix:///x.vici", runner=runner)
-    assert calls == [["swanctl", "--load-all", "--noprompt", "--file", str(conf),
-                      "--uri", "unix:///x.vici"]]  # fmt: skip
+    assert calls == [
+        ["swanctl", "--load-all", "--noprompt", "--file", str(conf), "--uri", "unix:///x.vici"]
+    ]
 
 
 def test_failed_reload_rolls_back_and_reloads_the_old_file(tmp_path):
@@ -264,8 +275,12 @@ def test_failed_reload_rolls_back_and_reloads_the_old_file(tmp_path):
     def runner(argv, **kw):
         seen.append(conf.read_text())
         if len(seen) == 1:
-            raise CommandError(argv, "exited with status 1", returncode=1,
-                               stdout="loading connection 'con1' failed: invalid value\n")  # fmt: skip
+            raise CommandError(
+                argv,
+                "exited with status 1",
+                returncode=1,
+                stdout="loading connection 'con1' failed: invalid value\n",
+            )
         return osio.Result(tuple(argv), 0, "successfully loaded 2 connections\n", "")
 
     with pytest.raises(LocalApplyError) as exc:
@@ -368,20 +383,36 @@ def test_file_right_but_charon_has_the_old_id_loaded_is_reloaded(tmp_path):
     conf = _write(tmp_path / "swanctl.conf", PFSENSE.replace(f"id = {OLD}", f"id = {NEW}"))
     before = conf.read_bytes()
     reloads = []
-    changes = apply_local_id("con1", OLD, NEW, path=str(conf), reload=lambda: reloads.append(1),
-                             loaded_ids=lambda: [OLD])  # fmt: skip
+    changes = apply_local_id(
+        "con1", OLD, NEW, path=str(conf), reload=lambda: reloads.append(1), loaded_ids=lambda: [OLD]
+    )
     assert reloads == [1] and changes and changes[0].new == NEW
     assert conf.read_bytes() == before  # nothing rewritten
     # charon has it: nothing to do
-    assert apply_local_id("con1", OLD, NEW, path=str(conf), reload=lambda: reloads.append(2),
-                          loaded_ids=lambda: [NEW]) == []  # fmt: skip
+    assert (
+        apply_local_id(
+            "con1",
+            OLD,
+            NEW,
+            path=str(conf),
+            reload=lambda: reloads.append(2),
+            loaded_ids=lambda: [NEW],
+        )
+        == []
+    )
     assert reloads == [1]
 
     def charon_unreachable():
         raise LocalApplyError("list-conns", "VICI list-conns: charon is not running")
 
-    apply_local_id("con1", OLD, NEW, path=str(conf), reload=lambda: reloads.append(3),
-                   loaded_ids=charon_unreachable)  # fmt: skip
+    apply_local_id(
+        "con1",
+        OLD,
+        NEW,
+        path=str(conf),
+        reload=lambda: reloads.append(3),
+        loaded_ids=charon_unreachable,
+    )
     assert reloads == [1, 3]  # cannot tell: reloading is the safe side
 
 

@@ -21,8 +21,9 @@ from s2s_agent.tell.syslogsend import (
     severity_code,
 )
 
-LINE = re.compile(r"^<(\d+)>([A-Z][a-z]{2}) ([ \d]\d) (\d\d):(\d\d):(\d\d) ([^\[\s]+)\[(\d+)\]: (.*)$",
-                  re.S)  # fmt: skip
+LINE = re.compile(
+    r"^<(\d+)>([A-Z][a-z]{2}) ([ \d]\d) (\d\d):(\d\d):(\d\d) ([^\[\s]+)\[(\d+)\]: (.*)$", re.S
+)
 
 
 @pytest.fixture

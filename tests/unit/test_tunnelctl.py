@@ -94,9 +94,15 @@ def charon(tmp_path):
 
 
 def test_list_conns_gives_the_loaded_local_ids(charon):
-    conn = {"con1": {"local_addrs": ["%any"], "local-1": {"class": "pre-shared key", "id": "192.0.2.77"},
-                     "local-2": {"class": "pre-shared key", "id": "fqdn.example"},
-                     "remote-1": {"id": "203.0.113.1"}, "children": {"con1": {}}}}  # fmt: skip
+    conn = {
+        "con1": {
+            "local_addrs": ["%any"],
+            "local-1": {"class": "pre-shared key", "id": "192.0.2.77"},
+            "local-2": {"class": "pre-shared key", "id": "fqdn.example"},
+            "remote-1": {"id": "203.0.113.1"},
+            "children": {"con1": {}},
+        }
+    }
     c = charon({"list-conns": ([conn], OK)})
     assert tunnelctl.conn_local_ids("con1", 2, socket_path=c.path) == ["192.0.2.77", "fqdn.example"]
     assert c.requests == [("list-conns", {"ike": b"con1"})]

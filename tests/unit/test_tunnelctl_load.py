@@ -111,8 +111,9 @@ def test_other_exit_without_failure_line_keeps_swanctls_last_line():
 
 def test_timeout_says_timed_out_not_a_stale_line():
     def runner(argv, **kw):
-        raise CommandError(argv, "timed out after 15s", stdout="loaded connection 'con1'\n",
-                           timed_out=True)  # fmt: skip
+        raise CommandError(
+            argv, "timed out after 15s", stdout="loaded connection 'con1'\n", timed_out=True
+        )
 
     with pytest.raises(LocalApplyError, match="timed out after 15s"):
         load_all(runner=runner)

@@ -70,37 +70,37 @@ def test_parse_wan_http_full():
             {"source": "http", "http_endpoints": ["https://a/ip", "http://b/ip"]},
             "wan.http_endpoints[1]",
             "https://",
-        ),  # fmt: skip
+        ),
         (
             {"source": "http", "http_endpoints": ["https://a/ip", "https://a/ip"]},
             "wan.http_endpoints[1]",
             "duplicate",
-        ),  # fmt: skip
+        ),
         (
             {"source": "http", "http_endpoints": ["https://a/ip", "https://b/ip"], "quorum": 3},
             "wan.quorum",
             "only 2 endpoints",
-        ),  # fmt: skip
+        ),
         (
             {"source": "http", "http_endpoints": ["https://api.ipify..org/", "https://b/ip"]},
             "wan.http_endpoints[0]",
             "not a valid host name",
-        ),  # fmt: skip
+        ),
         (
             {"source": "http", "http_endpoints": ["https://a:99999/ip", "https://b/ip"]},
             "wan.http_endpoints[0]",
             "out of range",
-        ),  # fmt: skip
+        ),
         (
             {"source": "http", "http_endpoints": ["https://a b/ip", "https://b/ip"]},
             "wan.http_endpoints[0]",
             "spaces",
-        ),  # fmt: skip
+        ),
         (
             {"source": "http", "http_endpoints": ["https://[::1/ip", "https://b/ip"]},
             "wan.http_endpoints[0]",
             "https://",
-        ),  # fmt: skip
+        ),
         ({"interface": "igb0", "quorum": 1}, "wan.quorum", "between 2 and 16"),
         ({"interface": "igb0", "quorum": 2.5}, "wan.quorum", "an integer"),
         ({"interface": "igb0", "hold_seconds": -1}, "wan.hold_seconds", "between"),
@@ -126,10 +126,25 @@ def test_parse_wan_none_needs_interface():
 
 PUBLIC = ["8.8.8.8", "1.1.1.1", "20.50.60.70", "100.63.255.255", "100.128.0.1", "223.255.255.254"]
 NOT_PUBLIC = [
-    "0.1.2.3", "10.0.0.1", "100.64.0.1", "100.127.255.254", "127.0.0.1", "169.254.1.1",
-    "172.16.0.1", "172.31.255.255", "192.0.0.8", "192.0.2.77", "192.168.1.1", "198.18.0.1",
-    "198.51.100.2", "203.0.113.9", "224.0.0.1", "239.1.1.1", "240.0.0.1", "255.255.255.255",
-]  # fmt: skip
+    "0.1.2.3",
+    "10.0.0.1",
+    "100.64.0.1",
+    "100.127.255.254",
+    "127.0.0.1",
+    "169.254.1.1",
+    "172.16.0.1",
+    "172.31.255.255",
+    "192.0.0.8",
+    "192.0.2.77",
+    "192.168.1.1",
+    "198.18.0.1",
+    "198.51.100.2",
+    "203.0.113.9",
+    "224.0.0.1",
+    "239.1.1.1",
+    "240.0.0.1",
+    "255.255.255.255",
+]
 
 
 @pytest.mark.parametrize("ip", PUBLIC)
@@ -208,8 +223,10 @@ def test_parse_ip_addr_linux():
     assert parse_ip_addr(LINUX_ONE) == [IfAddr("198.51.100.2", 24, True)]
     moving = parse_ip_addr(LINUX_MOVING)
     assert [(a.address, a.primary) for a in moving] == [
-        ("198.51.100.2", True), ("198.51.100.9", False), ("192.0.2.77", True)
-    ]  # fmt: skip
+        ("198.51.100.2", True),
+        ("198.51.100.9", False),
+        ("192.0.2.77", True),
+    ]
     assert parse_ip_addr(LINUX_PPP) == [IfAddr("100.64.1.2", 32, True)]
     assert pick_primary(parse_ip_addr(LINUX_SECONDARY_FIRST)) == "10.0.0.5"
     assert parse_ip_addr("") == []

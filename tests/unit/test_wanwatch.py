@@ -456,9 +456,12 @@ def test_https_connection_refused():
 def test_unparsable_endpoint_url_is_one_bad_answer_not_a_crash(echo):
     """urllib3's LocationParseError is no RequestException: it must not escape the tick."""
     base, ca = echo
-    s = WanSettings(source="http", http_endpoints=("https://api.ipify..org/", base + "/honest",
-                                                   base + "/honest2"), ca_bundle=ca,
-                    allow_private=True)  # fmt: skip
+    s = WanSettings(
+        source="http",
+        http_endpoints=("https://api.ipify..org/", base + "/honest", base + "/honest2"),
+        ca_bundle=ca,
+        allow_private=True,
+    )
     r = http_wan_ip(s)
     assert r.ip is not None
     assert "api.ipify..org/: request failed: LocationParseError" in r.reason

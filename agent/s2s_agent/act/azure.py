@@ -38,12 +38,23 @@ from .credential import make_credential
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "CLOUDS", "AzureAuthError", "AzureBusyError", "AzureClient", "AzureError",
-    "AzureForbiddenError", "AzureNotFoundError", "AzureSettings", "AzureTimeoutError",
+    "CLOUDS",
+    "AzureAuthError",
+    "AzureBusyError",
+    "AzureClient",
+    "AzureError",
+    "AzureForbiddenError",
+    "AzureNotFoundError",
+    "AzureSettings",
+    "AzureTimeoutError",
     "AzureTokenEndpointError",
-    "ConnectionView", "LngView", "UpdateResult", "make_credential", "parse_azure",
+    "ConnectionView",
+    "LngView",
+    "UpdateResult",
+    "make_credential",
+    "parse_azure",
     "read_private_file",
-]  # fmt: skip
+]
 MAX_PUTS = 3
 
 
@@ -65,12 +76,20 @@ class LngView:
     def from_json(cls, d: dict) -> LngView:
         p = d.get("properties") or {}
         return cls(
-            id=d.get("id", ""), name=d.get("name", ""), location=d.get("location", ""),
-            ip=p.get("gatewayIpAddress"), etag=d.get("etag"),
-            address_prefixes=tuple((p.get("localNetworkAddressSpace") or {}).get("addressPrefixes") or ()),
-            fqdn=p.get("fqdn"), bgp=p.get("bgpSettings"), tags=dict(d.get("tags") or {}),
-            provisioning_state=p.get("provisioningState"), raw=copy.deepcopy(d),
-        )  # fmt: skip
+            id=d.get("id", ""),
+            name=d.get("name", ""),
+            location=d.get("location", ""),
+            ip=p.get("gatewayIpAddress"),
+            etag=d.get("etag"),
+            address_prefixes=tuple(
+                (p.get("localNetworkAddressSpace") or {}).get("addressPrefixes") or ()
+            ),
+            fqdn=p.get("fqdn"),
+            bgp=p.get("bgpSettings"),
+            tags=dict(d.get("tags") or {}),
+            provisioning_state=p.get("provisioningState"),
+            raw=copy.deepcopy(d),
+        )
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -95,13 +114,16 @@ class ConnectionView:
     def from_json(cls, d: dict) -> ConnectionView:
         p = d.get("properties") or {}
         return cls(
-            id=d.get("id", ""), name=d.get("name", ""), status=p.get("connectionStatus"),
+            id=d.get("id", ""),
+            name=d.get("name", ""),
+            status=p.get("connectionStatus"),
             ingress_bytes=p.get("ingressBytesTransferred"),
             egress_bytes=p.get("egressBytesTransferred"),
-            connection_type=p.get("connectionType"), protocol=p.get("connectionProtocol"),
+            connection_type=p.get("connectionType"),
+            protocol=p.get("connectionProtocol"),
             provisioning_state=p.get("provisioningState"),
             lng_id=(p.get("localNetworkGateway2") or {}).get("id"),
-        )  # fmt: skip
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -124,11 +146,18 @@ class AzureClient:
     ``backoff_base``/``backoff_max``: the capped exponential backoff of retries.
     """
 
-    def __init__(self, settings: AzureSettings, *, owner_uid: int = 0,
-                 polling_interval: float = 2.0, backoff_base: float = 0.5,
-                 backoff_max: float = 16.0, read_timeout: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic):  # fmt: skip
+    def __init__(
+        self,
+        settings: AzureSettings,
+        *,
+        owner_uid: int = 0,
+        polling_interval: float = 2.0,
+        backoff_base: float = 0.5,
+        backoff_max: float = 16.0,
+        read_timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.settings = settings
         self.owner_uid = owner_uid
         self.polling_interval = polling_interval
@@ -151,21 +180,32 @@ class AzureClient:
             if self.settings.ca_bundle:
                 kwargs["connection_verify"] = self.settings.ca_bundle
             self._client = NetworkManagementClient(
-                cred, self.settings.subscription_id, base_url=self.settings.arm_endpoint,
-                credential_scopes=[self.settings.scope], retry_total=0,
-                connection_timeout=10, read_timeout=self.read_timeout,
-                polling_interval=self.polling_interval, **kwargs,
-            )  # fmt: skip
+                cred,
+                self.settings.subscription_id,
+                base_url=self.settings.arm_endpoint,
+                credential_scopes=[self.settings.scope],
+                retry_total=0,
+                connection_timeout=10,
+                read_timeout=self.read_timeout,
+                polling_interval=self.polling_interval,
+                **kwargs,
+            )
         return self._client
 
     # ---- error handling and retries ------------------------------------------------------
     def _error(self, exc: BaseException, what: str, resource_id: str) -> AzureError:
         s = self.settings
         return translate(
-            exc, what=what, resource_id=resource_id, tenant_id=s.tenant_id,
-            client_id=s.client_id, credential_file=s.credential_file,
-            endpoint=s.arm_endpoint, secrets=self._redact, authority=s.authority,
-        )  # fmt: skip
+            exc,
+            what=what,
+            resource_id=resource_id,
+            tenant_id=s.tenant_id,
+            client_id=s.client_id,
+            credential_file=s.credential_file,
+            endpoint=s.arm_endpoint,
+            secrets=self._redact,
+            authority=s.authority,
+        )
 
     def _call(self, fn: Callable[[], Any], what: str, rid: str, deadline: float) -> Any:
         """Run ``fn`` with retries on transient failures until ``deadline`` (monotonic)."""
@@ -188,8 +228,9 @@ class AzureClient:
                 if delay >= left:
                     raise AzureTimeoutError(
                         f"gave up {what} after {attempt} attempts (deadline): {err}",
-                        status=err.status, code=err.code,
-                    ) from None  # fmt: skip
+                        status=err.status,
+                        code=err.code,
+                    ) from None
                 log.warning("%s: %s; retry %d in %.1fs", what, err, attempt, delay)
                 self.sleep(delay)
 
@@ -202,8 +243,10 @@ class AzureClient:
         ops = self._network().local_network_gateways
         model = self._call(
             lambda: ops.get(s.resource_group, s.local_network_gateway),
-            "reading the local network gateway", s.lng_id, deadline,
-        )  # fmt: skip
+            "reading the local network gateway",
+            s.lng_id,
+            deadline,
+        )
         return LngView.from_json(model.as_dict())
 
     def get_lng(self, *, deadline_s: float = 60.0) -> LngView:
@@ -240,8 +283,13 @@ class AzureClient:
             attempts += 1
             body = copy.deepcopy(lng.raw)
             body.setdefault("properties", {})["gatewayIpAddress"] = new_ip
-            log.info("LNG %s: gatewayIpAddress %s -> %s (If-Match %s)", s.local_network_gateway,
-                     lng.ip, new_ip, lng.etag)  # fmt: skip
+            log.info(
+                "LNG %s: gatewayIpAddress %s -> %s (If-Match %s)",
+                s.local_network_gateway,
+                lng.ip,
+                new_ip,
+                lng.etag,
+            )
             try:
                 self._put_and_wait(body, lng.etag, deadline, what)
             except AzureError as err:
@@ -264,13 +312,16 @@ class AzureClient:
             lambda: ops.begin_create_or_update(
                 s.resource_group, s.local_network_gateway, body, headers=headers
             ),
-            what, s.lng_id, deadline,
-        )  # fmt: skip
+            what,
+            s.lng_id,
+            deadline,
+        )
         # A broken poll is not the end: the caller re-reads the LNG and converges.
         self._wait_poller(poller, deadline, what, s.lng_id, tolerate_transient=True)
 
-    def _wait_poller(self, poller: Any, deadline: float, what: str, rid: str, *,
-                     tolerate_transient: bool = False) -> None:  # fmt: skip
+    def _wait_poller(
+        self, poller: Any, deadline: float, what: str, rid: str, *, tolerate_transient: bool = False
+    ) -> None:
         from azure.core.exceptions import AzureError as SdkError
 
         try:
@@ -284,9 +335,10 @@ class AzureClient:
             if transient or err.status is None or err.status < 400:
                 # The operation itself failed (LRO Failed, status 200) or polling broke.
                 raise AzureError(
-                    f"the Azure operation failed while {what}: {err}", status=err.status,
+                    f"the Azure operation failed while {what}: {err}",
+                    status=err.status,
                     code=err.code,
-                ) from None  # fmt: skip
+                ) from None
             raise err from None
         if not poller.done():
             raise AzureTimeoutError(
@@ -308,8 +360,9 @@ class AzureClient:
     # ---- connection ----------------------------------------------------------------------
     def _connection_name(self) -> str:
         if not self.settings.connection:
-            raise ConfigError("is not set: the VNG connection name is needed for this",
-                              key="azure.connection")  # fmt: skip
+            raise ConfigError(
+                "is not set: the VNG connection name is needed for this", key="azure.connection"
+            )
         return self.settings.connection
 
     def get_connection(self, *, deadline_s: float = 30.0) -> ConnectionView:
@@ -317,9 +370,11 @@ class AzureClient:
         s, name = self.settings, self._connection_name()
         ops = self._network().virtual_network_gateway_connections
         model = self._call(
-            lambda: ops.get(s.resource_group, name), "reading the VPN connection",
-            s.resource_id("connections", name), self._deadline(deadline_s),
-        )  # fmt: skip
+            lambda: ops.get(s.resource_group, name),
+            "reading the VPN connection",
+            s.resource_id("connections", name),
+            self._deadline(deadline_s),
+        )
         return ConnectionView.from_json(model.as_dict())
 
     def reset_connection(self, *, deadline_s: float = 120.0) -> None:

@@ -280,22 +280,32 @@ def translate(
     )
 
 
-def _token_error(why: tuple[str, int | None], message: str, what: str, authority: str) -> AzureError:
+def _token_error(
+    why: tuple[str, int | None], message: str, what: str, authority: str
+) -> AzureError:
     reason, status = why
     message = message.removeprefix("Authentication failed: ")
     if reason == "tls":
-        text = (f"the TLS certificate of the token endpoint {authority} is not trusted while "
-                f"{what} ({message}); check azure.ca_bundle / the system CA store and the "
-                "clock; the credential was not tried")  # fmt: skip
+        text = (
+            f"the TLS certificate of the token endpoint {authority} is not trusted while "
+            f"{what} ({message}); check azure.ca_bundle / the system CA store and the "
+            "clock; the credential was not tried"
+        )
     elif reason == "network":
-        text = (f"cannot reach the token endpoint {authority} while {what} ({message}); check "
-                "DNS, routing, a proxy or firewall on the way to it (azure.authority / "
-                "azure.cloud); the credential was not tried")  # fmt: skip
+        text = (
+            f"cannot reach the token endpoint {authority} while {what} ({message}); check "
+            "DNS, routing, a proxy or firewall on the way to it (azure.authority / "
+            "azure.cloud); the credential was not tried"
+        )
     elif reason == "server":
         where = f"HTTP {status}" if status else message
-        text = (f"the token endpoint {authority} failed while {what} ({where}): Entra ID's "
-                "own failure, retried until the deadline; the credential was not refused")  # fmt: skip
+        text = (
+            f"the token endpoint {authority} failed while {what} ({where}): Entra ID's "
+            "own failure, retried until the deadline; the credential was not refused"
+        )
     else:
-        text = (f"the token endpoint {authority} gave no usable discovery document while "
-                f"{what} ({message}); check azure.authority / azure.cloud and the tenant_id")  # fmt: skip
+        text = (
+            f"the token endpoint {authority} gave no usable discovery document while "
+            f"{what} ({message}); check azure.authority / azure.cloud and the tenant_id"
+        )
     return AzureTokenEndpointError(text, reason=reason, status=status)

@@ -38,15 +38,27 @@ _BOOTSTRAP = (
 class AzureCallError(S2SError):
     """A call in the worker failed; ``kind`` is the worker's error class name."""
 
-    def __init__(self, kind: str, message: str, *, status: int | None = None, code: str | None = None,
-                 wrote: bool | None = None):  # fmt: skip
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        wrote: bool | None = None,
+    ):
         self.kind, self.status, self.code, self.wrote = kind, status, code, wrote
         super().__init__(message)
 
 
 class AzureWorker:
-    def __init__(self, config_path: str, *, runner: Callable[..., osio.Result] = osio.run,
-                 python: str = sys.executable):  # fmt: skip
+    def __init__(
+        self,
+        config_path: str,
+        *,
+        runner: Callable[..., osio.Result] = osio.run,
+        python: str = sys.executable,
+    ):
         self.config_path = config_path
         self.runner = runner
         self.python = python
@@ -54,26 +66,46 @@ class AzureWorker:
     def call(self, op: str, arg: str | None = None, *, deadline: float = 120.0) -> dict:
         if op not in OPS:
             raise ValueError(f"unknown Azure operation {op!r}")
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # above s2s_agent/act/
-        argv = [self.python, "-c", _BOOTSTRAP, root, "-c", self.config_path,
-                "--deadline", f"{deadline:g}", op, *([arg] if arg else [])]  # fmt: skip
+        root = os.path.dirname(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        )  # above s2s_agent/act/
+        argv = [
+            self.python,
+            "-c",
+            _BOOTSTRAP,
+            root,
+            "-c",
+            self.config_path,
+            "--deadline",
+            f"{deadline:g}",
+            op,
+            *([arg] if arg else []),
+        ]
         try:
             res = self.runner(argv, timeout=deadline + 30, ok_codes=(0, 1, 2))
         except CommandError as exc:
-            raise AzureCallError("AzureTimeoutError" if exc.timed_out else "WorkerError",
-                                 f"Azure worker for {op} failed: {exc}") from None  # fmt: skip
+            raise AzureCallError(
+                "AzureTimeoutError" if exc.timed_out else "WorkerError",
+                f"Azure worker for {op} failed: {exc}",
+            ) from None
         lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
         try:
             reply = json.loads(lines[-1])
         except (IndexError, ValueError):
             detail = (res.stderr.strip().splitlines() or ["no output"])[-1]
-            raise AzureCallError("WorkerError", f"Azure worker for {op} gave no answer: {detail}") from None
+            raise AzureCallError(
+                "WorkerError", f"Azure worker for {op} gave no answer: {detail}"
+            ) from None
         if reply.get("ok"):
             return reply.get("result") or {}
         err = reply.get("error") or {}
-        raise AzureCallError(str(err.get("type", "AzureError")), str(err.get("message", "unknown error")),
-                             status=err.get("status"), code=err.get("code"),
-                             wrote=err.get("wrote") if isinstance(err.get("wrote"), bool) else None)  # fmt: skip
+        raise AzureCallError(
+            str(err.get("type", "AzureError")),
+            str(err.get("message", "unknown error")),
+            status=err.get("status"),
+            code=err.get("code"),
+            wrote=err.get("wrote") if isinstance(err.get("wrote"), bool) else None,
+        )
 
 
 def _emit(obj: dict) -> None:
@@ -91,8 +123,9 @@ def worker_main(argv: list[str]) -> int:
     ap.add_argument("op", choices=OPS)
     ap.add_argument("arg", nargs="?")
     args = ap.parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     from .. import config as config_mod
     from .azure import AzureClient
 
@@ -116,10 +149,18 @@ def worker_main(argv: list[str]) -> int:
         _emit({"ok": False, "error": {"type": "ConfigError", "message": str(exc)}})
         return 2
     except S2SError as exc:
-        _emit({"ok": False, "error": {"type": type(exc).__name__, "message": str(exc),
-                                      "status": getattr(exc, "status", None),
-                                      "code": getattr(exc, "code", None),
-                                      "wrote": getattr(exc, "wrote", None)}})  # fmt: skip
+        _emit(
+            {
+                "ok": False,
+                "error": {
+                    "type": type(exc).__name__,
+                    "message": str(exc),
+                    "status": getattr(exc, "status", None),
+                    "code": getattr(exc, "code", None),
+                    "wrote": getattr(exc, "wrote", None),
+                },
+            }
+        )
         return 1
     _emit({"ok": True, "result": result})
     return 0

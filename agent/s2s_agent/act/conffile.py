@@ -90,8 +90,9 @@ def replace_preserving(path: str, data: bytes, st: os.stat_result, *, backup: bo
         finally:
             os.close(dfd)
     except OSError as exc:
-        raise StateError(f"cannot {step} {target}: {exc.strerror or exc}; the previous "
-                         "version is unchanged") from None  # fmt: skip
+        raise StateError(
+            f"cannot {step} {target}: {exc.strerror or exc}; the previous version is unchanged"
+        ) from None
     finally:
         for leftover in (tmp, bak_tmp):
             if leftover is not None:

@@ -235,7 +235,11 @@ def make_credential(settings: AzureSettings, *, owner_uid: int = 0) -> tuple[Any
     assert settings.client_certificate_file is not None
     pem = read_credential(settings, owner_uid=owner_uid)
     cred = certificate_credential(
-        settings.tenant_id, settings.client_id, pem, key="azure.client_certificate_file",
-        path=settings.client_certificate_file, **common,
-    )  # fmt: skip
+        settings.tenant_id,
+        settings.client_id,
+        pem,
+        key="azure.client_certificate_file",
+        path=settings.client_certificate_file,
+        **common,
+    )
     return cred, ()

@@ -44,8 +44,13 @@ class StepRecord:
     ip: str | None = None
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "ok": self.ok, "seconds": round(self.seconds, 3),
-                "detail": self.detail, "ip": self.ip}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "detail": self.detail,
+            "ip": self.ip,
+        }
 
 
 @dataclass
@@ -57,9 +62,14 @@ class Record:
     ok: bool | None = None
 
     def to_dict(self) -> dict:
-        return {"started": iso(self.started), "started_ts": self.started, "trigger": self.trigger, "ok": self.ok,
-                "seconds": None if self.finished is None else round(self.finished - self.started, 3),
-                "steps": [s.to_dict() for s in self.steps]}  # fmt: skip
+        return {
+            "started": iso(self.started),
+            "started_ts": self.started,
+            "trigger": self.trigger,
+            "ok": self.ok,
+            "seconds": None if self.finished is None else round(self.finished - self.started, 3),
+            "steps": [s.to_dict() for s in self.steps],
+        }
 
 
 class StepFailed(S2SError):
@@ -70,10 +80,15 @@ class Remediator:
     """Holds the remediation memory and runs plans. ``actions`` maps step kinds to callables
     (the real ones by default; tests pass their own)."""
 
-    def __init__(self, cfg: Config, *, worker: AzureWorker | None = None,
-                 actions: dict[str, Callable[..., str]] | None = None,
-                 clock: Callable[[], float] = time.time,
-                 notify: Callable[[str, str], None] = lambda sev, msg: None):  # fmt: skip
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        worker: AzureWorker | None = None,
+        actions: dict[str, Callable[..., str]] | None = None,
+        clock: Callable[[], float] = time.time,
+        notify: Callable[[str, str], None] = lambda sev, msg: None,
+    ):
         self.cfg = cfg
         self.tunnel = cfg.remediated_tunnel()
         self.clock = clock
@@ -87,32 +102,47 @@ class Remediator:
         self.last_plan: R.Plan | None = None
         self._lock = threading.Lock()
         # the only way to Azure: every write is counted against the hourly limit here
-        self.worker = WriteGate(worker or AzureWorker(cfg.path), self.history,
-                                lambda: self.cfg.remediation.max_azure_writes_per_hour,
-                                clock, lock=self._lock)  # fmt: skip
+        self.worker = WriteGate(
+            worker or AzureWorker(cfg.path),
+            self.history,
+            lambda: self.cfg.remediation.max_azure_writes_per_hour,
+            clock,
+            lock=self._lock,
+        )
         self._thread: threading.Thread | None = None
         self.actions = {
-            "update_lng": self._update_lng, "apply_local_id": self._apply_local_id,
-            "restart_ike": self._restart_ike, "initiate_child": self._initiate_child,
-            "check_lng": self._check_lng, "reset_connection": self._reset_connection,
+            "update_lng": self._update_lng,
+            "apply_local_id": self._apply_local_id,
+            "restart_ike": self._restart_ike,
+            "initiate_child": self._initiate_child,
+            "check_lng": self._check_lng,
+            "reset_connection": self._reset_connection,
             "verify": self._verify,
-        }  # fmt: skip
+        }
         if actions:
             self.actions.update(actions)
 
     # ---- memory ------------------------------------------------------------------------
     def policy(self) -> R.Policy:
         r = self.cfg.remediation
-        return R.Policy(r.enabled, r.max_azure_writes_per_hour, r.reset_connection_after,
-                        r.backoff_base, r.backoff_cap)  # fmt: skip
+        return R.Policy(
+            r.enabled,
+            r.max_azure_writes_per_hour,
+            r.reset_connection_after,
+            r.backoff_base,
+            r.backoff_cap,
+        )
 
     def to_dict(self) -> dict:
         with self._lock:
-            return {"applied_ip": self.applied_ip, "lng_ip": self.lng_ip,
-                    "last_lng_write": self.last_lng_write,
-                    "azure_writes": list(self.history.azure_writes),
-                    "attempts": [[a.time, a.step, a.ok, a.target] for a in self.history.attempts],
-                    "records": [r.to_dict() for r in self.records]}  # fmt: skip
+            return {
+                "applied_ip": self.applied_ip,
+                "lng_ip": self.lng_ip,
+                "last_lng_write": self.last_lng_write,
+                "azure_writes": list(self.history.azure_writes),
+                "attempts": [[a.time, a.step, a.ok, a.target] for a in self.history.attempts],
+                "records": [r.to_dict() for r in self.records],
+            }
 
     def load(self, data: dict) -> None:
         try:
@@ -120,9 +150,15 @@ class Remediator:
             self.lng_ip = data.get("lng_ip")
             self.last_lng_write = data.get("last_lng_write")
             self.history.azure_writes = [float(t) for t in data.get("azure_writes", [])]
-            self.history.attempts = [R.Attempt(float(a[0]), str(a[1]), bool(a[2]),
-                                               a[3] if len(a) > 3 and isinstance(a[3], str) else None)
-                                     for a in data.get("attempts", [])]  # fmt: skip
+            self.history.attempts = [
+                R.Attempt(
+                    float(a[0]),
+                    str(a[1]),
+                    bool(a[2]),
+                    a[3] if len(a) > 3 and isinstance(a[3], str) else None,
+                )
+                for a in data.get("attempts", [])
+            ]
         except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
             log.warning("ignoring unreadable remediation state: %s", exc)
 
@@ -138,9 +174,13 @@ class Remediator:
 
     # ---- deciding ----------------------------------------------------------------------
     def view(self, health: str, wan_ip: str | None, role: str) -> R.View:
-        return R.View(self.clock(), health, wan_ip, self.applied_ip, self.lng_ip, role, self.last_lng_write)
+        return R.View(
+            self.clock(), health, wan_ip, self.applied_ip, self.lng_ip, role, self.last_lng_write
+        )
 
-    def decide(self, health: str, wan_ip: str | None, role: str, *, dry_run: bool = False) -> R.Plan:
+    def decide(
+        self, health: str, wan_ip: str | None, role: str, *, dry_run: bool = False
+    ) -> R.Plan:
         """The planner's plan; its memory changes are recorded under the lock unless ``dry_run``
         (a dry run changes nothing: not the memory, not the last plan)."""
         with self._lock:
@@ -162,8 +202,9 @@ class Remediator:
         """Run ``plan`` in the background; False if one is already running."""
         if self.busy or not plan.steps:
             return False
-        self._thread = threading.Thread(target=self.execute, args=(plan, wan_ip),
-                                        name="remediation", daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self.execute, args=(plan, wan_ip), name="remediation", daemon=True
+        )
         self._thread.start()
         return True
 
@@ -197,11 +238,20 @@ class Remediator:
             with self._lock:
                 rec.steps.append(sr)
                 self.history.attempts.append(R.Attempt(self.clock(), step.kind, sr.ok, target))
-            log.log(logging.INFO if sr.ok else logging.ERROR, "remediation step %s: %s (%.2fs) %s",
-                    step.kind, "ok" if sr.ok else "FAILED", sr.seconds, sr.detail)  # fmt: skip
+            log.log(
+                logging.INFO if sr.ok else logging.ERROR,
+                "remediation step %s: %s (%.2fs) %s",
+                step.kind,
+                "ok" if sr.ok else "FAILED",
+                sr.seconds,
+                sr.detail,
+            )
             if not sr.ok:
-                self.notify("err", f"tunnel={self.tunnel.name} event=remediation_failed step={step.kind} "
-                                   f"error={sr.detail}")  # fmt: skip
+                self.notify(
+                    "err",
+                    f"tunnel={self.tunnel.name} event=remediation_failed step={step.kind} "
+                    f"error={sr.detail}",
+                )
                 break
         with self._lock:
             rec.finished, rec.ok = self.clock(), ok
@@ -211,10 +261,17 @@ class Remediator:
         if ok:
             # "remediated" only when the in-tunnel probe proved it; a ladder rung that went
             # through is an attempt: the health transition to UP is the proof then
-            event = "remediated" if any(s.kind == "verify" for s in rec.steps) else "remediation_attempt"
-            self.notify("notice", f"tunnel={self.tunnel.name} event={event} trigger=\"{plan.reason}\" "
-                                  f"steps={','.join(s.kind for s in rec.steps)} "
-                                  f"seconds={rec.finished - rec.started:.1f}")  # fmt: skip
+            event = (
+                "remediated"
+                if any(s.kind == "verify" for s in rec.steps)
+                else "remediation_attempt"
+            )
+            self.notify(
+                "notice",
+                f'tunnel={self.tunnel.name} event={event} trigger="{plan.reason}" '
+                f"steps={','.join(s.kind for s in rec.steps)} "
+                f"seconds={rec.finished - rec.started:.1f}",
+            )
         return rec
 
     # ---- the steps ---------------------------------------------------------------------
@@ -259,7 +316,9 @@ class Remediator:
 
         sock = self.cfg.strongswan.vici_socket
         killed = tunnelctl.terminate_ike(self.tunnel.ike, 5, socket_path=sock)
-        return ("terminated the stale IKE SA; " if killed else "") + self._initiate_child(_step, _wan)
+        return ("terminated the stale IKE SA; " if killed else "") + self._initiate_child(
+            _step, _wan
+        )
 
     def _initiate_child(self, _step: R.Step, _wan: str | None) -> str:
         from . import tunnelctl
@@ -279,5 +338,7 @@ class Remediator:
             if last.received:
                 return f"in-tunnel ping {p.source} -> {p.target} answered ({last.rtt_avg} ms)"
         why = (last.error or last.detail or "no reply") if last else "no probe ran"
-        raise StepFailed(f"no in-tunnel ping reply from {p.target} within "
-                         f"{self.cfg.remediation.verify_timeout:g}s ({why})")  # fmt: skip
+        raise StepFailed(
+            f"no in-tunnel ping reply from {p.target} within "
+            f"{self.cfg.remediation.verify_timeout:g}s ({why})"
+        )

@@ -34,7 +34,9 @@ def backend(cfg: Config) -> str:
     return "none"
 
 
-def apply_local_identity(cfg: Config, tunnel: TunnelSettings, old_ip: str | None, new_ip: str) -> str:
+def apply_local_identity(
+    cfg: Config, tunnel: TunnelSettings, old_ip: str | None, new_ip: str
+) -> str:
     """Make the local identity ``new_ip``; returns what was done (raises S2SError)."""
     kind = backend(cfg)
     if kind == "pfsense":
@@ -45,16 +47,24 @@ def apply_local_identity(cfg: Config, tunnel: TunnelSettings, old_ip: str | None
         if plan.action == "none":
             return plan.reason
         res = pfsense.apply_myid(phase1.ikeid, new_ip)
-        return f"phase 1 {phase1.ikeid} My identifier {res.old} -> {new_ip}" + ("" if res.changed else " (already)")
+        return f"phase 1 {phase1.ikeid} My identifier {res.old} -> {new_ip}" + (
+            "" if res.changed else " (already)"
+        )
     if kind == "swanctl":
         from . import swanctl_apply, tunnelctl
 
         path, sock = cfg.remediation.swanctl_conf, cfg.strongswan.vici_socket
         changes = swanctl_apply.apply_local_id(
-            tunnel.ike, old_ip, new_ip, path=path, swanctl=cfg.strongswan.swanctl,
+            tunnel.ike,
+            old_ip,
+            new_ip,
+            path=path,
+            swanctl=cfg.strongswan.swanctl,
             loaded_ids=lambda: tunnelctl.conn_local_ids(tunnel.ike, socket_path=sock),
-        )  # fmt: skip
+        )
         if not changes:
             return f"{path}: {tunnel.ike} already uses {new_ip}"
-        return f"{path}: " + ", ".join(f"{c.key} {c.old} -> {c.new}" for c in changes) + "; reloaded"
+        return (
+            f"{path}: " + ", ".join(f"{c.key} {c.old} -> {c.new}" for c in changes) + "; reloaded"
+        )
     return "local identity does not follow the WAN IP (remediation.local_backend: none)"

@@ -150,21 +150,34 @@ def parse_config_xml(text: str, source: str = "config.xml") -> ET.Element:
     root_at = text.find("<pfsense")
     head = text if root_at < 0 else text[:root_at]  # the prolog: where a DTD would be
     if "<!DOCTYPE" in head or "<!ENTITY" in head:
-        raise ConfigError("has a DOCTYPE/ENTITY declaration, which pfSense never writes; "
-                          "refusing to parse it", path=source)  # fmt: skip
+        raise ConfigError(
+            "has a DOCTYPE/ENTITY declaration, which pfSense never writes; refusing to parse it",
+            path=source,
+        )
     try:
         root = ET.fromstring(text)  # noqa: S314 -- root-owned file, no DTD (checked above)
     except ET.ParseError as exc:
-        raise ConfigError(f"is not well-formed XML ({exc}); restore it from "
-                          "Diagnostics > Backup & Restore > Config History", path=source) from None  # fmt: skip
+        raise ConfigError(
+            f"is not well-formed XML ({exc}); restore it from "
+            "Diagnostics > Backup & Restore > Config History",
+            path=source,
+        ) from None
     if root.tag != "pfsense":
-        raise ConfigError(f"root element is <{root.tag}>, not <pfsense>: is this pfSense's "
-                          "config.xml? (pfsense.config_xml)", path=source)  # fmt: skip
+        raise ConfigError(
+            f"root element is <{root.tag}>, not <pfsense>: is this pfSense's "
+            "config.xml? (pfsense.config_xml)",
+            path=source,
+        )
     return root
 
 
-def read_phase1(config_xml_text: str, ikeid: int | None = None, descr: str | None = None, *,
-                source: str = "config.xml") -> Phase1:  # fmt: skip
+def read_phase1(
+    config_xml_text: str,
+    ikeid: int | None = None,
+    descr: str | None = None,
+    *,
+    source: str = "config.xml",
+) -> Phase1:
     """The phase 1 with ``ikeid`` (else the one whose ``descr`` matches) and its phase 2s."""
     if ikeid is None and descr is None:
         raise ValueError("read_phase1 needs ikeid or descr")
@@ -177,20 +190,31 @@ def read_phase1(config_xml_text: str, ikeid: int | None = None, descr: str | Non
     else:
         hits = [p for p in p1s if _text(p, "descr") == descr]
     if not hits:
-        have = ", ".join(f"{_text(p, 'ikeid')} ({_text(p, 'descr') or 'no description'})"
-                         for p in p1s) or "none"  # fmt: skip
-        raise ConfigError(f"no IPsec phase 1 with {want} (phase 1 entries: {have}); check "
-                          "pfsense.ikeid", path=source, key="ipsec/phase1")  # fmt: skip
+        have = (
+            ", ".join(f"{_text(p, 'ikeid')} ({_text(p, 'descr') or 'no description'})" for p in p1s)
+            or "none"
+        )
+        raise ConfigError(
+            f"no IPsec phase 1 with {want} (phase 1 entries: {have}); check pfsense.ikeid",
+            path=source,
+            key="ipsec/phase1",
+        )
     if len(hits) > 1:
-        raise ConfigError(f"{len(hits)} IPsec phase 1 entries match {want}; use pfsense.ikeid",
-                          path=source, key="ipsec/phase1")  # fmt: skip
+        raise ConfigError(
+            f"{len(hits)} IPsec phase 1 entries match {want}; use pfsense.ikeid",
+            path=source,
+            key="ipsec/phase1",
+        )
     p1 = hits[0]
     where = f"ipsec/phase1[{want}]"
     real_id = _int(p1, "ikeid", f"{where}/ikeid", source)
     if real_id is None:
         raise ConfigError("the phase 1 has no <ikeid>", path=source, key=where)
-    p2s = tuple(_phase2(p, source) for p in ipsec.findall("phase2")  # type: ignore[union-attr]
-                if _text(p, "ikeid") == str(real_id))  # fmt: skip
+    p2s = tuple(
+        _phase2(p, source)
+        for p in ipsec.findall("phase2")  # type: ignore[union-attr]
+        if _text(p, "ikeid") == str(real_id)
+    )
     return Phase1(
         ikeid=real_id,
         iketype=_text(p1, "iketype") or "ikev2",
@@ -219,8 +243,9 @@ def load_phase1(settings: PfsenseSettings) -> Phase1:
     except UnicodeDecodeError:
         raise ConfigError("is not UTF-8 text", path=settings.config_xml) from None
     except OSError as exc:
-        raise ConfigError(f"cannot be read: {exc.strerror or exc} (pfsense.config_xml)",
-                          path=settings.config_xml) from None  # fmt: skip
+        raise ConfigError(
+            f"cannot be read: {exc.strerror or exc} (pfsense.config_xml)", path=settings.config_xml
+        ) from None
     return read_phase1(text, settings.ikeid, settings.descr, source=settings.config_xml)
 
 
@@ -246,25 +271,48 @@ def plan_myid(phase1: Phase1, new_ip: str) -> MyidPlan:
     old = phase1.myid_data
     name = f"phase 1 {phase1.ikeid} ({phase1.descr or 'no description'})"
     if phase1.disabled:
-        raise ConfigError(f"{name} is disabled in pfSense; enable it or set pfsense.ikeid to "
-                          "the active tunnel", path=phase1.source,
-                          key=f"ipsec/phase1[ikeid={phase1.ikeid}]/disabled")  # fmt: skip
+        raise ConfigError(
+            f"{name} is disabled in pfSense; enable it or set pfsense.ikeid to the active tunnel",
+            path=phase1.source,
+            key=f"ipsec/phase1[ikeid={phase1.ikeid}]/disabled",
+        )
     kind = phase1.myid_type
     if kind == "myaddress":
-        return MyidPlan("none", f"{name} uses 'My IP address': pfSense uses the interface "
-                        "address; rc.newwanip re-applies it", None, new_ip)  # fmt: skip
+        return MyidPlan(
+            "none",
+            f"{name} uses 'My IP address': pfSense uses the interface "
+            "address; rc.newwanip re-applies it",
+            None,
+            new_ip,
+        )
     if kind == "address":
         if old == new_ip:
             return MyidPlan("none", f"{name} My identifier is already {new_ip}", old, new_ip)
-        return MyidPlan("set", f"{name} My identifier is the static address {old}; the WAN "
-                        f"address is now {new_ip}", old, new_ip)  # fmt: skip
-    return MyidPlan("none", f"{name} My identifier is {kind} {old or ''}".rstrip() + ": it does "
-                    "not follow the WAN address; the Azure connection (and any peer) must "
-                    "match that identifier", old, new_ip)  # fmt: skip
+        return MyidPlan(
+            "set",
+            f"{name} My identifier is the static address {old}; the WAN address is now {new_ip}",
+            old,
+            new_ip,
+        )
+    return MyidPlan(
+        "none",
+        f"{name} My identifier is {kind} {old or ''}".rstrip() + ": it does "
+        "not follow the WAN address; the Azure connection (and any peer) must "
+        "match that identifier",
+        old,
+        new_ip,
+    )
 
 
-def apply_myid(ikeid: int, new_ip: str, *, runner: Runner = osio.run, php: str = PHP,
-               helper: str = HELPER, timeout: float = 60.0) -> MyidResult:  # fmt: skip
+def apply_myid(
+    ikeid: int,
+    new_ip: str,
+    *,
+    runner: Runner = osio.run,
+    php: str = PHP,
+    helper: str = HELPER,
+    timeout: float = 60.0,
+) -> MyidResult:
     """Run the package's PHP helper to set phase 1 ``ikeid``'s My identifier to ``new_ip``.
 
     Contract of apply-myid.php: ``--ikeid N --ip A.B.C.D``; stdout one JSON object
@@ -279,20 +327,36 @@ def apply_myid(ikeid: int, new_ip: str, *, runner: Runner = osio.run, php: str =
     reply = _last_json(res.stdout)
     if reply is None:
         detail = (res.stderr or res.stdout).strip().splitlines()
-        raise LocalApplyError("apply-myid", f"{helper} exited {res.returncode} without a JSON "
-                              "answer" + (f": {detail[-1]}" if detail else ""))  # fmt: skip
+        raise LocalApplyError(
+            "apply-myid",
+            f"{helper} exited {res.returncode} without a JSON "
+            "answer" + (f": {detail[-1]}" if detail else ""),
+        )
     if res.returncode != 0 or "error" in reply:
         why = reply.get("error", "no reason given")
-        raise LocalApplyError("apply-myid", f"{helper} could not apply My identifier for phase 1 "
-                              f"{ikeid} (exit {res.returncode}): {why}")  # fmt: skip
+        raise LocalApplyError(
+            "apply-myid",
+            f"{helper} could not apply My identifier for phase 1 "
+            f"{ikeid} (exit {res.returncode}): {why}",
+        )
     if reply.get("new") != new_ip or not isinstance(reply.get("changed"), bool):
-        raise LocalApplyError("apply-myid", f"{helper} answered {reply!r}, expected "
-                              f"new={new_ip!r} and a boolean 'changed'")  # fmt: skip
-    log.info("phase 1 %s My identifier: %s -> %s (%s)", ikeid, reply.get("old"), new_ip,
-             "changed" if reply["changed"] else "already right")  # fmt: skip
+        raise LocalApplyError(
+            "apply-myid",
+            f"{helper} answered {reply!r}, expected new={new_ip!r} and a boolean 'changed'",
+        )
+    log.info(
+        "phase 1 %s My identifier: %s -> %s (%s)",
+        ikeid,
+        reply.get("old"),
+        new_ip,
+        "changed" if reply["changed"] else "already right",
+    )
     if reply.get("pending_applied"):
-        log.warning("IPsec edits that were pending (not yet applied) under VPN > IPsec were "
-                    "applied together with phase 1 %s's new My identifier", ikeid)  # fmt: skip
+        log.warning(
+            "IPsec edits that were pending (not yet applied) under VPN > IPsec were "
+            "applied together with phase 1 %s's new My identifier",
+            ikeid,
+        )
     return MyidResult(reply["changed"], reply.get("old"), new_ip)
 
 

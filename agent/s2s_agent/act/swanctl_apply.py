@@ -42,10 +42,13 @@ def check_includes(path: str, conn: str, *, _depth: int = 0) -> None:
                     s.name == conn for s in inc_root.sections
                 )
                 if in_conns or sc.find_conn(inc_root, conn, inc) is not None:
-                    raise SwanctlConfError(f"connection '{conn}' is defined in the included file "
-                                           f"{inc}; s2s-agent edits only {path}: set "
-                                           "the local id there by hand or point the agent at "
-                                           "that file", path=path)  # fmt: skip
+                    raise SwanctlConfError(
+                        f"connection '{conn}' is defined in the included file "
+                        f"{inc}; s2s-agent edits only {path}: set "
+                        "the local id there by hand or point the agent at "
+                        "that file",
+                        path=path,
+                    )
                 check_includes(inc, conn, _depth=_depth + 1)
 
 
@@ -79,8 +82,9 @@ def _file_ids(text: str, conn: str, path: str) -> list[str]:
     return [kv.value.strip() for s in locals_ for kv in s.values if kv.key == "id"]
 
 
-def _stale_in_charon(text: str, conn: str, new_ip: str, path: str,
-                     loaded_ids: LoadedIds | None) -> str | None:  # fmt: skip
+def _stale_in_charon(
+    text: str, conn: str, new_ip: str, path: str, loaded_ids: LoadedIds | None
+) -> str | None:
     """Why charon must reload a file that is already right, or None (it has loaded it).
 
     A crash between the file write and the reload leaves the new id in the file and the old
@@ -97,11 +101,19 @@ def _stale_in_charon(text: str, conn: str, new_ip: str, path: str,
     return None
 
 
-def apply_local_id(conn: str, old_ip: str | None, new_ip: str, *, path: str = DEFAULT_PATH,
-                   swanctl: str = "swanctl", uri: str | None = None, timeout: float = 15.0,
-                   runner: Callable[..., osio.Result] = osio.run,
-                   reload: Reloader | None = None,
-                   loaded_ids: LoadedIds | None = None) -> list[Change]:  # fmt: skip
+def apply_local_id(
+    conn: str,
+    old_ip: str | None,
+    new_ip: str,
+    *,
+    path: str = DEFAULT_PATH,
+    swanctl: str = "swanctl",
+    uri: str | None = None,
+    timeout: float = 15.0,
+    runner: Callable[..., osio.Result] = osio.run,
+    reload: Reloader | None = None,
+    loaded_ids: LoadedIds | None = None,
+) -> list[Change]:
     """Rewrite ``conn``'s local IP identity in ``path`` and reload charon's config.
 
     No change needed → nothing written, ``[]``; reloaded only when charon's *loaded* local
@@ -145,19 +157,29 @@ def apply_local_id(conn: str, old_ip: str | None, new_ip: str, *, path: str = DE
         try:
             replace_preserving(path, raw, st)
         except StateError as exc2:
-            raise LocalApplyError("load-all", f"{path}: reload failed ({exc}) and restoring the "
-                                  f"previous file failed too ({exc2}); the saved copy is "
-                                  f"{target}.bak", rolled_back=False) from None  # fmt: skip
+            raise LocalApplyError(
+                "load-all",
+                f"{path}: reload failed ({exc}) and restoring the "
+                f"previous file failed too ({exc2}); the saved copy is "
+                f"{target}.bak",
+                rolled_back=False,
+            ) from None
         try:
             do_reload()
         except S2SError as exc2:
-            raise LocalApplyError("load-all", f"{path}: reload after {summary} failed ({exc}); "
-                                  "the previous file is restored (also in "
-                                  f"{target}.bak) but reloading it failed too ({exc2}): "
-                                  "check charon, then run swanctl --load-all",
-                                  rolled_back=False) from None  # fmt: skip
-        raise LocalApplyError("load-all", f"{path}: reload after {summary} failed ({exc}); "
-                              "rolled back to the previous file and reloaded it",
-                              rolled_back=True) from None  # fmt: skip
+            raise LocalApplyError(
+                "load-all",
+                f"{path}: reload after {summary} failed ({exc}); "
+                "the previous file is restored (also in "
+                f"{target}.bak) but reloading it failed too ({exc2}): "
+                "check charon, then run swanctl --load-all",
+                rolled_back=False,
+            ) from None
+        raise LocalApplyError(
+            "load-all",
+            f"{path}: reload after {summary} failed ({exc}); "
+            "rolled back to the previous file and reloaded it",
+            rolled_back=True,
+        ) from None
     log.info("%s: %s; configuration reloaded", path, summary)
     return changes

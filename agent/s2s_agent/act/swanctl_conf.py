@@ -94,8 +94,9 @@ class _Scanner:
         return m.start() if m else len(self.t)
 
     def fail(self, msg: str, pos: int | None = None) -> SwanctlConfError:
-        return SwanctlConfError(f"line {self.line(pos)}: {msg}; s2s-agent cannot edit this "
-                                "file safely", path=self.path)  # fmt: skip
+        return SwanctlConfError(
+            f"line {self.line(pos)}: {msg}; s2s-agent cannot edit this file safely", path=self.path
+        )
 
     def skip_ws(self, newlines: bool = True) -> None:
         t = self.t
@@ -191,8 +192,9 @@ class _Scanner:
         start = self.i
         while self.i < len(t) and t[self.i] not in "\r\n#":
             if t[self.i] in "{}":
-                raise self.fail(f"'{t[self.i]}' in the value of '{key}' (one setting per line, "
-                                "please)", pos)  # fmt: skip
+                raise self.fail(
+                    f"'{t[self.i]}' in the value of '{key}' (one setting per line, please)", pos
+                )
             self.i += 1
         end = self.i
         while end > start and t[end - 1] in " \t\r":
@@ -214,12 +216,16 @@ def is_ip(value: str) -> bool:
 
 
 def find_conn(root: _Section, conn: str, path: str) -> _Section | None:
-    found = [c for s in root.sections if s.name == "connections" for c in s.sections
-             if c.name == conn]  # fmt: skip
+    found = [
+        c for s in root.sections if s.name == "connections" for c in s.sections if c.name == conn
+    ]
     if len(found) > 1:
-        raise SwanctlConfError(f"connection '{conn}' is defined {len(found)} times (lines "
-                               f"{', '.join(str(c.line) for c in found)}); strongSwan merges them "
-                               "and s2s-agent cannot edit that safely", path=path)  # fmt: skip
+        raise SwanctlConfError(
+            f"connection '{conn}' is defined {len(found)} times (lines "
+            f"{', '.join(str(c.line) for c in found)}); strongSwan merges them "
+            "and s2s-agent cannot edit that safely",
+            path=path,
+        )
     return found[0] if found else None
 
 
@@ -227,8 +233,9 @@ def _quote(value: str, quoted: bool) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' if quoted else value
 
 
-def rewrite_local_id(text: str, conn: str, old_ip: str | None, new_ip: str, *,
-                     path: str = "swanctl.conf") -> tuple[str, list[Change]]:  # fmt: skip
+def rewrite_local_id(
+    text: str, conn: str, old_ip: str | None, new_ip: str, *, path: str = "swanctl.conf"
+) -> tuple[str, list[Change]]:
     """Return ``(new_text, changes)`` with connection ``conn``'s local IP identity moved.
 
     ``changes`` is empty when nothing refers to ``old_ip`` (already right, or an FQDN/keyid
@@ -247,13 +254,19 @@ def rewrite_local_id(text: str, conn: str, old_ip: str | None, new_ip: str, *,
         raise SwanctlConfError(f"no connection '{conn}' in connections {{ }}{hint}", path=path)
     if sec.includes:
         p, n = sec.includes[0]
-        raise SwanctlConfError(f"connection '{conn}' includes {p} (line {n}); its identity may "
-                               "be set there, edit it by hand", path=path)  # fmt: skip
+        raise SwanctlConfError(
+            f"connection '{conn}' includes {p} (line {n}); its identity may "
+            "be set there, edit it by hand",
+            path=path,
+        )
     locals_ = [s for s in sec.sections if s.name == "local" or s.name.startswith("local-")]
     if sec.refs and not any(kv.key == "id" for s in locals_ for kv in s.values):
-        raise SwanctlConfError(f"connection '{conn}' (line {sec.line}) inherits from "
-                               f"{', '.join(sec.refs)} and sets no local id itself; edit the "
-                               "template by hand", path=path)  # fmt: skip
+        raise SwanctlConfError(
+            f"connection '{conn}' (line {sec.line}) inherits from "
+            f"{', '.join(sec.refs)} and sets no local id itself; edit the "
+            "template by hand",
+            path=path,
+        )
 
     def matches(v: str) -> bool:
         v = v.strip()

@@ -36,22 +36,31 @@ def _vici_call(socket_path: str, timeout: float, what: str, fn: Callable) -> obj
         sock.connect(socket_path)
         return fn(viciio.session_on(sock, timeout))  # the whole call ends by the deadline
     except FileNotFoundError:
-        raise LocalApplyError(what.split()[0], f"VICI {what}: socket {socket_path} does not "
-                              "exist; is charon running? (strongswan.vici_socket)") from None  # fmt: skip
+        raise LocalApplyError(
+            what.split()[0],
+            f"VICI {what}: socket {socket_path} does not "
+            "exist; is charon running? (strongswan.vici_socket)",
+        ) from None
     except ConnectionRefusedError:
-        raise LocalApplyError(what.split()[0], f"VICI {what}: {socket_path} refused the "
-                              "connection; charon is not running") from None  # fmt: skip
+        raise LocalApplyError(
+            what.split()[0],
+            f"VICI {what}: {socket_path} refused the connection; charon is not running",
+        ) from None
     except TimeoutError:
-        raise LocalApplyError(what.split()[0], f"VICI {what}: charon did not answer on "
-                              f"{socket_path} within {timeout:g}s") from None  # fmt: skip
+        raise LocalApplyError(
+            what.split()[0],
+            f"VICI {what}: charon did not answer on {socket_path} within {timeout:g}s",
+        ) from None
     except OSError as exc:
-        raise LocalApplyError(what.split()[0], f"VICI {what} on {socket_path}: "
-                              f"{exc.strerror or exc}") from None  # fmt: skip
+        raise LocalApplyError(
+            what.split()[0], f"VICI {what} on {socket_path}: {exc.strerror or exc}"
+        ) from None
     except LocalApplyError:
         raise
     except Exception as exc:  # vici.exception.CommandException / SessionException
-        raise LocalApplyError(what.split()[0], f"VICI {what} on {socket_path} failed: "
-                              f"{_charon_message(exc)}") from None  # fmt: skip
+        raise LocalApplyError(
+            what.split()[0], f"VICI {what} on {socket_path} failed: {_charon_message(exc)}"
+        ) from None
     finally:
         sock.close()
 
@@ -65,8 +74,9 @@ def _millis(timeout: float) -> str:
     return str(max(1, int(timeout * 1000)))
 
 
-def terminate_ike(name: str, timeout: float = 5.0, *,
-                  socket_path: str = DEFAULT_VICI_SOCKET) -> bool:  # fmt: skip
+def terminate_ike(
+    name: str, timeout: float = 5.0, *, socket_path: str = DEFAULT_VICI_SOCKET
+) -> bool:
     """Delete every IKE SA of connection ``name`` with ``force`` (no wait for a dead peer).
 
     Returns True when an SA was terminated, False when there was none.
@@ -90,8 +100,9 @@ def terminate_ike(name: str, timeout: float = 5.0, *,
     return done
 
 
-def initiate_child(child: str, timeout: float = 10.0, *,
-                   socket_path: str = DEFAULT_VICI_SOCKET) -> float:  # fmt: skip
+def initiate_child(
+    child: str, timeout: float = 10.0, *, socket_path: str = DEFAULT_VICI_SOCKET
+) -> float:
     """Initiate CHILD_SA ``child`` (and its IKE SA) and wait for it; returns the seconds taken.
 
     Raises LocalApplyError with charon's reason when it did not come up within ``timeout``.
@@ -109,8 +120,9 @@ def initiate_child(child: str, timeout: float = 10.0, *,
     return took
 
 
-def conn_local_ids(name: str, timeout: float = 5.0, *,
-                   socket_path: str = DEFAULT_VICI_SOCKET) -> list[str]:  # fmt: skip
+def conn_local_ids(
+    name: str, timeout: float = 5.0, *, socket_path: str = DEFAULT_VICI_SOCKET
+) -> list[str]:
     """The local identities charon has *loaded* for connection ``name`` (``list-conns``)."""
 
     def call(session) -> list[str]:
@@ -131,8 +143,14 @@ def conn_local_ids(name: str, timeout: float = 5.0, *,
     return list(found)  # type: ignore[arg-type]
 
 
-def load_all(*, swanctl: str = "swanctl", conf_file: str | None = None, uri: str | None = None,
-             timeout: float = 15.0, runner: Runner = osio.run) -> osio.Result:  # fmt: skip
+def load_all(
+    *,
+    swanctl: str = "swanctl",
+    conf_file: str | None = None,
+    uri: str | None = None,
+    timeout: float = 15.0,
+    runner: Runner = osio.run,
+) -> osio.Result:
     """``swanctl --load-all --noprompt [--file F] [--uri U]``: (re)load conns and secrets.
 
     Judged like swanctl itself judges: by its exit status and by its own per-item failure

@@ -35,8 +35,13 @@ log = logging.getLogger(__name__)
 WRITE_OPS = frozenset({"update-lng", "reset-connection"})
 # errors after which Azure certainly changed nothing (the worker's error type names)
 NO_CHANGE_ERRORS = frozenset(
-    {"ConfigError", "AzureAuthError", "AzureForbiddenError", "AzureNotFoundError",
-     "AzureTokenEndpointError"}  # no token: no request reached ARM
+    {
+        "ConfigError",
+        "AzureAuthError",
+        "AzureForbiddenError",
+        "AzureNotFoundError",
+        "AzureTokenEndpointError",
+    }  # no token: no request reached ARM
 )
 WINDOW = 3600.0
 
@@ -52,8 +57,14 @@ class WriteLimitError(S2SError):
 class WriteGate:
     """Wraps an Azure worker (anything with ``call(op, arg, *, deadline)``)."""
 
-    def __init__(self, worker, history: History, limit: Callable[[], int],
-                 clock: Callable[[], float], lock: threading.Lock | None = None):  # fmt: skip
+    def __init__(
+        self,
+        worker,
+        history: History,
+        limit: Callable[[], int],
+        clock: Callable[[], float],
+        lock: threading.Lock | None = None,
+    ):
         self.worker = worker
         self.history = history
         self.limit = limit
@@ -71,7 +82,10 @@ class WriteGate:
         try:
             res = self.worker.call(op, arg, deadline=deadline)
         except S2SError as exc:
-            if getattr(exc, "kind", None) in NO_CHANGE_ERRORS or getattr(exc, "wrote", None) is False:
+            if (
+                getattr(exc, "kind", None) in NO_CHANGE_ERRORS
+                or getattr(exc, "wrote", None) is False
+            ):
                 self._give_back(slot)
             raise
         except BaseException:

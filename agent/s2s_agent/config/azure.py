@@ -133,11 +133,20 @@ def parse_azure(data: dict | None, path: str) -> AzureSettings:
     if cert is not None and (missing := missing_for_certificate()):
         raise r.err("client_certificate_file", missing)
     return AzureSettings(
-        tenant_id=tenant, client_id=client, subscription_id=sub, resource_group=rg,
-        local_network_gateway=lng, client_secret_file=secret, client_certificate_file=cert,
-        connection=conn, cloud=cloud, authority=authority or CLOUDS[cloud][0],
-        arm_endpoint=arm or CLOUDS[cloud][1], ca_bundle=ca, custom_authority=authority is not None,
-    )  # fmt: skip
+        tenant_id=tenant,
+        client_id=client,
+        subscription_id=sub,
+        resource_group=rg,
+        local_network_gateway=lng,
+        client_secret_file=secret,
+        client_certificate_file=cert,
+        connection=conn,
+        cloud=cloud,
+        authority=authority or CLOUDS[cloud][0],
+        arm_endpoint=arm or CLOUDS[cloud][1],
+        ca_bundle=ca,
+        custom_authority=authority is not None,
+    )
 
 
 CRYPTOGRAPHY_PKG = "py311-cryptography"
@@ -164,8 +173,13 @@ def missing_for_certificate() -> str | None:
     )
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))  # fmt: skip
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 CRED_KEY = "azure.client_secret_file or azure.client_certificate_file"
 
 
@@ -180,8 +194,11 @@ def read_private_file(path: str, *, owner_uid: int = 0) -> bytes:
         fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP or os.path.islink(path):
-            raise ConfigError(f"credential file {path} is a symlink, refused: point the setting "
-                              f"at the file itself ({os.path.realpath(path)})", key=key) from None  # fmt: skip
+            raise ConfigError(
+                f"credential file {path} is a symlink, refused: point the setting "
+                f"at the file itself ({os.path.realpath(path)})",
+                key=key,
+            ) from None
         raise ConfigError(f"cannot open credential file {path}: {exc.strerror}", key=key) from None
     try:
         st = os.fstat(fd)
@@ -217,11 +234,15 @@ def read_credential(settings: AzureSettings, *, owner_uid: int = 0) -> bytes:
     raw = read_private_file(path, owner_uid=owner_uid)
     if settings.client_secret_file:
         if not raw.decode("utf-8", "replace").strip():
-            raise ConfigError(f"credential file {path} is empty: write the client secret's "
-                              "value into it", key="azure.client_secret_file")  # fmt: skip
+            raise ConfigError(
+                f"credential file {path} is empty: write the client secret's value into it",
+                key="azure.client_secret_file",
+            )
     elif b"-----BEGIN" not in raw or b"PRIVATE KEY-----" not in raw:
-        raise ConfigError(f"credential file {path} is not a PEM certificate with its private "
-                          "key", key="azure.client_certificate_file")  # fmt: skip
+        raise ConfigError(
+            f"credential file {path} is not a PEM certificate with its private key",
+            key="azure.client_certificate_file",
+        )
     return raw
 
 

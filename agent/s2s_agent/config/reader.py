@@ -83,6 +83,12 @@ class Reader:
 
 
 def _names(kinds: tuple) -> str:
-    words = {str: "a string", float: "a number", int: "an integer", bool: "true or false",
-             list: "a list", dict: "a mapping"}  # fmt: skip
+    words = {
+        str: "a string",
+        float: "a number",
+        int: "an integer",
+        bool: "true or false",
+        list: "a list",
+        dict: "a mapping",
+    }
     return " or ".join(words.get(k, k.__name__) for k in kinds)

@@ -28,11 +28,29 @@ SOURCES = ("auto", "vici", "swanctl", "statusall")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # RFC 5424 facility codes by name (the syslog sender and the config's validation share them).
 FACILITIES: dict[str, int] = {
-    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
-    "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "ntp": 12,
-    "security": 13, "console": 14,
-    "local0": 16, "local1": 17, "local2": 18, "local3": 19,
-    "local4": 20, "local5": 21, "local6": 22, "local7": 23,
+    "kern": 0,
+    "user": 1,
+    "mail": 2,
+    "daemon": 3,
+    "auth": 4,
+    "syslog": 5,
+    "lpr": 6,
+    "news": 7,
+    "uucp": 8,
+    "cron": 9,
+    "authpriv": 10,
+    "ftp": 11,
+    "ntp": 12,
+    "security": 13,
+    "console": 14,
+    "local0": 16,
+    "local1": 17,
+    "local2": 18,
+    "local3": 19,
+    "local4": 20,
+    "local5": 21,
+    "local6": 22,
+    "local7": 23,
 }
 FACILITY_NAMES = tuple(FACILITIES)
 MAX_CONFIG_BYTES = 64 * 1024
@@ -202,10 +220,13 @@ def parse(data: Any, path: str = "<config>") -> Config:
     if rem.enabled:
         for name, value in (("azure", azure), ("wan", wan)):
             if value is None:
-                raise ConfigError("is required when remediation.enabled is true", path=path, key=name)
+                raise ConfigError(
+                    "is required when remediation.enabled is true", path=path, key=name
+                )
         if rem.local_backend == "pfsense" and pfsense is None:
-            raise ConfigError("is required when remediation.local_backend is pfsense", path=path,
-                              key="pfsense")  # fmt: skip
+            raise ConfigError(
+                "is required when remediation.local_backend is pfsense", path=path, key="pfsense"
+            )
     return Config(path, agent, strongswan, alerts, health, tunnels, rem, azure, wan, pfsense)
 
 
@@ -217,7 +238,9 @@ def _remediation(r: Reader, tunnels: tuple[TunnelSettings, ...]) -> RemediationS
     rem = RemediationSettings(
         enabled=r.get("enabled", bool, False),
         tunnel=r.text("tunnel", None, nullable=True),
-        max_azure_writes_per_hour=int(r.number("max_azure_writes_per_hour", 6, minimum=1, maximum=60)),
+        max_azure_writes_per_hour=int(
+            r.number("max_azure_writes_per_hour", 6, minimum=1, maximum=60)
+        ),
         reset_connection_after=r.number("reset_connection_after", 0.0, minimum=0, maximum=86400),
         backoff_base=r.number("backoff_base", d.backoff_base, minimum=1, maximum=3600),
         backoff_cap=r.number("backoff_cap", d.backoff_cap, minimum=1, maximum=86400),
@@ -225,14 +248,17 @@ def _remediation(r: Reader, tunnels: tuple[TunnelSettings, ...]) -> RemediationS
         swanctl_conf=_abs_path(r, "swanctl_conf", d.swanctl_conf),
         verify_timeout=r.number("verify_timeout", d.verify_timeout, minimum=1, maximum=600),
         azure_deadline=r.number("azure_deadline", d.azure_deadline, minimum=5, maximum=3600),
-        azure_status_interval=r.number("azure_status_interval", d.azure_status_interval,
-                                       minimum=0, maximum=86400),  # fmt: skip
+        azure_status_interval=r.number(
+            "azure_status_interval", d.azure_status_interval, minimum=0, maximum=86400
+        ),
         carp_interface=r.text("carp_interface", None, nullable=True),
         carp_vhid=vhid,
     )
     r.done()
     if rem.tunnel is not None and all(t.name != rem.tunnel for t in tunnels):
-        raise r.err("tunnel", f"names no tunnel in tunnels (have: {', '.join(t.name for t in tunnels)})")
+        raise r.err(
+            "tunnel", f"names no tunnel in tunnels (have: {', '.join(t.name for t in tunnels)})"
+        )
     if (rem.carp_interface is None) != (rem.carp_vhid is None):
         raise r.err("carp_vhid", "carp_interface and carp_vhid go together")
     return rem
@@ -286,5 +312,6 @@ def load(path: str = DEFAULT_PATH) -> Config:
         raise ConfigError("nested too deeply to be a configuration", path=path) from None
     except Exception as exc:  # a value no check foresaw: still one message, never a traceback
         log.debug("config %s: unexpected error", path, exc_info=True)
-        raise ConfigError(f"cannot use this configuration: {type(exc).__name__}: {exc}",
-                          path=path) from None  # fmt: skip
+        raise ConfigError(
+            f"cannot use this configuration: {type(exc).__name__}: {exc}", path=path
+        ) from None

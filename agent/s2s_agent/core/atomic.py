@@ -52,8 +52,9 @@ def _temp_in(directory: str, name: str, suffix: str) -> tuple[int, str]:
     return tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o600,
-                 backup: bool = False) -> None:  # fmt: skip
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o600, backup: bool = False
+) -> None:
     """Replace ``path`` with ``data`` atomically (``str`` is written as UTF-8).
 
     ``mode``: permissions of the new file (umask does not apply). ``backup=True`` keeps the
@@ -89,8 +90,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, *, mode: int =
         step = "sync the directory of"
         _fsync_dir(directory)
     except OSError as exc:
-        raise StateError(f"cannot {step} {path}: {_reason(exc)}; the previous version is "
-                         "unchanged") from None  # fmt: skip
+        raise StateError(
+            f"cannot {step} {path}: {_reason(exc)}; the previous version is unchanged"
+        ) from None
     finally:
         for leftover in (tmp, bak_tmp):
             if leftover is not None:
@@ -122,9 +124,13 @@ class NotRegularFileError(OSError):
     """The path is a FIFO, a socket, a device or a directory where a file is expected."""
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"))  # fmt: skip
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def _kind(mode: int) -> str:
@@ -146,8 +152,9 @@ def open_regular(path: str | os.PathLike[str], *, nofollow: bool = False) -> int
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise NotRegularFileError(errno.EINVAL, f"is {_kind(mode)}, not a regular file",
-                                      os.fspath(path))  # fmt: skip
+            raise NotRegularFileError(
+                errno.EINVAL, f"is {_kind(mode)}, not a regular file", os.fspath(path)
+            )
     except BaseException:
         os.close(fd)
         raise
@@ -192,8 +199,9 @@ def read_json(path: str | os.PathLike[str]) -> tuple[Any, float]:
         try:
             st = os.fstat(fd)
             if st.st_size > MAX_JSON_BYTES:
-                raise StateError(f"{path} is {st.st_size} bytes, more than a state file can be; "
-                                 "move it away")  # fmt: skip
+                raise StateError(
+                    f"{path} is {st.st_size} bytes, more than a state file can be; move it away"
+                )
             raw = _read_fd(fd, MAX_JSON_BYTES, path)
         finally:
             os.close(fd)
@@ -210,5 +218,7 @@ def read_json(path: str | os.PathLike[str]) -> tuple[Any, float]:
     except UnicodeDecodeError as exc:
         raise StateError(f"{path} is not UTF-8 text (byte {exc.start}); move it away") from None
     except json.JSONDecodeError as exc:
-        raise StateError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                         f"{exc.msg}); move it away") from None  # fmt: skip
+        raise StateError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+            f"{exc.msg}); move it away"
+        ) from None

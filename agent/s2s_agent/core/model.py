@@ -49,6 +49,7 @@ class IkeSa:
     remote_id: str | None = None
     established_seconds: int | None = None
     child_sas: tuple[ChildSa, ...] = ()
+
     def to_fields(self) -> tuple:
         """Everything but the CHILD SAs (to compare two readings of one IKE SA)."""
         return tuple(getattr(self, f) for f in _IKE_FIELDS)
@@ -58,8 +59,17 @@ class IkeSa:
     damaged: bool = field(default=False, compare=False)
 
 
-_IKE_FIELDS = ("name", "uniqueid", "state", "version", "local_host", "remote_host", "local_id",
-               "remote_id", "established_seconds")  # fmt: skip
+_IKE_FIELDS = (
+    "name",
+    "uniqueid",
+    "state",
+    "version",
+    "local_host",
+    "remote_host",
+    "local_id",
+    "remote_id",
+    "established_seconds",
+)
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,9 @@ def run(
     return Result(argv, proc.returncode, out, err)
 
 
-def _collect(proc: subprocess.Popen, input_text: str | None, timeout: float) -> tuple[str, str, bool]:
+def _collect(
+    proc: subprocess.Popen, input_text: str | None, timeout: float
+) -> tuple[str, str, bool]:
     """(stdout, stderr, timed_out) of ``proc`` within ``timeout`` (+ REAP_GRACE after a kill)."""
     try:
         out, err = proc.communicate(input=input_text, timeout=timeout)

@@ -71,8 +71,10 @@ def acquire(state_dir: str, *, wait: float = 0.0, what: str = "s2s-agent") -> Ru
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(path, flags | os.O_NONBLOCK, 0o600)
     except OSError as exc:
-        raise StateError(f"cannot open the lock file {path}: {exc.strerror or exc} "
-                         "(agent.state_dir; run as root)") from None  # fmt: skip
+        raise StateError(
+            f"cannot open the lock file {path}: {exc.strerror or exc} "
+            "(agent.state_dir; run as root)"
+        ) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise StateError(f"the lock file {path} is not a regular file; remove it")
@@ -89,8 +91,11 @@ def acquire(state_dir: str, *, wait: float = 0.0, what: str = "s2s-agent") -> Ru
                 pid = _holder(fd)
                 os.close(fd)
                 who = f"pid {pid}" if pid else "another process"
-                raise LockHeld(f"{what}: {path} is held by {who}, a live s2s-agent "
-                               "(daemon or one-shot remediate)", pid=pid) from None  # fmt: skip
+                raise LockHeld(
+                    f"{what}: {path} is held by {who}, a live s2s-agent "
+                    "(daemon or one-shot remediate)",
+                    pid=pid,
+                ) from None
             time.sleep(0.1)
     with contextlib.suppress(OSError):
         os.ftruncate(fd, 0)

@@ -157,7 +157,9 @@ def assess(
         ups = [i for i, e in enumerate(recent) if e.kind == "ike_established"]
         if ups:
             recent = recent[ups[-1] + 1 :]
-    log_reasons = _ordered({LOG_FAILURE_REASONS[e.kind] for e in recent if e.kind in LOG_FAILURE_REASONS})
+    log_reasons = _ordered(
+        {LOG_FAILURE_REASONS[e.kind] for e in recent if e.kind in LOG_FAILURE_REASONS}
+    )
 
     reasons: list[str] = []
     health = UP
@@ -189,7 +191,9 @@ def assess(
             health = _worst(health, DEGRADED)
             reasons.append("probe_error")
         elif probe.loss >= 1.0:
-            return Assessment(DOWN, tuple(_dedupe(["probe_failed", *reasons, *log_reasons])), ike, found)
+            return Assessment(
+                DOWN, tuple(_dedupe(["probe_failed", *reasons, *log_reasons])), ike, found
+            )
         elif probe.window_loss > probe_loss_degraded:
             health = _worst(health, DEGRADED)
             reasons.append("probe_loss")

@@ -83,9 +83,14 @@ class Plan:
     target: str | None = None  # a heal: the WAN IP it moves to
 
     def to_dict(self) -> dict:
-        return {"steps": [s.to_dict() for s in self.steps], "reason": self.reason,
-                "wait_until": self.wait_until, "blocked": self.blocked,
-                "ladder_exhausted": self.ladder_exhausted, "target": self.target}  # fmt: skip
+        return {
+            "steps": [s.to_dict() for s in self.steps],
+            "reason": self.reason,
+            "wait_until": self.wait_until,
+            "blocked": self.blocked,
+            "ladder_exhausted": self.ladder_exhausted,
+            "target": self.target,
+        }
 
 
 @dataclass
@@ -164,16 +169,24 @@ def plan(view: View, history: History, policy: Policy) -> Plan:
         reason = f"WAN IP changed {view.applied_ip} -> {view.wan_ip}"
         steps = heal_steps(view)
         if any(s.kind in AZURE_WRITES for s in steps) and limit_hit:
-            return Plan(reason=reason, wait_until=min(writes) + 3600, target=view.wan_ip,
-                        blocked=f"Azure write limit reached ({policy.max_azure_writes_per_hour}/h, "
-                                "remediation.max_azure_writes_per_hour)")  # fmt: skip
+            return Plan(
+                reason=reason,
+                wait_until=min(writes) + 3600,
+                target=view.wan_ip,
+                blocked=f"Azure write limit reached ({policy.max_azure_writes_per_hour}/h, "
+                "remediation.max_azure_writes_per_hour)",
+            )
         # only earlier heals towards this very IP back off; the ladder's rungs (made before
         # the change was known) and heals towards another IP say nothing about this one
         tries = [a for a in history.attempts if a.target == view.wan_ip]
         not_before = _not_before(tries, view.now, policy)
         if view.now < not_before:
-            return Plan(reason=reason, wait_until=not_before, target=view.wan_ip,
-                        blocked="backing off after a failed attempt")  # fmt: skip
+            return Plan(
+                reason=reason,
+                wait_until=not_before,
+                target=view.wan_ip,
+                blocked="backing off after a failed attempt",
+            )
         return Plan(steps, reason, target=view.wan_ip)
 
     if view.health != "DOWN":
@@ -189,8 +202,12 @@ def plan(view: View, history: History, policy: Policy) -> Plan:
     exhausted = n > len(ladder)
     kind = ladder[n - 1] if not exhausted else ("restart_ike", "check_lng")[n % 2]
     if view.now < not_before:
-        return Plan(reason=f"tunnel DOWN, next rung {kind}", wait_until=not_before,
-                    blocked="backing off", ladder_exhausted=exhausted)  # fmt: skip
+        return Plan(
+            reason=f"tunnel DOWN, next rung {kind}",
+            wait_until=not_before,
+            blocked="backing off",
+            ladder_exhausted=exhausted,
+        )
     if kind == "reset_connection":
         since_write = None if view.last_lng_write is None else view.now - view.last_lng_write
         if since_write is None or since_write < policy.reset_connection_after or limit_hit:

@@ -38,8 +38,9 @@ def parse_carp(ifconfig_text: str) -> dict[int, str]:
     return {int(m["vhid"]): m["state"] for m in _CARP.finditer(ifconfig_text)}
 
 
-def carp_role(interface: str | None, vhid: int | None, *,
-              runner: Callable[..., osio.Result] = osio.run) -> tuple[str, str]:  # fmt: skip
+def carp_role(
+    interface: str | None, vhid: int | None, *, runner: Callable[..., osio.Result] = osio.run
+) -> tuple[str, str]:
     """(role, why): role is ``standalone``, ``master``, ``backup`` or ``unknown``.
 
     ``unknown`` (ifconfig failed, vhid absent) means: do not act, like a BACKUP would.
@@ -58,9 +59,14 @@ def carp_role(interface: str | None, vhid: int | None, *,
     return "backup", f"CARP vhid {vhid} on {interface} is {state}: observing only"
 
 
-def vip_wan_ip(interface: str, vhid: int, *, allow_private: bool = False,
-               run: Callable[..., osio.Result] = osio.run,
-               system: str = sys.platform) -> tuple[str | None, str]:  # fmt: skip
+def vip_wan_ip(
+    interface: str,
+    vhid: int,
+    *,
+    allow_private: bool = False,
+    run: Callable[..., osio.Result] = osio.run,
+    system: str = sys.platform,
+) -> tuple[str | None, str]:
     """The address of CARP vhid ``vhid`` on ``interface`` -> (ip, "") or (None, reason)."""
     try:
         addrs = interface_addresses(interface, run=run, system=system)

@@ -191,8 +191,12 @@ class LogTailer:
         except OSError:
             size = st.st_size
         if size < self._cur.offset:
-            log.info("%s was truncated (size %d < offset %d): reading it from the start",
-                     self.path, size, self._cur.offset)  # fmt: skip
+            log.info(
+                "%s was truncated (size %d < offset %d): reading it from the start",
+                self.path,
+                size,
+                self._cur.offset,
+            )
             self._cur.restart()
         self._cur.read(budget, lines)
         self._set_state("ok", None)

@@ -56,8 +56,14 @@ class ProbeScheduler:
                 res = self.run(p.source, p.target, p.count, p.timeout)
             except Exception as exc:  # run_probe reports errors in the result; be safe anyway
                 log.exception("probe for %s crashed", name)
-                res = ProbeResult(target=p.target, source=p.source, sent=p.count, received=0,
-                                  loss=1.0, error=f"probe crashed: {exc}")  # fmt: skip
+                res = ProbeResult(
+                    target=p.target,
+                    source=p.source,
+                    sent=p.count,
+                    received=0,
+                    loss=1.0,
+                    error=f"probe crashed: {exc}",
+                )
             with self._lock:
                 self.results[name] = (started, res)
                 self.history.setdefault(name, deque(maxlen=self.WINDOW)).append((started, res))
@@ -84,9 +90,15 @@ class ProbeScheduler:
 
 
 class Observer:
-    def __init__(self, cfg: Config, *, source: SaSource | None = None,
-                 tailer: LogTailer | None = None, probes: ProbeScheduler | None = None,
-                 clock: Callable[[], float] = time.time):  # fmt: skip
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        source: SaSource | None = None,
+        tailer: LogTailer | None = None,
+        probes: ProbeScheduler | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.cfg = cfg
         self.clock = clock
         self.source = source or SaSource(cfg.strongswan)
@@ -142,8 +154,11 @@ class Observer:
         """A partly read snapshot is logged when what was skipped changes (not each cycle)."""
         warnings = getattr(snap, "warnings", ())
         if warnings and warnings != self._last_warnings:
-            log.warning("SA source: %d line(s) of strongSwan's output could not be read; "
-                        "first: %s", len(warnings), warnings[0])  # fmt: skip
+            log.warning(
+                "SA source: %d line(s) of strongSwan's output could not be read; first: %s",
+                len(warnings),
+                warnings[0],
+            )
         self._last_warnings = warnings
 
     def _probe_for(self, t: TunnelSettings, established_at: float | None):
@@ -164,9 +179,16 @@ class Observer:
         ike = H.pick_ike(snap, t.ike) if snap is not None else None
         est = ike.established_seconds if ike is not None and ike.state == "ESTABLISHED" else None
         view, res = self._probe_for(t, now - est if est is not None else None)
-        a = H.assess(t.ike, t.children, snap, list(self.events), view, now,
-                     event_window=self.cfg.health.event_window,
-                     probe_loss_degraded=self.cfg.health.probe_loss_degraded)  # fmt: skip
+        a = H.assess(
+            t.ike,
+            t.children,
+            snap,
+            list(self.events),
+            view,
+            now,
+            event_window=self.cfg.health.event_window,
+            probe_loss_degraded=self.cfg.health.probe_loss_degraded,
+        )
         prev = self.since.get(t.name)
         if prev is None or prev[0] != a.health:
             self.since[t.name] = (a.health, now)
@@ -197,8 +219,16 @@ class Observer:
             "packets_in": total("packets_in"),
             "packets_out": total("packets_out"),
             "probe": _probe_dict(res),
-            "events": [{"time": e.time, "conn": e.conn, "kind": e.kind, "message": e.message,
-                        "seen": iso(e.seen)} for e in events],  # fmt: skip
+            "events": [
+                {
+                    "time": e.time,
+                    "conn": e.conn,
+                    "kind": e.kind,
+                    "message": e.message,
+                    "seen": iso(e.seen),
+                }
+                for e in events
+            ],
             "azure": None,
             "remediations": [],
         }

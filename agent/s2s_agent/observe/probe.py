@@ -100,8 +100,9 @@ def deadline_seconds(count: int, timeout: float) -> int:
     return max(1, math.ceil((count - 1) + timeout))
 
 
-def build_ping_argv(system: str, source: str | None, target: str, count: int,
-                    timeout: float) -> list[str]:  # fmt: skip
+def build_ping_argv(
+    system: str, source: str | None, target: str, count: int, timeout: float
+) -> list[str]:
     """The ping command for ``system`` (``platform.system()``: FreeBSD, Linux, Darwin).
 
     FreeBSD 14: ``ping -n -c N [-S src] -t <deadline s> -W <wait ms> target`` (``-t`` ends
@@ -132,8 +133,9 @@ def build_ping_argv(system: str, source: str | None, target: str, count: int,
     return argv + [target]
 
 
-def parse_ping(text: str, *, source: str | None = None, target: str | None = None,
-               time: float | None = None) -> ProbeResult:  # fmt: skip
+def parse_ping(
+    text: str, *, source: str | None = None, target: str | None = None, time: float | None = None
+) -> ProbeResult:
     """Parse ping's stdout (pure). Without a summary line the result carries an error."""
     m = _SUMMARY.search(text)
     icmp = _ICMP_ERROR.findall(text)
@@ -141,8 +143,7 @@ def parse_ping(text: str, *, source: str | None = None, target: str | None = Non
     if m is None:
         first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
         why = f"no ping summary in output: {first[:120]!r}" if first else "ping printed nothing"
-        return ProbeResult(target, source, 0, 0, 1.0, error=why, time=time,
-                           icmp_errors=len(icmp))  # fmt: skip
+        return ProbeResult(target, source, 0, 0, 1.0, error=why, time=time, icmp_errors=len(icmp))
     sent, recv = int(m["sent"]), int(m["recv"])
     errs = _ERRORS.search(m["rest"])
     n_err = int(errs.group(1)) if errs else len(icmp)
@@ -151,17 +152,35 @@ def parse_ping(text: str, *, source: str | None = None, target: str | None = Non
     rtt = (float(r["min"]), float(r["avg"]), float(r["max"])) if r and recv > 0 else (None,) * 3
     detail = (first_icmp or f"{n_err} ICMP errors") if n_err else None
     if sent == 0:
-        return ProbeResult(target, source, 0, recv, 1.0, *rtt, error="ping sent nothing",
-                           time=time, icmp_errors=n_err, detail=detail)  # fmt: skip
-    return ProbeResult(target, source, sent, recv, loss, *rtt, time=time, icmp_errors=n_err,
-                       detail=detail)  # fmt: skip
+        return ProbeResult(
+            target,
+            source,
+            0,
+            recv,
+            1.0,
+            *rtt,
+            error="ping sent nothing",
+            time=time,
+            icmp_errors=n_err,
+            detail=detail,
+        )
+    return ProbeResult(
+        target, source, sent, recv, loss, *rtt, time=time, icmp_errors=n_err, detail=detail
+    )
 
 
 Runner = Callable[..., osio.Result]
 
 
-def run_probe(source: str | None, target: str, count: int = 3, timeout: float = 2.0, *,
-              system: str | None = None, runner: Runner = osio.run) -> ProbeResult:  # fmt: skip
+def run_probe(
+    source: str | None,
+    target: str,
+    count: int = 3,
+    timeout: float = 2.0,
+    *,
+    system: str | None = None,
+    runner: Runner = osio.run,
+) -> ProbeResult:
     """Ping ``target`` from ``source`` and return the result; never raises for ping trouble.
 
     No reply (exit 1 on Linux, 2 on FreeBSD), ICMP errors and send errors are measurements
@@ -177,8 +196,9 @@ def run_probe(source: str | None, target: str, count: int = 3, timeout: float = 
     except ValueError as exc:
         return replace(base, error=str(exc))
     try:
-        res = runner(argv, timeout=deadline_seconds(count, timeout) + HANG_MARGIN,
-                     ok_codes=range(256))  # fmt: skip
+        res = runner(
+            argv, timeout=deadline_seconds(count, timeout) + HANG_MARGIN, ok_codes=range(256)
+        )
     except CommandError as exc:
         if exc.timed_out:
             log.warning("ping %s -> %s hung and was killed", source, target)
@@ -191,6 +211,12 @@ def run_probe(source: str | None, target: str, count: int = 3, timeout: float = 
         result = replace(result, error=f"{stderr[-1].strip()} (exit {res.returncode})")
     elif result.detail is None and result.received == 0 and stderr:
         result = replace(result, detail=stderr[-1].strip())  # "ping: sendto: No route to host"
-    log.debug("probe %s -> %s: %d/%d, error %s", source, target, result.received,
-              result.sent, result.error)  # fmt: skip
+    log.debug(
+        "probe %s -> %s: %d/%d, error %s",
+        source,
+        target,
+        result.received,
+        result.sent,
+        result.error,
+    )
     return result

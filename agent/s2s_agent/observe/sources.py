@@ -36,11 +36,12 @@ def vici_list_sas(socket_path: str, timeout: float) -> list[dict]:
             return list(session.list_sas())
     except FileNotFoundError:
         raise SourceError(
-            f"VICI socket {socket_path} does not exist: is charon running? "
-            "(strongswan.vici_socket)"
+            f"VICI socket {socket_path} does not exist: is charon running? (strongswan.vici_socket)"
         ) from None
     except ConnectionRefusedError:
-        raise SourceError(f"VICI socket {socket_path} refused the connection: charon is not running") from None
+        raise SourceError(
+            f"VICI socket {socket_path} refused the connection: charon is not running"
+        ) from None
     except TimeoutError:
         raise SourceError(f"charon did not answer on {socket_path} within {timeout:g}s") from None
     except OSError as exc:
@@ -52,8 +53,13 @@ def vici_list_sas(socket_path: str, timeout: float) -> list[dict]:
 class SaSource:
     """Fetches one :class:`SaSnapshot` per call from the configured or detected source."""
 
-    def __init__(self, settings: StrongswanSettings, *, runner: Runner = osio.run,
-                 vici_fn: Callable[[str, float], list[dict]] = vici_list_sas):  # fmt: skip
+    def __init__(
+        self,
+        settings: StrongswanSettings,
+        *,
+        runner: Runner = osio.run,
+        vici_fn: Callable[[str, float], list[dict]] = vici_list_sas,
+    ):
         self.settings = settings
         self.runner = runner
         self.vici_fn = vici_fn

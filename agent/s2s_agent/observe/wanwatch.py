@@ -70,9 +70,12 @@ def interface_addresses(
 
 
 def interface_wan_ip(
-    interface: str, *, allow_private: bool = False, run: Runner = osio.run,
+    interface: str,
+    *,
+    allow_private: bool = False,
+    run: Runner = osio.run,
     system: str = sys.platform,
-) -> tuple[str | None, str]:  # fmt: skip
+) -> tuple[str | None, str]:
     """The primary IPv4 address of ``interface`` -> (ip, "") or (None, reason)."""
     try:
         addrs = interface_addresses(interface, run=run, system=system)
@@ -138,11 +141,16 @@ def decode_netlink(data: bytes) -> list[AddrEvent]:
                 a += _align(alen, 4)
             raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
             label = attrs.get(IFA_LABEL)
-            out.append(AddrEvent(
-                "new" if mtype == RTM_NEWADDR else "del", index,
-                label.split(b"\0", 1)[0].decode(errors="replace") if label else None,
-                socket.inet_ntoa(raw) if family == socket.AF_INET and raw and len(raw) == 4 else None,
-            ))  # fmt: skip
+            out.append(
+                AddrEvent(
+                    "new" if mtype == RTM_NEWADDR else "del",
+                    index,
+                    label.split(b"\0", 1)[0].decode(errors="replace") if label else None,
+                    socket.inet_ntoa(raw)
+                    if family == socket.AF_INET and raw and len(raw) == 4
+                    else None,
+                )
+            )
         off += _align(length, 4)
     return out
 
@@ -154,8 +162,11 @@ def decode_route(data: bytes) -> list[AddrEvent]:
         msglen, version, mtype = struct.unpack_from("=HBB", data, off)
         if msglen < 4 or off + msglen > len(data):
             break
-        if (version == RTM_VERSION and mtype in (FB_RTM_NEWADDR, FB_RTM_DELADDR)
-                and msglen >= IFA_MSGHDR.size):  # fmt: skip
+        if (
+            version == RTM_VERSION
+            and mtype in (FB_RTM_NEWADDR, FB_RTM_DELADDR)
+            and msglen >= IFA_MSGHDR.size
+        ):
             _, _, _, addrs, _, index, _, _ = IFA_MSGHDR.unpack_from(data, off)
             sa, end = off + IFA_MSGHDR.size, off + msglen
             ifname = address = None
@@ -190,8 +201,9 @@ class AddressEvents:
     def open(cls, interface: str | None, system: str = sys.platform) -> AddressEvents:
         """Open the platform's address-event socket (OSError if it cannot)."""
         if system.startswith("linux"):
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                 NETLINK_ROUTE)  # fmt: skip
+            sock = socket.socket(
+                socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE
+            )
             try:
                 sock.bind((0, RTMGRP_IPV4_IFADDR))
             except OSError:
@@ -251,9 +263,13 @@ def open_events(interface: str | None) -> AddressEvents | None:
 
 
 def query_endpoint(
-    session: Any, url: str, *, timeout: float, verify: str | bool = True,
+    session: Any,
+    url: str,
+    *,
+    timeout: float,
+    verify: str | bool = True,
     allow_private: bool = False,
-) -> EchoAnswer:  # fmt: skip
+) -> EchoAnswer:
     """Ask one "what is my IP" endpoint; any failure becomes an EchoAnswer with ``error``.
 
     No redirects are followed (a 3xx is refused), only HTTP 200 counts, the body is read
@@ -264,9 +280,13 @@ def query_endpoint(
     deadline = time.monotonic() + timeout
     try:
         with session.get(
-            url, timeout=(timeout, timeout), allow_redirects=False, stream=True, verify=verify,
+            url,
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+            stream=True,
+            verify=verify,
             headers={"Accept": "text/plain", "User-Agent": "s2s-agent"},
-        ) as resp:  # fmt: skip
+        ) as resp:
             if resp.status_code != 200:
                 return EchoAnswer(url, None, f"HTTP {resp.status_code}")
             declared = resp.headers.get("Content-Length", "")
@@ -315,8 +335,10 @@ def _abortable_session() -> tuple[Any, Callable[[], None]]:
     class Adapter(HTTPAdapter):
         def init_poolmanager(self, *args, **kwargs):  # type: ignore[override]
             super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {**self.poolmanager.pool_classes_by_scheme,
-                                                       "https": Pool}  # fmt: skip
+            self.poolmanager.pool_classes_by_scheme = {
+                **self.poolmanager.pool_classes_by_scheme,
+                "https": Pool,
+            }
 
     def abort() -> None:
         with lock:
@@ -333,9 +355,13 @@ def _abortable_session() -> tuple[Any, Callable[[], None]]:
 
 
 def query_endpoints(
-    endpoints: Sequence[str], *, timeout: float, verify: str | bool = True,
-    allow_private: bool = False, session: Any = None,
-) -> list[EchoAnswer]:  # fmt: skip
+    endpoints: Sequence[str],
+    *,
+    timeout: float,
+    verify: str | bool = True,
+    allow_private: bool = False,
+    session: Any = None,
+) -> list[EchoAnswer]:
     """Ask every endpoint in parallel (so one slow endpoint costs at most ``timeout``).
 
     The whole quorum ends ``QUORUM_GRACE`` after ``timeout``: an endpoint still talking then
@@ -348,8 +374,14 @@ def query_endpoints(
     pool = ThreadPoolExecutor(max_workers=max(1, len(endpoints)), thread_name_prefix="wan-echo")
     try:
         futures = [
-            pool.submit(query_endpoint, session, url, timeout=timeout, verify=verify,
-                        allow_private=allow_private)  # fmt: skip
+            pool.submit(
+                query_endpoint,
+                session,
+                url,
+                timeout=timeout,
+                verify=verify,
+                allow_private=allow_private,
+            )
             for url in endpoints
         ]
         wait(futures, timeout=timeout + QUORUM_GRACE)
@@ -367,9 +399,12 @@ def query_endpoints(
 def http_wan_ip(settings: WanSettings, *, session: Any = None) -> QuorumResult:
     """The WAN IP by quorum of the configured echo endpoints."""
     answers = query_endpoints(
-        settings.http_endpoints, timeout=settings.http_timeout,
-        verify=settings.ca_bundle or True, allow_private=settings.allow_private, session=session,
-    )  # fmt: skip
+        settings.http_endpoints,
+        timeout=settings.http_timeout,
+        verify=settings.ca_bundle or True,
+        allow_private=settings.allow_private,
+        session=session,
+    )
     result = decide_quorum(answers, settings.quorum)
     if result.ip is None:
         log.warning("WAN IP by HTTP: no decision: %s", result.reason)

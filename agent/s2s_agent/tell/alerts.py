@@ -26,8 +26,12 @@ class TunnelAlertState:
     last_alert: float | None = None
 
     def to_dict(self) -> dict:
-        return {"health": self.health, "reasons": list(self.reasons), "since": self.since,
-                "last_alert": self.last_alert}  # fmt: skip
+        return {
+            "health": self.health,
+            "reasons": list(self.reasons),
+            "since": self.since,
+            "last_alert": self.last_alert,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> TunnelAlertState:
@@ -38,7 +42,12 @@ class TunnelAlertState:
         if not isinstance(reasons, list | tuple) or not all(isinstance(r, str) for r in reasons):
             raise ValueError("reasons is not a list of strings")
         last = d.get("last_alert")
-        st = cls(d["health"], tuple(reasons), _time(d.get("since")), None if last is None else _time(last))
+        st = cls(
+            d["health"],
+            tuple(reasons),
+            _time(d.get("since")),
+            None if last is None else _time(last),
+        )
         return st
 
 
@@ -58,8 +67,9 @@ class Alert:
     message: str
 
 
-def format_message(tunnel: str, ike: str, health: str, previous: str, reasons, event: str,
-                   since: float) -> str:  # fmt: skip
+def format_message(
+    tunnel: str, ike: str, health: str, previous: str, reasons, event: str, since: float
+) -> str:
     return (
         f"tunnel={tunnel} ike={ike} health={health} previous={previous} "
         f"reasons={','.join(reasons) or '-'} event={event} since={iso(since)}"

@@ -65,9 +65,14 @@ class ControlServer:
     after a pause for lack of file descriptors.
     """
 
-    def __init__(self, path: str, handlers: dict[str, Callable[[dict], dict]],
-                 selector: selectors.BaseSelector, *,
-                 monotonic: Callable[[], float] = time.monotonic):  # fmt: skip
+    def __init__(
+        self,
+        path: str,
+        handlers: dict[str, Callable[[dict], dict]],
+        selector: selectors.BaseSelector,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.path = path
         self.handlers = handlers
         self.selector = selector
@@ -81,12 +86,16 @@ class ControlServer:
     @staticmethod
     def _listen(path: str) -> socket.socket:
         if len(os.fsencode(path)) > MAX_SUN_PATH:
-            raise ControlError(f"control socket path {path} is {len(os.fsencode(path))} bytes; "
-                               f"a Unix socket path must be at most {MAX_SUN_PATH}: choose a "
-                               "shorter agent.control_socket")  # fmt: skip
+            raise ControlError(
+                f"control socket path {path} is {len(os.fsencode(path))} bytes; "
+                f"a Unix socket path must be at most {MAX_SUN_PATH}: choose a "
+                "shorter agent.control_socket"
+            )
         if os.path.lexists(path):
             if not stat.S_ISSOCK(os.lstat(path).st_mode):
-                raise ControlError(f"{path} exists and is not a socket; remove it or change agent.control_socket")
+                raise ControlError(
+                    f"{path} exists and is not a socket; remove it or change agent.control_socket"
+                )
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             probe.settimeout(1)
             try:
@@ -104,8 +113,9 @@ class ControlServer:
             sock.bind(path)
         except OSError as exc:
             sock.close()
-            raise ControlError(f"cannot create control socket {path}: {exc.strerror or exc} "
-                               "(agent.control_socket)") from None  # fmt: skip
+            raise ControlError(
+                f"cannot create control socket {path}: {exc.strerror or exc} (agent.control_socket)"
+            ) from None
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
@@ -141,8 +151,11 @@ class ControlServer:
         """Out of file descriptors: stop accepting for a moment instead of spinning (or dying)."""
         self._accept_errors += 1
         if self._accept_errors == 1:
-            log.error("control socket: cannot accept a client (%s); pausing %.1fs", exc.strerror,
-                      ACCEPT_PAUSE)  # fmt: skip
+            log.error(
+                "control socket: cannot accept a client (%s); pausing %.1fs",
+                exc.strerror,
+                ACCEPT_PAUSE,
+            )
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(self.sock)
         self._paused_until = self.monotonic() + ACCEPT_PAUSE
@@ -235,12 +248,16 @@ class ControlServer:
             return _error(f"bad request: {exc}")
         version = req.get("version")
         if type(version) is not int or version != PROTOCOL_VERSION:  # true == 1 in Python
-            return _error(f"unsupported protocol version {_short(version)}; "
-                          f"this daemon speaks {PROTOCOL_VERSION}")  # fmt: skip
+            return _error(
+                f"unsupported protocol version {_short(version)}; "
+                f"this daemon speaks {PROTOCOL_VERSION}"
+            )
         command = req.get("command")
         handler = self.handlers.get(command) if isinstance(command, str) else None
         if handler is None:
-            return _error(f"unknown command {_short(command)}; known: " + ", ".join(sorted(self.handlers)))
+            return _error(
+                f"unknown command {_short(command)}; known: " + ", ".join(sorted(self.handlers))
+            )
         try:
             return {"version": PROTOCOL_VERSION, "ok": True, "data": handler(req)}
         except Exception as exc:  # a handler bug must not kill the daemon

@@ -58,23 +58,27 @@ def status_text(doc: dict) -> str:
         lines.append(f"  error: {agent['error']}")
     logst = agent.get("log")
     if isinstance(logst, dict) and logst.get("state") not in (None, "ok"):
-        lines.append(f"  charon log {logst.get('path')}: {logst.get('state')} {logst.get('error') or ''}".rstrip())
+        lines.append(
+            f"  charon log {logst.get('path')}: {logst.get('state')} {logst.get('error') or ''}".rstrip()
+        )
     header = ("TUNNEL", "HEALTH", "IKE", "CHILD", "ESTABLISHED", "IN", "OUT", "PROBE", "REASONS")
     rows = [header]
     for t in doc.get("tunnels", []):
         kids = t.get("child_states") or {}
         child = ",".join(f"{k}={v or 'missing'}" for k, v in kids.items()) or "-"
-        rows.append((
-            t.get("name", "?"),
-            t.get("health", "?"),
-            f"{t.get('ike')}={t.get('ike_state') or 'missing'}",
-            child,
-            human_age(t.get("established_seconds")),
-            human_bytes(t.get("bytes_in")),
-            human_bytes(t.get("bytes_out")),
-            _probe_text(t.get("probe")),
-            ",".join(t.get("reasons") or []) or "-",
-        ))
+        rows.append(
+            (
+                t.get("name", "?"),
+                t.get("health", "?"),
+                f"{t.get('ike')}={t.get('ike_state') or 'missing'}",
+                child,
+                human_age(t.get("established_seconds")),
+                human_bytes(t.get("bytes_in")),
+                human_bytes(t.get("bytes_out")),
+                _probe_text(t.get("probe")),
+                ",".join(t.get("reasons") or []) or "-",
+            )
+        )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
     for r in rows:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -90,7 +94,8 @@ def status_text(doc: dict) -> str:
         if rem:
             lines.append(
                 f"{t['name']}: remediation {'on' if rem.get('enabled') else 'off'}, role {rem.get('role')}, "
-                f"WAN {rem.get('wan_ip') or '?'}" + (f" (pending {rem['wan_candidate']})" if rem.get("wan_candidate") else "")
+                f"WAN {rem.get('wan_ip') or '?'}"
+                + (f" (pending {rem['wan_candidate']})" if rem.get("wan_candidate") else "")
                 + f", applied {rem.get('applied_ip') or '-'}, Azure LNG {rem.get('lng_ip') or '?'}, "
                 f"Azure writes {rem.get('azure_writes_last_hour', 0)} in the last hour"
                 + (", RUNNING" if rem.get("running") else "")
@@ -100,16 +105,25 @@ def status_text(doc: dict) -> str:
                 lines.append(f"  blocked: {plan['blocked']}")
         az = t.get("azure")
         if az:
-            lines.append(f"{t['name']}: Azure sees {az.get('status') or az.get('connection_status') or '?'}"
-                         f", in {human_bytes(az.get('ingress_bytes'))}, out {human_bytes(az.get('egress_bytes'))}"
-                         f" (read {az.get('read_at') or '?'})" + (f"; error: {az['error']}" if az.get("error") else ""))
+            lines.append(
+                f"{t['name']}: Azure sees {az.get('status') or az.get('connection_status') or '?'}"
+                f", in {human_bytes(az.get('ingress_bytes'))}, out {human_bytes(az.get('egress_bytes'))}"
+                f" (read {az.get('read_at') or '?'})"
+                + (f"; error: {az['error']}" if az.get("error") else "")
+            )
         for r in (t.get("remediations") or [])[:3]:
-            steps = ", ".join(f"{s['kind']}{'' if s['ok'] else ' FAILED'}" for s in r.get("steps", []))
+            steps = ", ".join(
+                f"{s['kind']}{'' if s['ok'] else ' FAILED'}" for s in r.get("steps", [])
+            )
             result = {True: "ok", False: "FAILED"}.get(r.get("ok"), "running")
             took = f" in {r['seconds']}s" if r.get("seconds") is not None else ""
-            lines.append(f"  remediation {r.get('started')}: {result}{took}: {r.get('trigger')} [{steps}]")
+            lines.append(
+                f"  remediation {r.get('started')}: {result}{took}: {r.get('trigger')} [{steps}]"
+            )
         for e in t.get("events") or []:
-            lines.append(f"  {e.get('time') or e.get('seen') or '-'} {e.get('kind')}: {e.get('message')}")
+            lines.append(
+                f"  {e.get('time') or e.get('seen') or '-'} {e.get('kind')}: {e.get('message')}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -196,29 +210,70 @@ def metrics(doc: dict) -> str:
                 samples.append(({"tunnel": t.get("name", "?"), "ike": t.get("ike", "?")}, v))
         return samples
 
-    family("s2s_agent_running", "1 if the daemon answered, 0 if this is its last saved state",
-           "gauge", [({}, 0 if doc.get("source") == "state_file" else 1)])  # fmt: skip
-    family("s2s_status_age_seconds", "Age of the status shown", "gauge",
-           [({}, doc.get("age_seconds") or 0)])  # fmt: skip
-    family("s2s_tunnel_up", "1 if the tunnel is UP", "gauge",
-           per(lambda t: 1 if t.get("health") == "UP" else 0))  # fmt: skip
+    family(
+        "s2s_agent_running",
+        "1 if the daemon answered, 0 if this is its last saved state",
+        "gauge",
+        [({}, 0 if doc.get("source") == "state_file" else 1)],
+    )
+    family(
+        "s2s_status_age_seconds",
+        "Age of the status shown",
+        "gauge",
+        [({}, doc.get("age_seconds") or 0)],
+    )
+    family(
+        "s2s_tunnel_up",
+        "1 if the tunnel is UP",
+        "gauge",
+        per(lambda t: 1 if t.get("health") == "UP" else 0),
+    )
     health = []
     for t in tunnels:
         for state in ("UP", "DEGRADED", "DOWN", "UNKNOWN"):
-            health.append(({"tunnel": t.get("name", "?"), "state": state},
-                           1 if t.get("health") == state else 0))  # fmt: skip
+            health.append(
+                (
+                    {"tunnel": t.get("name", "?"), "state": state},
+                    1 if t.get("health") == state else 0,
+                )
+            )
     family("s2s_tunnel_health", "Tunnel health, one series per state", "gauge", health)
-    family("s2s_tunnel_established_seconds", "Seconds since the IKE SA was established", "gauge",
-           per(lambda t: t.get("established_seconds")))  # fmt: skip
-    for key, text in (("bytes_in", "Bytes received"), ("bytes_out", "Bytes sent"),
-                      ("packets_in", "Packets received"), ("packets_out", "Packets sent")):  # fmt: skip
-        family(f"s2s_tunnel_{key}", f"{text} by the tunnel's CHILD SAs (resets on rekey)",
-               "gauge", per(lambda t, k=key: t.get(k)))  # fmt: skip
-    family("s2s_probe_loss_ratio", "In-tunnel probe packet loss (0..1)", "gauge",
-           per(lambda t: (t.get("probe") or {}).get("loss")))  # fmt: skip
-    family("s2s_probe_rtt_seconds", "In-tunnel probe average round-trip time", "gauge",
-           per(lambda t: None if (t.get("probe") or {}).get("rtt_avg_ms") is None
-               else t["probe"]["rtt_avg_ms"] / 1000))  # fmt: skip
+    family(
+        "s2s_tunnel_established_seconds",
+        "Seconds since the IKE SA was established",
+        "gauge",
+        per(lambda t: t.get("established_seconds")),
+    )
+    for key, text in (
+        ("bytes_in", "Bytes received"),
+        ("bytes_out", "Bytes sent"),
+        ("packets_in", "Packets received"),
+        ("packets_out", "Packets sent"),
+    ):
+        family(
+            f"s2s_tunnel_{key}",
+            f"{text} by the tunnel's CHILD SAs (resets on rekey)",
+            "gauge",
+            per(lambda t, k=key: t.get(k)),
+        )
+    family(
+        "s2s_probe_loss_ratio",
+        "In-tunnel probe packet loss (0..1)",
+        "gauge",
+        per(lambda t: (t.get("probe") or {}).get("loss")),
+    )
+    family(
+        "s2s_probe_rtt_seconds",
+        "In-tunnel probe average round-trip time",
+        "gauge",
+        per(
+            lambda t: (
+                None
+                if (t.get("probe") or {}).get("rtt_avg_ms") is None
+                else t["probe"]["rtt_avg_ms"] / 1000
+            )
+        ),
+    )
     return "\n".join(out) + "\n"
 
 
@@ -229,15 +284,20 @@ def plan_text(out: dict, *, dry_run: bool) -> str:
         lines.append(out.get("reason", "remediation disabled"))
         return "\n".join(lines) + "\n"
     plan = out.get("plan") or {}
-    lines.append(f"tunnel {out.get('tunnel')}: health {out.get('health')}, role {out.get('role')}, "
-                 f"WAN IP {out.get('wan_ip') or 'unknown'}")  # fmt: skip
+    lines.append(
+        f"tunnel {out.get('tunnel')}: health {out.get('health')}, role {out.get('role')}, "
+        f"WAN IP {out.get('wan_ip') or 'unknown'}"
+    )
     lines.append(f"reason: {plan.get('reason') or '-'}")
     if plan.get("blocked"):
         lines.append(f"blocked: {plan['blocked']}")
     steps = plan.get("steps") or []
     verb = "would run" if dry_run else ("running" if out.get("started") else "nothing to run")
     if steps:
-        lines.append(f"{verb}: " + " -> ".join(s["kind"] + (f"({s['ip']})" if s.get("ip") else "") for s in steps))
+        lines.append(
+            f"{verb}: "
+            + " -> ".join(s["kind"] + (f"({s['ip']})" if s.get("ip") else "") for s in steps)
+        )
     else:
         lines.append("no steps: nothing to do now")
     if out.get("running") and not dry_run:
@@ -245,6 +305,8 @@ def plan_text(out: dict, *, dry_run: bool) -> str:
     rec = out.get("record")
     if rec:
         for st in rec.get("steps", []):
-            lines.append(f"  {st['kind']:16s} {'ok' if st['ok'] else 'FAILED':6s} {st['seconds']:7.2f}s  {st['detail']}")
+            lines.append(
+                f"  {st['kind']:16s} {'ok' if st['ok'] else 'FAILED':6s} {st['seconds']:7.2f}s  {st['detail']}"
+            )
         lines.append(f"result: {'healed' if rec.get('ok') else 'failed'} in {rec.get('seconds')}s")
     return "\n".join(lines) + "\n"

@@ -30,11 +30,22 @@ from ..config.settings import FACILITIES
 log = logging.getLogger(__name__)
 
 SEVERITIES: dict[str, int] = {
-    "emerg": 0, "alert": 1, "crit": 2, "err": 3, "warning": 4, "notice": 5, "info": 6,
+    "emerg": 0,
+    "alert": 1,
+    "crit": 2,
+    "err": 3,
+    "warning": 4,
+    "notice": 5,
+    "info": 6,
     "debug": 7,
-}  # fmt: skip
-_SEVERITY_ALIASES = {"error": "err", "warn": "warning", "critical": "crit", "emergency": "emerg",
-                     "panic": "emerg"}  # fmt: skip
+}
+_SEVERITY_ALIASES = {
+    "error": "err",
+    "warn": "warning",
+    "critical": "crit",
+    "emergency": "emerg",
+    "panic": "emerg",
+}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 SEND_TIMEOUT = 0.25
@@ -80,9 +91,16 @@ def _cut(data: bytes, limit: int) -> bytes:
     return data[: max(0, limit - len(marker))].decode("utf-8", "ignore").encode() + marker
 
 
-def format_message(facility: int, severity: int, tag: str, message: str, *,
-                   pid: int | None = None, now: float | None = None,
-                   max_bytes: int = MAX_BYTES) -> bytes:  # fmt: skip
+def format_message(
+    facility: int,
+    severity: int,
+    tag: str,
+    message: str,
+    *,
+    pid: int | None = None,
+    now: float | None = None,
+    max_bytes: int = MAX_BYTES,
+) -> bytes:
     """One RFC 3164 line as bytes (pure given ``pid`` and ``now``)."""
     t = time.localtime(time.time() if now is None else now)
     stamp = f"{_MONTHS[t.tm_mon - 1]} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
@@ -93,8 +111,14 @@ def format_message(facility: int, severity: int, tag: str, message: str, *,
 class SyslogSender:
     """Writes alert lines to syslogd; see the module docstring."""
 
-    def __init__(self, socket_path: str | None = None, facility: str = "daemon",
-                 tag: str = "s2s-agent", *, max_bytes: int = MAX_BYTES):  # fmt: skip
+    def __init__(
+        self,
+        socket_path: str | None = None,
+        facility: str = "daemon",
+        tag: str = "s2s-agent",
+        *,
+        max_bytes: int = MAX_BYTES,
+    ):
         self.socket_path = socket_path or default_socket()
         self.facility = facility_code(facility)
         tag = _clean(tag).replace(" ", "_").replace("[", "").replace(":", "") or "s2s-agent"
@@ -174,6 +198,10 @@ class SyslogSender:
     def _report_outage(self, exc: OSError) -> None:
         reason = exc.strerror or str(exc)
         if self._outage is None:
-            log.warning("cannot send alerts to syslog at %s: %s; alerts are only in the agent's "
-                        "log until it is reachable again", self.socket_path, reason)  # fmt: skip
+            log.warning(
+                "cannot send alerts to syslog at %s: %s; alerts are only in the agent's "
+                "log until it is reachable again",
+                self.socket_path,
+                reason,
+            )
         self._outage = reason

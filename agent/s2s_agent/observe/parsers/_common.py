@@ -142,9 +142,18 @@ def looks_binary(text: str) -> bool:
 
 def new_child(name: str, uid: int | None, state: str | None, mode: str | None) -> dict:
     """A CHILD SA under construction (counters and selectors filled in by later lines)."""
-    return {"name": name, "uniqueid": uid, "state": state, "mode": mode,
-            "bytes_in": None, "bytes_out": None, "packets_in": None, "packets_out": None,
-            "local_ts": [], "remote_ts": []}  # fmt: skip
+    return {
+        "name": name,
+        "uniqueid": uid,
+        "state": state,
+        "mode": mode,
+        "bytes_in": None,
+        "bytes_out": None,
+        "packets_in": None,
+        "packets_out": None,
+        "local_ts": [],
+        "remote_ts": [],
+    }
 
 
 def build_snapshot(ikes, children_of, damage: Damage | None = None) -> SaSnapshot:
@@ -156,10 +165,13 @@ def build_snapshot(ikes, children_of, damage: Damage | None = None) -> SaSnapsho
     out = []
     for ike in ikes:
         kids = tuple(
-            ChildSa(**{k: c[k] for k in child_fields},
-                    local_ts=tuple(c["local_ts"]), remote_ts=tuple(c["remote_ts"]))
+            ChildSa(
+                **{k: c[k] for k in child_fields},
+                local_ts=tuple(c["local_ts"]),
+                remote_ts=tuple(c["remote_ts"]),
+            )
             for c in children_of(ike)
-        )  # fmt: skip
+        )
         vals = {k: ike[k] for k in fields if k != "damaged"}
         out.append(IkeSa(**vals, child_sas=kids, damaged=bool(ike.get("damaged"))))
     if damage is None:

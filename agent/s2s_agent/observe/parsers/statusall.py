@@ -238,10 +238,19 @@ class _Builder:
 
     def _new_ike(self, name: str, uid: int) -> dict:
         ike = {
-            "name": name, "uniqueid": uid, "state": None, "version": None,
-            "local_host": None, "local_id": None, "remote_host": None, "remote_id": None,
-            "established_seconds": None, "children": [], "latest": {}, "damaged": False,
-        }  # fmt: skip
+            "name": name,
+            "uniqueid": uid,
+            "state": None,
+            "version": None,
+            "local_host": None,
+            "local_id": None,
+            "remote_host": None,
+            "remote_id": None,
+            "established_seconds": None,
+            "children": [],
+            "latest": {},
+            "damaged": False,
+        }
         self.ikes[(name, uid)] = ike
         self.order.append(ike)
         return ike

@@ -118,8 +118,13 @@ def _child_header(body: str) -> dict | None:
     if len(plain) < 2 or plain[1].startswith("IKEv") or not _WORD.fullmatch(plain[0].strip()):
         return None
     reqid = next((p[6:] for p in parts[1:] if p.startswith("reqid ")), None)
-    return {"name": m.group(1), "uid": parts[0], "reqid": reqid, "state": plain[0],
-            "mode": plain[1]}  # fmt: skip
+    return {
+        "name": m.group(1),
+        "uid": parts[0],
+        "reqid": reqid,
+        "state": plain[0],
+        "mode": plain[1],
+    }
 
 
 def _looks_like_detail(body: str) -> bool:
@@ -311,8 +316,10 @@ def parse_list_sas(text: str) -> SaSnapshot:
     if seen and not b.headers and not b.recognized:
         what = "binary data" if looks_binary(text if isinstance(text, str) else "") else "text"
         first = b.damage.warnings[0] if b.damage.warnings else ""
-        raise ParseError(SOURCE, f"no SA header in this {what}; is this the output of "
-                         f"'swanctl --list-sas'? ({first})")  # fmt: skip
+        raise ParseError(
+            SOURCE,
+            f"no SA header in this {what}; is this the output of 'swanctl --list-sas'? ({first})",
+        )
     snap = b.snapshot()
     log.debug("swanctl: %d IKE SA(s), %d line(s) skipped", len(snap.ike_sas), len(snap.warnings))
     return snap
