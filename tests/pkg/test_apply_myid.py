@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import FILES, require_tool
-from .test_gui import PHASE1, STUBS
+from .harness import PHASE1, STUBS
 
 APPLY = FILES / "usr/local/libexec/s2s-agent/apply-myid.php"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .test_gui import GOOD, PHASE1, run_harness
+from .harness import GOOD, PHASE1, run_harness
 
 DMYPWD = "********"
 SECRET = GOOD["client_secret"]

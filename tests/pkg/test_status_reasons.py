@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from .conftest import FILES, ROOT, require_tool
-from .test_gui import STATUS, render_page
+from .harness import STATUS, render_page
 
 
 def readme_reasons() -> set[str]:

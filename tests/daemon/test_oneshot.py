@@ -13,7 +13,7 @@ from s2s_agent import cli, config
 from s2s_agent.core import runlock
 from s2s_agent.daemon import Daemon
 from s2s_agent.tell.control import ControlServer
-from tests.unit.test_executor import FakeWorker
+from tests.helpers.fakes import FakeWorker
 
 LAB = Path(__file__).resolve().parents[1] / "golden" / "lab"
 OLD, NEW = "198.51.100.2", "127.0.0.1"  # the WAN interface is `lo`: its address is NEW
