@@ -68,7 +68,10 @@ def test_kill_running_ends_commands_started_by_other_threads():
     th = threading.Thread(target=work)
     th.start()
     deadline = time.monotonic() + 5
-    while not osio._running and time.monotonic() < deadline:
+    # wait for this very command: another test's leftover may be in the set already
+    while time.monotonic() < deadline and not any(
+        tuple(p.args) == ("sleep", "30") for p in list(osio._running)
+    ):
         time.sleep(0.02)
     assert osio.kill_running() >= 1  # (a command another test left running may be ended too)
     th.join(5)
