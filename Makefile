@@ -22,7 +22,7 @@ help:
 	@echo "make bench    run the benchmarks (results: docs/benchmarks.md)"
 	@echo "make package  build dist/pfSense-pkg-s2s-agent-<version>-pfSense-2.7.pkg (FreeBSD 14)"
 	@echo "              and dist/pfSense-pkg-s2s-agent-<version>-pfSense-2.8.pkg (FreeBSD 15)"
-	@echo "make lint     ruff + shellcheck + php -l"
+	@echo "make lint     ruff check + ruff format --check + shellcheck + php -l"
 
 setup: apt venv
 
@@ -61,6 +61,7 @@ package: setup
 
 lint: setup
 	$(VENV)/bin/ruff check agent tests pkg
+	$(VENV)/bin/ruff format --check agent tests pkg
 	shellcheck -s sh rc.d/s2s_agent pkg/pfSense-pkg-s2s-agent/files/pkg-*.in
 	find pkg -name '*.php' -o -name '*.inc' | xargs -r -n1 php -l
 

@@ -106,8 +106,11 @@ def source_date_epoch() -> int:
     try:
         out = subprocess.run(  # noqa: S603
             ["git", "-C", str(ROOT), "log", "-1", "--format=%ct"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
         if out:
             return int(out)
     except (OSError, subprocess.SubprocessError, ValueError):
@@ -264,8 +267,13 @@ def build(args: argparse.Namespace) -> list[Path]:
         who = RELEASES.get(abi, (None, f"FreeBSD {abi.split(':')[1]}"))[1]
         log.info(
             "built %s (%s, for %s): %d files, %.2f MB compressed, %.2f MB installed",
-            out, abi, who, len(entries), size / 1e6, manifest["flatsize"] / 1e6,
-        )  # fmt: skip
+            out,
+            abi,
+            who,
+            len(entries),
+            size / 1e6,
+            manifest["flatsize"] / 1e6,
+        )
         if size > MAX_SIZE:
             raise BuildError(f"{out} is {size} bytes, over the {MAX_SIZE} byte budget: prune more")
         built.append(out)
@@ -275,9 +283,10 @@ def build(args: argparse.Namespace) -> list[Path]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Build the pfSense-pkg-s2s-agent .pkg")
     p.add_argument(
-        "--abi", action="append",
+        "--abi",
+        action="append",
         help="FreeBSD:<major>:* (repeatable; default: $PKG_ABI, else " + ", ".join(RELEASES) + ")",
-    )  # fmt: skip
+    )
     p.add_argument("--out", default=str(ROOT / "dist"))
     p.add_argument("--compression", choices=("xz", "zstd"), default="xz")
     p.add_argument(

@@ -42,9 +42,16 @@ from dataclasses import dataclass
 REQUIRED_KEYS = ("name", "origin", "version", "comment", "desc", "maintainer", "www", "prefix")
 COMPACT_EXCLUDED = ("files", "directories", "scripts")
 SCRIPT_KEYS = (
-    "pre-install", "post-install", "install", "pre-deinstall", "post-deinstall", "deinstall",
-    "pre-upgrade", "post-upgrade", "upgrade",
-)  # fmt: skip
+    "pre-install",
+    "post-install",
+    "install",
+    "pre-deinstall",
+    "post-deinstall",
+    "deinstall",
+    "pre-upgrade",
+    "post-upgrade",
+    "upgrade",
+)
 
 
 OWNER = ("root", "wheel")

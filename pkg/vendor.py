@@ -26,7 +26,7 @@ VENDORED_DISTS = (
     "azure-identity",  # azure.identity (needs cryptography at import: used when present)
     "azure-mgmt-core",  # azure.mgmt.core
     "azure-mgmt-network",  # azure.mgmt.network
-    "msal",  # msal (client-secret auth without cryptography: s2s_agent.credential)
+    "msal",  # msal (client-secret auth without cryptography: s2s_agent.act.credential)
     "msal-extensions",  # msal_extensions
     "PyJWT",  # jwt
     "isodate",  # isodate

@@ -22,9 +22,16 @@ import threading
 
 from vici.protocol import Message, Packet
 
-EVENT_SA = {"con1": {"uniqueid": b"1", "version": b"2", "state": b"ESTABLISHED",
-                     "local-host": b"192.0.2.1", "remote-host": b"198.51.100.1",
-                     "child-sas": {"con1-1": {"name": b"con1", "state": b"INSTALLED"}}}}  # fmt: skip
+EVENT_SA = {
+    "con1": {
+        "uniqueid": b"1",
+        "version": b"2",
+        "state": b"ESTABLISHED",
+        "local-host": b"192.0.2.1",
+        "remote-host": b"198.51.100.1",
+        "child-sas": {"con1-1": {"name": b"con1", "state": b"INSTALLED"}},
+    }
+}
 
 
 def frame(packet: bytes) -> bytes:

@@ -25,9 +25,8 @@ CHILD = textwrap.dedent(
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
 
-    import s2s_agent.daemon, s2s_agent.cli, s2s_agent.azure
+    import s2s_agent.daemon, s2s_agent.cli, s2s_agent.act.azure
     from s2s_agent import config
-    from s2s_agent.azure import parse_azure
     from s2s_agent.daemon import Daemon
 
     tmp = tempfile.mkdtemp()
@@ -49,8 +48,8 @@ CHILD = textwrap.dedent(
             "connection": "conn-office", "cloud": "AzureCloud",
         },
     }, "<test>")
-    settings = parse_azure(cfg.extra["azure"], cfg.path)
-    client = s2s_agent.azure.AzureClient(settings)   # constructing it is lazy as well
+    settings = cfg.azure
+    client = s2s_agent.act.azure.AzureClient(settings)   # constructing it is lazy as well
     daemon = Daemon(cfg)
     daemon.cycle()
     loaded = sorted(m for m in sys.modules if m == "azure" or m.startswith(("azure.", "msal")))
@@ -90,6 +89,8 @@ def test_rss_cost_of_the_azure_sdk() -> None:
     out = run_child("--measure")
     before, after = out["rss_before_kib"] / 1024, out["rss_after_kib"] / 1024
     print(f"\nRSS idle daemon (observer cycle, no Azure SDK): {before:.1f} MiB")
-    print(f"RSS after import azure.identity, azure.mgmt.network: {after:.1f} MiB "
-          f"(+{after - before:.1f} MiB)")  # fmt: skip
+    print(
+        f"RSS after import azure.identity, azure.mgmt.network: {after:.1f} MiB "
+        f"(+{after - before:.1f} MiB)"
+    )
     assert after > before  # the SDK really was loaded in this process

@@ -2,7 +2,7 @@
 and no stale identifier loaded in charon.
 
 Real charons in the lab, the fake Azure, the real agent. The agent is started with
-``S2S_TEST_CRASH_AT`` naming a step boundary (:mod:`s2s_agent.crashpoint`): it SIGKILLs
+``S2S_TEST_CRASH_AT`` naming a step boundary (:mod:`s2s_agent.act.crashpoint`): it SIGKILLs
 itself there during the WAN-change heal. The restarted agent (without the variable) must
 finish the heal: the tunnel UP on the new IP, charon's *loaded* local id the new IP, the LNG
 the new IP, and exactly one LNG PUT in total.
@@ -87,8 +87,11 @@ def test_crash_at_each_step_boundary_converges(tunnel, monkeypatch, point):
     with crashing_agent(lab, f"agent-crash-{point.replace(':', '-')}") as (azure, agent):
         monkeypatch.setenv("S2S_TEST_CRASH_AT", point)
         agent.start()
-        agent.wait_tunnel(lambda t: t["health"] == "UP" and t.get("remediation", {}).get("wan_ip"),
-                          30, "UP with a known WAN IP")  # fmt: skip
+        agent.wait_tunnel(
+            lambda t: t["health"] == "UP" and t.get("remediation", {}).get("wan_ip"),
+            30,
+            "UP with a known WAN IP",
+        )
         lab.set_wan_ip(NEW_IP)
         wait_for(lambda: agent.proc.poll() is not None, 60, what=f"the agent to crash at {point}")
         assert agent.proc.returncode == -9, agent.stderr_tail()

@@ -24,8 +24,16 @@ def down_alerts(msgs):
 def test_up_with_traffic_then_peer_death_then_recovery(agent, tunnel):
     lab = tunnel
     assert lab.ping(3)
-    t = agent.wait_tunnel(lambda t: t["health"] == "UP" and (t["bytes_in"] or 0) > 0
-                          and t["probe"] and t["probe"]["received"] > 0, 20, "UP with traffic")
+    t = agent.wait_tunnel(
+        lambda t: (
+            t["health"] == "UP"
+            and (t["bytes_in"] or 0) > 0
+            and t["probe"]
+            and t["probe"]["received"] > 0
+        ),
+        20,
+        "UP with traffic",
+    )
     assert t["ike_state"] == "ESTABLISHED" and t["child_states"] == {"con1": "INSTALLED"}
     assert t["local_host"] == lab.wan_ip and t["remote_id"] == "203.0.113.1"
     assert t["bytes_out"] > 0 and t["probe"]["loss"] == 0.0
@@ -34,8 +42,11 @@ def test_up_with_traffic_then_peer_death_then_recovery(agent, tunnel):
 
     # the Azure side dies: DPD, retransmits, give-up -> DOWN with dpd_giveup
     lab.kill_charon("azure")
-    t = agent.wait_tunnel(lambda t: t["health"] == "DOWN" and "dpd_giveup" in t["reasons"], 120,
-                          "DOWN with dpd_giveup")
+    t = agent.wait_tunnel(
+        lambda t: t["health"] == "DOWN" and "dpd_giveup" in t["reasons"],
+        120,
+        "DOWN with dpd_giveup",
+    )
     kinds = {e["kind"] for e in t["events"]}
     assert {"dpd_request", "retransmit", "retransmit_giveup"} <= kinds
     msgs = agent.alerts()

@@ -32,10 +32,15 @@ def healing(lab, name: str, *, azure_opts: dict | None = None, **agent_opts):
     azure = FakeAzureProc(lab, **(azure_opts or {}))
     agent = None
     try:
-        agent = LabAgent(lab, name, azure=azure, interval=agent_opts.pop("interval", 2), **agent_opts)
+        agent = LabAgent(
+            lab, name, azure=azure, interval=agent_opts.pop("interval", 2), **agent_opts
+        )
         agent.start()
-        agent.wait_tunnel(lambda t: t["health"] == "UP" and t.get("remediation", {}).get("wan_ip"),
-                          30, "UP with a known WAN IP")  # fmt: skip
+        agent.wait_tunnel(
+            lambda t: t["health"] == "UP" and t.get("remediation", {}).get("wan_ip"),
+            30,
+            "UP with a known WAN IP",
+        )
         yield azure, agent
     finally:
         if agent is not None:
@@ -61,21 +66,38 @@ def test_wan_ip_change_is_healed(healing_lab):
 
     t0 = time.monotonic()
     lab.set_wan_ip(NEW_IP)  # the ISP hands out a new address
-    t = agent.wait_tunnel(lambda t: t["remediations"] and t["remediations"][0]["ok"]
-                          and t["health"] == "UP" and t["local_id"] == NEW_IP, 60, "healed")
+    t = agent.wait_tunnel(
+        lambda t: (
+            t["remediations"]
+            and t["remediations"][0]["ok"]
+            and t["health"] == "UP"
+            and t["local_id"] == NEW_IP
+        ),
+        60,
+        "healed",
+    )
     took = time.monotonic() - t0
     rec = t["remediations"][0]
-    assert [s["kind"] for s in rec["steps"]] == ["update_lng", "apply_local_id", "restart_ike", "verify"]
+    assert [s["kind"] for s in rec["steps"]] == [
+        "update_lng",
+        "apply_local_id",
+        "restart_ike",
+        "verify",
+    ]
     assert "198.51.100.2 -> 192.0.2.77" in rec["trigger"]
     assert azure.lng_ip() == NEW_IP
     assert lab.ping(2)
-    assert t["remediation"]["applied_ip"] == NEW_IP and t["remediation"]["azure_writes_last_hour"] == 1
+    assert (
+        t["remediation"]["applied_ip"] == NEW_IP and t["remediation"]["azure_writes_last_hour"] == 1
+    )
     conf = (lab.root / "onprem" / "etc" / "swanctl" / "swanctl.conf").read_text()
     assert f"id = {NEW_IP}" in conf
     msgs = agent.alerts()
     assert any("event=remediated" in m for m in msgs), msgs
-    print(f"WAN change -> healed and verified in {took:.2f}s; steps: "
-          + ", ".join(f"{s['kind']} {s['seconds']}s" for s in rec["steps"]))
+    print(
+        f"WAN change -> healed and verified in {took:.2f}s; steps: "
+        + ", ".join(f"{s['kind']} {s['seconds']}s" for s in rec["steps"])
+    )
 
     # nothing more to do: no second write, the plan is empty
     plan = agent.cli("remediate", "--dry-run", "--json")
@@ -105,13 +127,18 @@ def test_local_apply_failure_rolls_back_and_alerts(tunnel):
     before = conf_path.read_bytes()
     with healing(lab, "agent-rollback", swanctl=str(wrapper)) as (_azure, agent):
         lab.set_wan_ip(NEW_IP)
-        t = agent.wait_tunnel(lambda t: t["remediations"] and t["remediations"][0]["ok"] is False, 60,
-                              "a failed remediation")
+        t = agent.wait_tunnel(
+            lambda t: t["remediations"] and t["remediations"][0]["ok"] is False,
+            60,
+            "a failed remediation",
+        )
         steps = t["remediations"][-1]["steps"]  # the first attempt (newest come first)
         assert [s["kind"] for s in steps] == ["update_lng", "apply_local_id"]
         assert "rolled back" in steps[1]["detail"] and "refused by the test" in steps[1]["detail"]
         assert conf_path.read_bytes() == before  # the previous file is back, byte for byte
-        assert lab.swanctl("onprem", "--list-conns").stdout.count(original) >= 1  # old config loaded
+        assert (
+            lab.swanctl("onprem", "--list-conns").stdout.count(original) >= 1
+        )  # old config loaded
         assert any("event=remediation_failed step=apply_local_id" in m for m in agent.alerts())
 
 
@@ -119,14 +146,24 @@ def test_azure_failing_for_a_while_then_recovering(tunnel):
     """Azure answers 500 to the first PUTs: retries, a failed attempt with an alert, backoff,
     then the heal once Azure answers again."""
     lab = tunnel
-    with healing(lab, "agent-5xx", azure_opts={"fail_puts": 6},
-                 remediation={"azure_deadline": 6, "backoff_base": 3}) as (azure, agent):
+    with healing(
+        lab,
+        "agent-5xx",
+        azure_opts={"fail_puts": 6},
+        remediation={"azure_deadline": 6, "backoff_base": 3},
+    ) as (azure, agent):
         lab.set_wan_ip(NEW_IP)
-        t = agent.wait_tunnel(lambda t: t["remediations"] and t["remediations"][0]["ok"]
-                              and t["health"] == "UP", 90, "healed after Azure recovered")
+        t = agent.wait_tunnel(
+            lambda t: t["remediations"] and t["remediations"][0]["ok"] and t["health"] == "UP",
+            90,
+            "healed after Azure recovered",
+        )
         recs = list(reversed(t["remediations"]))  # oldest first
         assert recs[0]["ok"] is False and recs[0]["steps"][0]["kind"] == "update_lng"
-        assert "500" in recs[0]["steps"][0]["detail"] or "InternalServerError" in recs[0]["steps"][0]["detail"]
+        assert (
+            "500" in recs[0]["steps"][0]["detail"]
+            or "InternalServerError" in recs[0]["steps"][0]["detail"]
+        )
         assert recs[-1]["ok"] and [s["kind"] for s in recs[-1]["steps"]][0] == "update_lng"
         assert azure.lng_ip() == NEW_IP and lab.ping(2)
         assert any("event=remediation_failed step=update_lng" in m for m in agent.alerts())
@@ -138,14 +175,26 @@ def test_crash_mid_remediation_converges_after_restart(tunnel):
     lab = tunnel
     with healing(lab, "agent-crash", azure_opts={"lro_delay": 4}, interval=1) as (azure, agent):
         lab.set_wan_ip(NEW_IP)
-        agent.wait_tunnel(lambda t: t.get("remediation", {}).get("running"), 20, "a running remediation")
+        agent.wait_tunnel(
+            lambda t: t.get("remediation", {}).get("running"), 20, "a running remediation"
+        )
         time.sleep(1.5)  # the PUT is in, the LRO still InProgress
         agent.crash()
         state = (agent.dir / "state" / "state.json").read_text()
-        assert '"applied_ip": "198.51.100.2"' in state  # nothing claims success that was not verified
+        assert (
+            '"applied_ip": "198.51.100.2"' in state
+        )  # nothing claims success that was not verified
         agent.start()
-        t = agent.wait_tunnel(lambda t: t["remediations"] and t["remediations"][0]["ok"]
-                              and t["health"] == "UP" and t["local_id"] == NEW_IP, 60, "converged")
+        t = agent.wait_tunnel(
+            lambda t: (
+                t["remediations"]
+                and t["remediations"][0]["ok"]
+                and t["health"] == "UP"
+                and t["local_id"] == NEW_IP
+            ),
+            60,
+            "converged",
+        )
         assert t["remediation"]["applied_ip"] == NEW_IP
         assert azure.lng_ip() == NEW_IP and lab.ping(2)
 
@@ -163,23 +212,52 @@ def test_behind_nat_http_source_heals(tunnel, tmp_path):
     cert.private_key_pem.write_to_path(str(key_path))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     echoes = [
-        lab.popen("azure", [sys.executable, "-m", "tests.lab.echo", "--bind", "203.0.113.1",
-                            "--port", str(port), "--cert-pem", str(cert_path),
-                            "--key-pem", str(key_path), *extra],
-                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        lab.popen(
+            "azure",
+            [
+                sys.executable,
+                "-m",
+                "tests.lab.echo",
+                "--bind",
+                "203.0.113.1",
+                "--port",
+                str(port),
+                "--cert-pem",
+                str(cert_path),
+                "--key-pem",
+                str(key_path),
+                *extra,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for port, extra in ((8443, []), (8444, []), (8445, ["--lie", "8.8.8.8"]))
-    ]  # fmt: skip
+    ]
     urls = [f"https://203.0.113.1:{p}/" for p in (8443, 8444, 8445)]
-    wan = {"source": "http", "interface": None, "http_endpoints": urls, "quorum": 2,
-           "ca_bundle": str(ca_path), "poll_interval": 1}
+    wan = {
+        "source": "http",
+        "interface": None,
+        "http_endpoints": urls,
+        "quorum": 2,
+        "ca_bundle": str(ca_path),
+        "poll_interval": 1,
+    }
     try:
         with healing(lab, "agent-http", wan=wan) as (azure, agent):
             # the liar (8.8.8.8) was outvoted
             assert agent.tunnel()["remediation"]["wan_ip"] == original
             lab.set_wan_ip(NEW_IP)
-            agent.wait_tunnel(lambda t: t["remediations"] and t["remediations"][0]["ok"]
-                              and t["health"] == "UP" and t["local_id"] == NEW_IP, 60,
-                              "healed via the http source")  # fmt: skip
+            agent.wait_tunnel(
+                lambda t: (
+                    t["remediations"]
+                    and t["remediations"][0]["ok"]
+                    and t["health"] == "UP"
+                    and t["local_id"] == NEW_IP
+                ),
+                60,
+                "healed via the http source",
+            )
             assert azure.lng_ip() == NEW_IP and lab.ping(2)
     finally:
         for e in echoes:

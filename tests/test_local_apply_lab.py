@@ -23,7 +23,7 @@ OLD_WAN = labconfig.ONPREM_WAN
 
 APPLY = """
 import json, sys, time
-from s2s_agent import swanctl_apply, swanctl_conf, tunnelctl
+from s2s_agent.act import swanctl_apply, swanctl_conf, tunnelctl
 old, new, broken = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 out = {}
 t0 = time.monotonic()
@@ -106,7 +106,7 @@ def test_broken_rewrite_rolls_back_and_keeps_the_old_config_loaded(tunnel):
         assert out.get("rolled_back") is True, out
         assert "rolled back" in out["error"] and "con1" in out["error"]
         assert conf.read_text() == original
-        from s2s_agent import tunnelctl
+        from s2s_agent.act import tunnelctl
 
         sock = str(lab.vici_socket("onprem"))
         assert tunnelctl.conn_local_ids("con1", socket_path=sock) == [OLD_WAN]
@@ -117,7 +117,7 @@ def test_broken_rewrite_rolls_back_and_keeps_the_old_config_loaded(tunnel):
 
 def test_tunnelctl_from_the_host_against_the_lab(tunnel):
     """terminate/initiate over an explicit socket path; errors carry charon's message."""
-    from s2s_agent import tunnelctl
+    from s2s_agent.act import tunnelctl
 
     lab = tunnel
     sock = str(lab.vici_socket("onprem"))

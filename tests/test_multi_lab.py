@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from s2s_agent.errors import CommandError
+from s2s_agent.core.errors import CommandError
 from tests.conftest import lab_unavailable_reason
 from tests.fakeazure import FakeAzure, Names
 from tests.fakeazure.fixtures import secret_credential

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.lab
 
 LOAD = """
 import json, sys
-from s2s_agent import tunnelctl
+from s2s_agent.act import tunnelctl
 out = {}
 try:
     res = tunnelctl.load_all(conf_file=sys.argv[1] or None)

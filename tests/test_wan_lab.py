@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from s2s_agent.wan import WanTracker
-from s2s_agent.wanwatch import interface_wan_ip
+from s2s_agent.decide.wan import WanTracker
+from s2s_agent.observe.wanwatch import interface_wan_ip
 from tests.conftest import ensure_tunnel
+from tests.helpers.netns_events import events_in_netns
 from tests.lab import config as labconfig
-from tests.unit.test_wanwatch import events_in_netns
 
 NEW_IP = "192.0.2.77"
 

@@ -12,19 +12,27 @@ import logging
 import sys
 import time
 
-from . import __version__, render
+from . import __version__
 from . import config as config_mod
-from .errors import ConfigError, ControlError, ParseError, S2SError, StateError
+from .core.errors import ConfigError, ControlError, ParseError, S2SError, StateError
+from .tell import render
 
 log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", default=config_mod.DEFAULT_PATH,
-                        help=f"config file (default {config_mod.DEFAULT_PATH})")  # fmt: skip
-    p = argparse.ArgumentParser(prog="s2s-agent", parents=[common],
-                                description="Keeps a site-to-site IPsec tunnel to Azure alive.")  # fmt: skip
+    common.add_argument(
+        "-c",
+        "--config",
+        default=config_mod.DEFAULT_PATH,
+        help=f"config file (default {config_mod.DEFAULT_PATH})",
+    )
+    p = argparse.ArgumentParser(
+        prog="s2s-agent",
+        parents=[common],
+        description="Keeps a site-to-site IPsec tunnel to Azure alive.",
+    )
     p.add_argument("--version", action="version", version=f"s2s-agent {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     r = sub.add_parser("run", parents=[common], help="run the daemon in the foreground")
@@ -43,17 +51,27 @@ def _parser() -> argparse.ArgumentParser:
     pa = sub.add_parser("parse", help="offline: parse saved strongSwan output into JSON")
     pa.add_argument("format", choices=("statusall", "list-sas", "log"))
     pa.add_argument("file", help="the saved output, or - for standard input")
-    pa.add_argument("--year", type=int, default=None,
-                    help="year for BSD syslog timestamps, which carry none (default: this year, "
-                         "or last year for a month more than one ahead of today)")  # fmt: skip
+    pa.add_argument(
+        "--year",
+        type=int,
+        default=None,
+        help="year for BSD syslog timestamps, which carry none (default: this year, "
+        "or last year for a month more than one ahead of today)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": cmd_run, "status": cmd_status, "check": cmd_check,
-                "metrics": cmd_metrics, "validate-config": cmd_validate, "parse": cmd_parse,
-                "remediate": cmd_remediate}  # fmt: skip
+    handlers = {
+        "run": cmd_run,
+        "status": cmd_status,
+        "check": cmd_check,
+        "metrics": cmd_metrics,
+        "validate-config": cmd_validate,
+        "parse": cmd_parse,
+        "remediate": cmd_remediate,
+    }
     if args.command is None:
         _parser().print_help(sys.stderr)
         return 2
@@ -74,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_validate(args) -> int:
-    from .azure_settings import check_credential_file
+    from .config.azure import check_credential_file
 
     cfg = config_mod.load(args.config)
     if not args.without_credential_file:
@@ -87,8 +105,9 @@ def cmd_validate(args) -> int:
 def cmd_run(args) -> int:
     cfg = config_mod.load(args.config)
     level = logging.DEBUG if args.verbose else getattr(logging, cfg.agent.log_level.upper())
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("s2s_agent").setLevel(level)
     from .daemon import Daemon  # keeps the CLI's other commands light
 
@@ -108,7 +127,7 @@ def fetch_status(config_path: str) -> tuple[dict | None, str | None]:
         return _live(sock), None
     except ControlError as exc:
         why = str(exc)
-    from . import statefile
+    from .core import statefile
 
     try:
         data = statefile.load(state_file)
@@ -124,7 +143,7 @@ def fetch_status(config_path: str) -> tuple[dict | None, str | None]:
 
 
 def _live(sock: str) -> dict:
-    from . import control
+    from .tell import control
 
     return control.request(sock, "status")
 
@@ -159,7 +178,10 @@ def cmd_check(args) -> int:
     try:
         code, line = render.check(doc, stale_after=stale, error=err)
     except Exception as exc:  # odd shape: Nagios UNKNOWN, never a traceback (exit 1 = WARNING)
-        code, line = render.NAGIOS_UNKNOWN, f"S2S UNKNOWN - unusable status document ({type(exc).__name__})"
+        code, line = (
+            render.NAGIOS_UNKNOWN,
+            f"S2S UNKNOWN - unusable status document ({type(exc).__name__})",
+        )
     print(line)
     return code
 
@@ -183,7 +205,8 @@ def cmd_remediate(args) -> int:
     daemon that holds the lock but does not answer (stopped, overloaded, hung) is alive, and
     acting beside it would bypass its write count; then nothing is done (exit 1).
     """
-    from . import control, runlock
+    from .core import runlock
+    from .tell import control
 
     cfg = config_mod.load(args.config)
     command = "plan" if args.dry_run else "remediate"
@@ -217,23 +240,21 @@ def cmd_remediate(args) -> int:
 def _remediate_locally(cfg, dry_run: bool) -> dict:
     """One observation, one plan, maybe one run, with the daemon's state and CARP rules."""
     from .daemon import Daemon
-    from .ha import carp_role
 
     d = Daemon(cfg)  # reads state.json: the applied IP and the Azure write history
     if d.remedy_loop is None:
         return d._plan({})
     loop = d.remedy_loop
-    r = cfg.remediation
-    loop.role, loop.role_why = carp_role(r.carp_interface, r.carp_vhid)  # a BACKUP does not act
+    loop.refresh_role()  # a BACKUP does not act
     d.tunnels = d.observer.cycle()
     _confirm_wan(loop.wan)
     if dry_run:
         return d._plan({})
     out = d._remediate({})
-    loop.remedy.wait()
-    records = loop.remedy.to_dict()["records"]
-    if out.get("started") and records:
-        out["record"] = records[-1]
+    loop.wait()
+    record = loop.last_record()
+    if out.get("started") and record is not None:
+        out["record"] = record
     d.persist(d.clock(), force=True)  # the write history, for the daemon that starts next
     return out
 
@@ -249,7 +270,7 @@ def _confirm_wan(wan) -> None:
 
 
 def cmd_parse(args) -> int:
-    from . import parsers
+    from .observe import parsers
 
     if args.file == "-":
         text = sys.stdin.buffer.read().decode("utf-8", errors="replace")

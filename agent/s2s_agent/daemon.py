@@ -20,16 +20,19 @@ import signal
 import socket
 import time
 
-from . import __version__, osio, render, statefile
+from . import __version__
 from . import config as config_mod
-from .alerts import AlertTracker, iso
-from .atomic import write_atomic
-from .background import Background
 from .config import Config
-from .control import ControlServer
-from .errors import S2SError, StateError
-from .observer import Observer
-from .syslogsend import SyslogSender
+from .core import osio, statefile
+from .core.atomic import write_atomic
+from .core.background import Background
+from .core.clock import iso
+from .core.errors import S2SError, StateError
+from .observe.observer import Observer
+from .tell import render
+from .tell.alerts import AlertTracker
+from .tell.control import ControlServer
+from .tell.syslogsend import SyslogSender
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,14 @@ PERSIST_EVERY = 60.0
 
 
 class Daemon:
-    def __init__(self, cfg: Config, *, observer: Observer | None = None,
-                 sender: SyslogSender | None = None, clock=time.time):  # fmt: skip
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        observer: Observer | None = None,
+        sender: SyslogSender | None = None,
+        clock=time.time,
+    ):
         self.cfg = cfg
         self.clock = clock
         self.observer = observer or Observer(cfg, clock=clock)
@@ -66,15 +75,21 @@ class Daemon:
         if cfg.remediation.enabled:
             self.remedy_loop = self._make_remedy_loop(cfg, state.get("remediation") or {})
 
-    def _make_remedy_loop(self, cfg: Config, saved: dict, *, background: bool = False,
-                          predecessor=None):  # fmt: skip
+    def _make_remedy_loop(
+        self, cfg: Config, saved: dict, *, background: bool = False, predecessor=None
+    ):
         from .remedyloop import RemedyLoop  # no Azure SDK: that runs in a worker process
 
         wan = saved.get("wan_ip")
-        loop = RemedyLoop(cfg, notify=lambda sev, msg: self.sender.send(sev, msg),
-                          clock=self.clock, previous_wan=wan if isinstance(wan, str) else None,
-                          background=background, wake=self._wake,
-                          predecessor=predecessor)  # fmt: skip
+        loop = RemedyLoop(
+            cfg,
+            notify=lambda sev, msg: self.sender.send(sev, msg),
+            clock=self.clock,
+            previous_wan=wan if isinstance(wan, str) else None,
+            background=background,
+            wake=self._wake,
+            predecessor=predecessor,
+        )
         loop.load(saved)
         return loop
 
@@ -97,7 +112,9 @@ class Daemon:
             return {}
         except StateError as exc:
             moved = statefile.set_aside(path, clock=self.clock)
-            log.warning("ignoring persisted state: %s%s", exc, f"; kept as {moved}" if moved else "")
+            log.warning(
+                "ignoring persisted state: %s%s", exc, f"; kept as {moved}" if moved else ""
+            )
             return {}
         self.tracker.load(data.get("alerts") or {})
         return data
@@ -119,19 +136,38 @@ class Daemon:
                 "log": self.observer.tailer.status() if self.observer.tailer else None,
                 "cycles": self.cycles,
             },
-            "tunnels": self.tunnels,
+            "tunnels": self._merged_tunnels(),
         }
+
+    def _merged_tunnels(self) -> list[dict]:
+        """The observer's tunnels, the remediated one merged with the remedy loop's records."""
+        loop = self.remedy_loop
+        if loop is None:
+            return self.tunnels
+        records = loop.status()
+        return [{**t, **records} if t["name"] == loop.tunnel else t for t in self.tunnels]
 
     def persist(self, now: float, *, force: bool = False) -> None:
         key = [(t["name"], t["health"], tuple(t["reasons"])) for t in self.tunnels]
         rem = self.remedy_loop.to_dict() if self.remedy_loop else None
         if rem:
-            key.append((rem["applied_ip"], rem["wan_ip"], len(rem["records"]),
-                        tuple(r["ok"] for r in rem["records"])))  # fmt: skip
+            key.append(
+                (
+                    rem["applied_ip"],
+                    rem["wan_ip"],
+                    len(rem["records"]),
+                    tuple(r["ok"] for r in rem["records"]),
+                )
+            )
         if not force and key == self._persisted_key and now - self._last_persist < PERSIST_EVERY:
             return
-        doc = {"version": STATE_VERSION, "saved": now, "status": self.status(),
-               "alerts": self.tracker.to_dict(), "remediation": rem}  # fmt: skip
+        doc = {
+            "version": STATE_VERSION,
+            "saved": now,
+            "status": self.status(),
+            "alerts": self.tracker.to_dict(),
+            "remediation": rem,
+        }
         try:
             os.makedirs(self.cfg.agent.state_dir, mode=0o700, exist_ok=True)
             write_atomic(self.cfg.agent.state_file, render.to_json(doc), mode=0o600)
@@ -237,7 +273,11 @@ class Daemon:
             self._refuse_reload(exc)
             return False
         old_log, old_sender = self.observer.tailer, self.sender
-        if old_log is not None and observer.tailer is not None and old_log.path == observer.tailer.path:
+        if (
+            old_log is not None
+            and observer.tailer is not None
+            and old_log.path == observer.tailer.path
+        ):
             observer.tailer.close()
             observer.tailer = old_log  # keep the position: no re-read, no missed lines
         elif old_log is not None:
@@ -260,12 +300,15 @@ class Daemon:
         running = None
         if old is not None:
             self._unwatch(old)
-            running = old if old.remedy.busy else old.predecessor if old.busy else None
+            running = old.running()
             old.close()
         saved = old.to_dict() if old else {}
         background = self.control is not None
-        self.remedy_loop = (self._make_remedy_loop(new, saved, background=background, predecessor=running)
-                            if new.remediation.enabled else None)  # fmt: skip
+        self.remedy_loop = (
+            self._make_remedy_loop(new, saved, background=background, predecessor=running)
+            if new.remediation.enabled
+            else None
+        )
         if self.remedy_loop is None and running is not None:
             log.info("remediation disabled by the reload; the running one finishes on its own")
         self._watch(self.remedy_loop)
@@ -281,58 +324,68 @@ class Daemon:
 
     def _on_address_event(self, _mask) -> None:
         loop = self.remedy_loop
-        if loop is not None and loop.wan.wake():
+        if loop is not None and loop.wake():
             log.info("address change event: checking the WAN IP now")
             loop.tick(self.tunnels, self.observed_at)
+
+    def _remediated_health(self) -> str:
+        name = self.cfg.remediated_tunnel().name
+        return next((t["health"] for t in self.tunnels if t["name"] == name), "UNKNOWN")
 
     def _plan(self, _req: dict) -> dict:
         if self.remedy_loop is None:
             return {"enabled": False, "reason": "remediation disabled (remediation.enabled)"}
-        loop = self.remedy_loop
-        name = self.cfg.remediated_tunnel().name
-        t = next((t for t in self.tunnels if t["name"] == name), {"health": "UNKNOWN"})
-        plan = loop.remedy.decide(t["health"], loop.wan.tracker.current, loop.current_role())
-        return {"enabled": True, "tunnel": name, "health": t["health"], "role": loop.role,
-                "wan_ip": loop.wan.tracker.current, "running": loop.busy,
-                "plan": plan.to_dict()}  # fmt: skip
+        return self.remedy_loop.plan(self._remediated_health())  # a dry run: records nothing
 
-    def _remediate(self, req: dict) -> dict:
-        out = self._plan(req)
-        loop = self.remedy_loop
-        if loop is None or loop.busy or loop.predecessor is not None:
-            return {**out, "started": False}
-        from .remediation import Plan
-
-        plan = Plan(loop.remedy.last_plan.steps, loop.remedy.last_plan.reason)
-        started = loop.remedy.start(plan, loop.wan.tracker.current)
-        return {**out, "started": started}
+    def _remediate(self, _req: dict) -> dict:
+        if self.remedy_loop is None:
+            return {
+                "enabled": False,
+                "reason": "remediation disabled (remediation.enabled)",
+                "started": False,
+            }
+        return self.remedy_loop.remediate(self._remediated_health())
 
     def run(self) -> int:
-        from . import runlock  # one remediator per host: the one-shot mode takes it too
-        from .azure_settings import check_credential_file
+        from .config.azure import check_credential_file
+        from .core import runlock  # one remediator per host: the one-shot mode takes it too
 
         check_credential_file(self.cfg)  # now, not at the first WAN change
-        lock = runlock.acquire(self.cfg.agent.state_dir, wait=runlock.START_WAIT,
-                               what="cannot start the daemon")  # fmt: skip
+        lock = runlock.acquire(
+            self.cfg.agent.state_dir, wait=runlock.START_WAIT, what="cannot start the daemon"
+        )
         try:
             return self._run()
         finally:
             lock.release()
 
     def _run(self) -> int:
-        self.control = ControlServer(self.cfg.agent.control_socket,
-                                     {"status": self.status, "ping": lambda _r: {"pong": True},
-                                      "plan": self._plan, "remediate": self._remediate},
-                                     self.selector)  # fmt: skip
+        self.control = ControlServer(
+            self.cfg.agent.control_socket,
+            {
+                "status": self.status,
+                "ping": lambda _r: {"pong": True},
+                "plan": self._plan,
+                "remediate": self._remediate,
+            },
+            self.selector,
+        )
         if self.remedy_loop is not None:
             self.remedy_loop.use_background(self._wake)
         self._watch(self.remedy_loop)
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._drain_wake)
         old_wakeup = signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
-        handlers = {s: signal.signal(s, self._on_signal)
-                    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}  # fmt: skip
-        log.info("s2s-agent %s started (pid %d, config %s, %d tunnel(s))",
-                 __version__, os.getpid(), self.cfg.path, len(self.cfg.tunnels))  # fmt: skip
+        handlers = {
+            s: signal.signal(s, self._on_signal)
+            for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        }
+        log.info(
+            "s2s-agent %s started (pid %d, config %s, %d tunnel(s))",
+            __version__,
+            os.getpid(),
+            self.cfg.path,
+            len(self.cfg.tunnels),
+        )
         try:
             next_cycle = time.monotonic()
             while not self.stop_requested:
@@ -391,9 +444,7 @@ class Daemon:
             log.info("waiting up to 30s for the running remediation step to be recorded")
             deadline = time.monotonic() + 30
             while loop.busy and time.monotonic() < deadline:
-                loop.remedy.wait(0.2)
-                if loop.predecessor is not None:
-                    loop.predecessor.remedy.wait(0.2)
+                loop.wait(0.2)
         killed = osio.kill_running()  # a probe's ping, a hung command: nothing outlives us
         if killed:
             log.info("stopped %d running command(s)", killed)
@@ -412,7 +463,7 @@ class Daemon:
 def _load_checked(path: str) -> Config:
     """Load the config and check its credential file with the rules of its use (a reload
     with a missing or too open credential file keeps the running config)."""
-    from .azure_settings import check_credential_file
+    from .config.azure import check_credential_file
 
     new = config_mod.load(path)
     check_credential_file(new)

@@ -8,7 +8,7 @@ background thread.
 
 With ``background=True`` (the daemon) the blocking reads -- the WAN IP (``ifconfig``/``ip``
 or the HTTP quorum) and the CARP state (``ifconfig``) -- run on worker threads
-(:class:`~s2s_agent.background.Background`): :meth:`RemedyLoop.kick` starts the due ones,
+(:class:`~s2s_agent.core.background.Background`): :meth:`RemedyLoop.kick` starts the due ones,
 :meth:`RemedyLoop.collect` takes their results, the main loop never waits. Without it
 (one-shot commands, tests) they run inline. After a reload the new loop inherits the old
 one's running remediation (``predecessor``): it starts nothing until that one finished,
@@ -22,15 +22,16 @@ import threading
 import time
 from collections.abc import Callable
 
-from .alerts import iso
-from .azureworker import AzureWorker
-from .background import Background
+from .act.azureworker import AzureWorker
+from .act.executor import Remediator
 from .config import Config
-from .errors import S2SError
-from .executor import Remediator
-from .ha import carp_role, wan_reader
-from .wan import WanTracker
-from .wanwatch import open_events, read_wan_ip
+from .core.background import Background
+from .core.clock import iso
+from .core.errors import S2SError
+from .decide.plan import Plan
+from .decide.wan import WanTracker
+from .observe.ha import carp_role, wan_reader
+from .observe.wanwatch import open_events, read_wan_ip
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,15 @@ class WanMonitor:
     """Polls the WAN IP (every ``poll_interval``, sooner while a change is pending or after
     an address event) through the hysteresis tracker."""
 
-    def __init__(self, settings, previous: str | None, *, read=read_wan_ip,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 background: Background | None = None):  # fmt: skip
+    def __init__(
+        self,
+        settings,
+        previous: str | None,
+        *,
+        read=read_wan_ip,
+        monotonic: Callable[[], float] = time.monotonic,
+        background: Background | None = None,
+    ):
         self.settings = settings
         self.read = read
         self.monotonic = monotonic
@@ -114,21 +121,34 @@ class WanMonitor:
 
 
 class RemedyLoop:
-    def __init__(self, cfg: Config, *, notify: Callable[[str, str], None],
-                 clock: Callable[[], float] = time.time, previous_wan: str | None = None,
-                 worker: AzureWorker | None = None, background: bool = False,
-                 wake: Callable[[], None] | None = None,
-                 predecessor: RemedyLoop | None = None):  # fmt: skip
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        notify: Callable[[str, str], None],
+        clock: Callable[[], float] = time.time,
+        previous_wan: str | None = None,
+        worker: AzureWorker | None = None,
+        background: bool = False,
+        wake: Callable[[], None] | None = None,
+        predecessor: RemedyLoop | None = None,
+    ):
         self.cfg = cfg
         self.clock = clock
         self.worker = worker or AzureWorker(cfg.path)
         self.remedy = Remediator(cfg, worker=self.worker, clock=clock, notify=notify)
-        self.wan = WanMonitor(cfg.wan, previous_wan, read=wan_reader(cfg),
-                              background=Background("wan-read", wake) if background else None)  # fmt: skip
+        self.wan = WanMonitor(
+            cfg.wan,
+            previous_wan,
+            read=wan_reader(cfg),
+            background=Background("wan-read", wake) if background else None,
+        )
         r = cfg.remediation
         self.carp = bool(r.carp_interface and r.carp_vhid is not None)
         # until CARP was read this node acts like a BACKUP: it must never act as standalone
-        self.role, self.role_why = ("unknown", "CARP state not read yet") if self.carp else ("standalone", "")  # fmt: skip
+        self.role, self.role_why = (
+            ("unknown", "CARP state not read yet") if self.carp else ("standalone", "")
+        )
         self._role_bg = Background("carp-read", wake) if background else None
         self._role_next = 0.0
         self._azure_next = 0.0
@@ -149,8 +169,11 @@ class RemedyLoop:
         return self.remedy.busy or (self.predecessor is not None and self.predecessor.remedy.busy)
 
     def to_dict(self) -> dict:
-        return {**self.remedy.to_dict(), "wan_ip": self.wan.tracker.current,
-                "azure_view": self.remedy.azure_view}  # fmt: skip
+        return {
+            **self.remedy.to_dict(),
+            "wan_ip": self.wan.tracker.current,
+            "azure_view": self.remedy.azure_view,
+        }
 
     def load(self, data: dict) -> None:
         if not isinstance(data, dict):
@@ -207,7 +230,10 @@ class RemedyLoop:
             done, value, error = self._role_bg.take()
             if done:
                 if error is not None:
-                    value = ("unknown", f"reading the CARP state failed: {type(error).__name__}: {error}")
+                    value = (
+                        "unknown",
+                        f"reading the CARP state failed: {type(error).__name__}: {error}",
+                    )
                 self.role, self.role_why = value
                 self._role_next = time.monotonic() + ROLE_REFRESH
                 got = True
@@ -215,12 +241,16 @@ class RemedyLoop:
 
     def next_wake(self) -> float:
         """When the main loop must come back (a monotonic time)."""
-        role = self._role_next if self.carp and self._role_bg is not None and not self._role_bg.busy else float("inf")  # fmt: skip
+        role = (
+            self._role_next
+            if self.carp and self._role_bg is not None and not self._role_bg.busy
+            else float("inf")
+        )
         return min(self.wan.next_wake(), role)
 
     # ---- deciding ----------------------------------------------------------------------
     def tick(self, tunnels: list[dict], observed_at: float | None = None) -> None:
-        """Decide (and maybe start) a remediation; annotate the remediated tunnel's status.
+        """Decide (and maybe start) a remediation (``tunnels`` is read, never written).
 
         ``observed_at`` (wall clock) is when ``tunnels`` were observed: health seen before the
         last remediation finished says nothing about its result, so no new plan acts on it.
@@ -247,12 +277,19 @@ class RemedyLoop:
             if plan.steps:
                 self.remedy.start(plan, wan_ip)
         self._maybe_read_azure()
-        self.annotate(entry)
 
-    def annotate(self, entry: dict) -> None:
+    # ---- the daemon's interface: status, plan, remediate, reload -------------------------
+    @property
+    def tunnel(self) -> str:
+        """The name of the remediated tunnel."""
+        return self.cfg.remediated_tunnel().name
+
+    def status(self) -> dict:
+        """The remediated tunnel's remediation records; the daemon merges them into its entry
+        of the status document (this loop never writes into the observer's data)."""
         plan = self.remedy.last_plan
         mem = self.remedy.to_dict()
-        entry["remediation"] = {
+        remediation = {
             "enabled": self.cfg.remediation.enabled,
             "role": self.role,
             "role_detail": self.role_why,
@@ -265,8 +302,56 @@ class RemedyLoop:
             "plan": plan.to_dict() if plan else None,
             "azure_writes_last_hour": len(self.remedy.history.writes_last_hour(self.clock())),
         }
-        entry["remediations"] = list(reversed(mem["records"]))
-        entry["azure"] = self.remedy.azure_view
+        return {
+            "remediation": remediation,
+            "remediations": list(reversed(mem["records"])),
+            "azure": self.remedy.azure_view,
+        }
+
+    def plan(self, health: str, *, dry_run: bool = True) -> dict:
+        """The plan for ``health`` now; recorded in the memory only when not ``dry_run``."""
+        wan_ip = self.wan.tracker.current
+        plan = self.remedy.decide(health, wan_ip, self.current_role(), dry_run=dry_run)
+        return {
+            "enabled": True,
+            "tunnel": self.tunnel,
+            "health": health,
+            "role": self.role,
+            "wan_ip": wan_ip,
+            "running": self.busy,
+            "plan": plan.to_dict(),
+        }
+
+    def remediate(self, health: str) -> dict:
+        """Plan and start the plan now (not while a remediation runs, also one from before a
+        reload); ``started`` says whether it did."""
+        may = not self.busy and self.predecessor is None
+        out = self.plan(health, dry_run=not may)  # recorded only when it may run
+        if not may:
+            return {**out, "started": False}
+        last = self.remedy.last_plan
+        started = self.remedy.start(Plan(last.steps, last.reason), self.wan.tracker.current)
+        return {**out, "started": started}
+
+    def running(self) -> RemedyLoop | None:
+        """For a reload: the loop whose remediation still runs (this one or the one before)."""
+        if self.remedy.busy:
+            return self
+        return self.predecessor if self.busy else None
+
+    def wake(self) -> bool:
+        """An address-change event arrived: True when the WAN IP should be read now."""
+        return self.wan.wake()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the running remediation (this loop's and its predecessor's)."""
+        self.remedy.wait(timeout)
+        if self.predecessor is not None:
+            self.predecessor.remedy.wait(timeout)
+
+    def last_record(self) -> dict | None:
+        records = self.remedy.to_dict()["records"]
+        return records[-1] if records else None
 
     def _maybe_read_azure(self) -> None:
         interval = self.cfg.remediation.azure_status_interval
@@ -284,7 +369,11 @@ class RemedyLoop:
                 view["read_at"] = iso(self.clock())
                 view["error"] = None
             except S2SError as exc:
-                view = {**(self.remedy.azure_view or {}), "error": str(exc), "read_at": iso(self.clock())}
+                view = {
+                    **(self.remedy.azure_view or {}),
+                    "error": str(exc),
+                    "read_at": iso(self.clock()),
+                }
                 log.warning("reading Azure's view of the connection failed: %s", exc)
             self.remedy.azure_view = view
 

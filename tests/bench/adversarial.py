@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import time
 
-from s2s_agent.errors import ParseError
-from s2s_agent.parsers import classify_line, parse_list_sas, parse_statusall
+from s2s_agent.core.errors import ParseError
+from s2s_agent.observe.parsers import classify_line, parse_list_sas, parse_statusall
 
 MB = 1_000_000
 HDR = "Security Associations (1 up, 0 connecting):\n"

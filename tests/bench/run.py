@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from s2s_agent.parsers import classify_line, parse_list_sas, parse_statusall
+from s2s_agent.observe.parsers import classify_line, parse_list_sas, parse_statusall
 from tests.bench.adversarial import bench_adversarial
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,11 @@ def replicate_statusall(n: int) -> str:
     out = []
     for i in range(1, n + 1):
         for ln in lines:
-            out.append(re.sub(r"\bcon1(?=[\[{])", f"con{i}", ln).replace("[1]", f"[{i}]").replace("{1}", f"{{{i}}}"))
+            out.append(
+                re.sub(r"\bcon1(?=[\[{])", f"con{i}", ln)
+                .replace("[1]", f"[{i}]")
+                .replace("{1}", f"{{{i}}}")
+            )
     return f"{head}Security Associations ({n} up, 0 connecting):\n" + "\n".join(out) + "\n"
 
 
@@ -99,7 +103,9 @@ def bench_azure_import() -> dict:
     )
     runs = []
     for _ in range(5):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
         runs.append([float(x) for x in out.stdout.split()])
     return {
         "daemon_modules_rss_mib": round(statistics.median(r[0] for r in runs), 1),
@@ -126,9 +132,14 @@ def bench_daemon(cycles: int, heal_runs: int) -> dict:
         lab.wait_for(lambda: lab.ping(1), 15, what="tunnel")
         azure = FakeAzureProc(lab)
         # remediation enabled (idle until the WAN IP changes); 10 s observation interval
-        agent = LabAgent(lab, "bench-agent", interval=10, azure=azure,
-                         remediation={"max_azure_writes_per_hour": 60, "azure_status_interval": 0},
-                         wan={"hold_seconds": 0.5, "hold_count": 1}).start()  # fmt: skip
+        agent = LabAgent(
+            lab,
+            "bench-agent",
+            interval=10,
+            azure=azure,
+            remediation={"max_azure_writes_per_hour": 60, "azure_status_interval": 0},
+            wan={"hold_seconds": 0.5, "hold_count": 1},
+        ).start()
         agent.wait_tunnel(lambda t: t["health"] == "UP" and t["probe"], 30, "UP")
         c0 = agent.status()["agent"]["cycles"]
         cpu0, _ = agent.cpu_rss()
@@ -176,25 +187,39 @@ def bench_heal(lab, agent, runs: int) -> dict:
     for i in range(runs):
         new_ip = ips[i % 2]
         before = len(agent.tunnel().get("remediations") or [])
-        pinger = lab.popen("onprem", ["ping", "-D", "-n", "-i", "0.05", "-W", "1", "-I", "192.168.1.1",
-                                      "10.1.10.1"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+        pinger = lab.popen(
+            "onprem",
+            ["ping", "-D", "-n", "-i", "0.05", "-W", "1", "-I", "192.168.1.1", "10.1.10.1"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(0.3)
         t0 = time.time()
         lab.set_wan_ip(new_ip)
-        t = agent.wait_tunnel(lambda t, b=before: len(t.get("remediations") or []) > b
-                              and t["remediations"][0]["ok"] is not None, 60, f"heal {i}")  # fmt: skip
+        t = agent.wait_tunnel(
+            lambda t, b=before: (
+                len(t.get("remediations") or []) > b and t["remediations"][0]["ok"] is not None
+            ),
+            60,
+            f"heal {i}",
+        )
         time.sleep(0.5)
         pinger.terminate()
         out, _ = pinger.communicate(timeout=10)
         rec = t["remediations"][0]
         first = first_reply_after(out.splitlines(), t0)
         steps = {s["kind"]: s["seconds"] for s in rec["steps"]}
-        rows.append({
-            "ok": rec["ok"], "total_s": round(first - t0, 3) if first else None,
-            "detect_s": round(rec["started_ts"] - t0, 3), "azure_s": steps.get("update_lng"),
-            "local_apply_s": steps.get("apply_local_id"), "ike_s": steps.get("restart_ike"),
-            "verify_s": steps.get("verify"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "ok": rec["ok"],
+                "total_s": round(first - t0, 3) if first else None,
+                "detect_s": round(rec["started_ts"] - t0, 3),
+                "azure_s": steps.get("update_lng"),
+                "local_apply_s": steps.get("apply_local_id"),
+                "ike_s": steps.get("restart_ike"),
+                "verify_s": steps.get("verify"),
+            }
+        )
         print(f"  heal {i + 1}/{runs}: {rows[-1]}", flush=True)
         time.sleep(1)
 
@@ -202,10 +227,16 @@ def bench_heal(lab, agent, runs: int) -> dict:
         vals = [r[key] for r in rows if r[key] is not None]
         return round(statistics.median(vals), 3) if vals else None
 
-    return {"runs": len(rows), "ok": sum(1 for r in rows if r["ok"]),
-            **{f"median_{k}": med(k) for k in ("total_s", "detect_s", "azure_s", "local_apply_s",
-                                                 "ike_s", "verify_s")},
-            "max_total_s": max((r["total_s"] or 0) for r in rows), "rows": rows}  # fmt: skip
+    return {
+        "runs": len(rows),
+        "ok": sum(1 for r in rows if r["ok"]),
+        **{
+            f"median_{k}": med(k)
+            for k in ("total_s", "detect_s", "azure_s", "local_apply_s", "ike_s", "verify_s")
+        },
+        "max_total_s": max((r["total_s"] or 0) for r in rows),
+        "rows": rows,
+    }
 
 
 def main(argv=None) -> int:
@@ -222,10 +253,30 @@ def main(argv=None) -> int:
         results["daemon"] = bench_daemon(args.cycles, args.heal_runs)
     targets = [
         ("statusall, 1,000 tunnels", results["parsers"]["statusall_1000_ms"], "ms", "<= 50"),
-        ("swanctl --list-sas, 1,000 tunnels", results["parsers"]["list_sas_1000_ms"], "ms", "<= 50"),
-        ("classify ipsec.log lines", results["parsers"]["classify_ipsec_log_lines_per_s"], "lines/s", ">= 100000"),
-        ("classify charon.log lines", results["parsers"]["classify_charon_log_lines_per_s"], "lines/s", ">= 100000"),
-        ("adversarial 1 MB / 60 KB lines, slowest", max(results["adversarial_ms"].values()), "ms", "<= 100"),
+        (
+            "swanctl --list-sas, 1,000 tunnels",
+            results["parsers"]["list_sas_1000_ms"],
+            "ms",
+            "<= 50",
+        ),
+        (
+            "classify ipsec.log lines",
+            results["parsers"]["classify_ipsec_log_lines_per_s"],
+            "lines/s",
+            ">= 100000",
+        ),
+        (
+            "classify charon.log lines",
+            results["parsers"]["classify_charon_log_lines_per_s"],
+            "lines/s",
+            ">= 100000",
+        ),
+        (
+            "adversarial 1 MB / 60 KB lines, slowest",
+            max(results["adversarial_ms"].values()),
+            "ms",
+            "<= 100",
+        ),
     ]
     a = results.get("azure_import")
     if a:

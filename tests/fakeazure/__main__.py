@@ -24,7 +24,7 @@ import signal
 import threading
 from typing import Any
 
-from s2s_agent.osio import run
+from s2s_agent.core.osio import run
 
 from .seed import Names
 from .server import FakeAzure

@@ -33,13 +33,8 @@ GOLDEN = Path(__file__).resolve().parent
 ROOT = GOLDEN.parent.parent
 sys.path.insert(0, str(ROOT / "agent"))
 
-from s2s_agent.errors import ParseError  # noqa: E402
-from s2s_agent.parsers import (  # noqa: E402
-    parse_list_sas,
-    parse_log,
-    parse_statusall,
-    parse_vici_sas,
-)
+from s2s_agent.core.errors import ParseError  # noqa: E402
+from s2s_agent.observe.parsers import parse_list_sas, parse_log, parse_statusall, parse_vici_sas  # noqa: E402
 
 LOG_YEAR = 2026
 SAMPLE_KINDS = {"statusall": "statusall", "swanctl": "swanctl", "vici": "vici", "logs": "log"}

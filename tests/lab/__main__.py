@@ -26,8 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "command", choices=["up", "down", "status", "initiate", "ping", "capture", "azure-peer"]
     )
-    ap.add_argument("--ip", help="azure-peer: the onprem IP the Azure side expects "
-                    "(default: $S2S_NEW_IP, as the fake Azure's --on-change-cmd sets it)")
+    ap.add_argument(
+        "--ip",
+        help="azure-peer: the onprem IP the Azure side expects "
+        "(default: $S2S_NEW_IP, as the fake Azure's --on-change-cmd sets it)",
+    )
     ap.add_argument(
         "--root", default=str(DEFAULT_ROOT), help="lab directory (default: %(default)s)"
     )
@@ -53,9 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             root.mkdir(parents=True, exist_ok=True)
-            sc = Scenario(
-                mode=args.mode, con2=args.multi, con3=args.multi, multiwan=args.multiwan
-            )
+            sc = Scenario(mode=args.mode, con2=args.multi, con3=args.multi, multiwan=args.multiwan)
             lab = Lab(root, prefix=args.prefix, scenario=sc, autoclean=False).up()
             print(json.dumps(lab.status(), indent=2))
             print(f"onprem shell: nsenter -t {lab.anchor_pid('onprem')} -n -m")

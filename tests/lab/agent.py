@@ -71,14 +71,33 @@ class FakeAzureProc:
         hook = f"{sys.executable} -m tests.lab azure-peer --root {lab.root}"
         self.proc = lab.popen(
             "onprem",
-            [sys.executable, "-m", "tests.fakeazure", "--info", str(self.info_path),
-             "--on-change-cmd", hook, "--gateway-ip", lab.wan_ip, "--lro-delay", str(lro_delay),
-             "--fail-puts", str(fail_puts), *(["--second-site"] if second_site else []),
-             *(a for f in fail_lngs for a in ("--fail-lng", f))],
-            cwd=str(repo), env={**os.environ, "PYTHONPATH": str(repo)}, stdout=subprocess.DEVNULL, stderr=open(lab.root / "fakeazure.log", "ab"),  # noqa: SIM115
-        )  # fmt: skip
-        wait_for(lambda: self.info_path.exists() and self.info_path.stat().st_size > 0, 20,
-                 what="the fake Azure to start")  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "tests.fakeazure",
+                "--info",
+                str(self.info_path),
+                "--on-change-cmd",
+                hook,
+                "--gateway-ip",
+                lab.wan_ip,
+                "--lro-delay",
+                str(lro_delay),
+                "--fail-puts",
+                str(fail_puts),
+                *(["--second-site"] if second_site else []),
+                *(a for f in fail_lngs for a in ("--fail-lng", f)),
+            ],
+            cwd=str(repo),
+            env={**os.environ, "PYTHONPATH": str(repo)},
+            stdout=subprocess.DEVNULL,
+            stderr=open(lab.root / "fakeazure.log", "ab"),  # noqa: SIM115
+        )
+        wait_for(
+            lambda: self.info_path.exists() and self.info_path.stat().st_size > 0,
+            20,
+            what="the fake Azure to start",
+        )
         time.sleep(0.2)
         self.info = json.loads(self.info_path.read_text())
 
@@ -87,11 +106,18 @@ class FakeAzureProc:
         secret.write_text(self.info["client_secret"])
         secret.chmod(0o600)
         i = self.info
-        return {"tenant_id": i["tenant_id"], "client_id": i["client_id"],
-                "client_secret_file": str(secret), "subscription_id": i["subscription_id"],
-                "resource_group": i["resource_group"], "local_network_gateway": i["lng_name"],
-                "connection": i["connection_name"], "authority": i["url"], "arm_endpoint": i["url"],
-                "ca_bundle": i["ca_path"]}  # fmt: skip
+        return {
+            "tenant_id": i["tenant_id"],
+            "client_id": i["client_id"],
+            "client_secret_file": str(secret),
+            "subscription_id": i["subscription_id"],
+            "resource_group": i["resource_group"],
+            "local_network_gateway": i["lng_name"],
+            "connection": i["connection_name"],
+            "authority": i["url"],
+            "arm_endpoint": i["url"],
+            "ca_bundle": i["ca_path"],
+        }
 
     def _azclient(self, *args: str) -> str:
         repo = str(Path(__file__).resolve().parents[2])
@@ -141,11 +167,21 @@ class FakeAzureProc:
 
 
 class LabAgent:
-    def __init__(self, lab: Lab, name: str = "agent", *, source: str = "vici",
-                 interval: float = 1.0, probe: bool = True, log: str = "syslog",
-                 reminder: float = 3600.0, azure: FakeAzureProc | None = None,
-                 remediation: dict | None = None, wan: dict | None = None,
-                 swanctl: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        lab: Lab,
+        name: str = "agent",
+        *,
+        source: str = "vici",
+        interval: float = 1.0,
+        probe: bool = True,
+        log: str = "syslog",
+        reminder: float = 3600.0,
+        azure: FakeAzureProc | None = None,
+        remediation: dict | None = None,
+        wan: dict | None = None,
+        swanctl: str | None = None,
+    ):
         self.lab = lab
         self.dir = lab.root / name
         shutil.rmtree(self.dir, ignore_errors=True)  # every agent starts without memory
@@ -154,26 +190,49 @@ class LabAgent:
         self.syslog = SyslogListener(self.dir / "alerts.sock")
         tunnel = {"name": "azure-hq", "ike": "con1", "children": ["con1"]}
         if probe:
-            tunnel["probe"] = {"source": "192.168.1.1", "target": "10.1.10.1", "count": 2, "timeout": 1}
+            tunnel["probe"] = {
+                "source": "192.168.1.1",
+                "target": "10.1.10.1",
+                "count": 2,
+                "timeout": 1,
+            }
         cfg = {
-            "agent": {"interval": interval, "state_dir": str(self.dir / "state"),
-                      "control_socket": str(self.dir / "s2s-agent.sock"), "log_level": "info"},
-            "strongswan": {"source": source, "command_timeout": 5,
-                           "log_file": str(lab.syslog_log() if log == "syslog" else lab.charon_log("onprem"))},
+            "agent": {
+                "interval": interval,
+                "state_dir": str(self.dir / "state"),
+                "control_socket": str(self.dir / "s2s-agent.sock"),
+                "log_level": "info",
+            },
+            "strongswan": {
+                "source": source,
+                "command_timeout": 5,
+                "log_file": str(lab.syslog_log() if log == "syslog" else lab.charon_log("onprem")),
+            },
             "alerts": {"syslog_socket": str(self.syslog.path), "reminder_interval": reminder},
             "health": {"event_window": 300},
             "tunnels": [tunnel],
-        }  # fmt: skip
+        }
         if swanctl is not None:
             cfg["strongswan"]["swanctl"] = swanctl
         if azure is not None:
             cfg["azure"] = azure.settings(self.dir)
-            cfg["wan"] = {"source": "interface", "interface": "wan0", "allow_private": True,
-                          "hold_seconds": 0.3, "hold_count": 1, "poll_interval": 5, **(wan or {})}
-            cfg["remediation"] = {"enabled": True, "local_backend": "swanctl",
-                                  "swanctl_conf": "/etc/swanctl/swanctl.conf",
-                                  "verify_timeout": 15, "azure_status_interval": 5,
-                                  **(remediation or {})}  # fmt: skip
+            cfg["wan"] = {
+                "source": "interface",
+                "interface": "wan0",
+                "allow_private": True,
+                "hold_seconds": 0.3,
+                "hold_count": 1,
+                "poll_interval": 5,
+                **(wan or {}),
+            }
+            cfg["remediation"] = {
+                "enabled": True,
+                "local_backend": "swanctl",
+                "swanctl_conf": "/etc/swanctl/swanctl.conf",
+                "verify_timeout": 15,
+                "azure_status_interval": 5,
+                **(remediation or {}),
+            }
         self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         self.proc: subprocess.Popen | None = None
         self.stderr_path = self.dir / "agent.stderr"
@@ -182,9 +241,12 @@ class LabAgent:
         self._stderr = open(self.stderr_path, "ab")  # noqa: SIM115 - closed in stop()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = self.lab.popen(
-            "onprem", [sys.executable, "-m", "s2s_agent", "run", "-c", str(self.config_path)],
-            stdout=subprocess.DEVNULL, stderr=self._stderr, env=env,
-        )  # fmt: skip
+            "onprem",
+            [sys.executable, "-m", "s2s_agent", "run", "-c", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            env=env,
+        )
         wait_for(lambda: self.status_or_none() is not None, 15, what="the agent's control socket")
         return self
 
@@ -214,8 +276,11 @@ class LabAgent:
     def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "s2s_agent", *args, "-c", str(self.config_path)],
-            capture_output=True, text=True, timeout=30, check=check,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=check,
+        )
 
     def status_or_none(self) -> dict | None:
         r = self.cli("status", "--json")
@@ -245,7 +310,9 @@ class LabAgent:
         try:
             return wait_for(check, timeout, interval=0.5, what=what)
         except Exception as exc:
-            raise AssertionError(f"{what}: last tunnel status {last}; agent stderr: {self.stderr_tail()}") from exc
+            raise AssertionError(
+                f"{what}: last tunnel status {last}; agent stderr: {self.stderr_tail()}"
+            ) from exc
 
     def stderr_tail(self, n: int = 20) -> str:
         try:

@@ -267,7 +267,7 @@ def capture_logs(base: Path, out: Path) -> list[str]:
 
 
 def strongswan_version() -> str:
-    from s2s_agent.osio import run
+    from s2s_agent.core.osio import run
 
     return run(["ipsec", "--version"], ok_codes=range(256)).stdout.splitlines()[0].strip()
 
@@ -307,7 +307,7 @@ retransmit_tries=2 and these steps:
 
 {step_lines}
 
-One real line per event kind of `s2s_agent.model.LOG_KINDS` in `logs/charon.log` (the same
+One real line per event kind of `s2s_agent.core.model.LOG_KINDS` in `logs/charon.log` (the same
 events are in `logs/ipsec.log` with the syslog header):
 
 | kind | first line |

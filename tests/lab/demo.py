@@ -63,18 +63,36 @@ def main(argv: list[str] | None = None) -> int:
         lab.up()
         lab.initiate("con1")
         lab.wait_for(lambda: lab.ping(1), 15, what="the first in-tunnel ping")
-        print(f"  tunnel con1 up: {lab.wan_ip} <=> 203.0.113.1, ping 192.168.1.1 -> 10.1.10.1 works")
-        say("starting the fake Azure (Entra ID + ARM over HTTPS; an LNG update reprograms the "
-            "Azure-side charon, as Azure does)")
+        print(
+            f"  tunnel con1 up: {lab.wan_ip} <=> 203.0.113.1, ping 192.168.1.1 -> 10.1.10.1 works"
+        )
+        say(
+            "starting the fake Azure (Entra ID + ARM over HTTPS; an LNG update reprograms the "
+            "Azure-side charon, as Azure does)"
+        )
         azure = FakeAzureProc(lab)
-        print(f"  Local Network Gateway {azure.info['lng_name']}: gatewayIpAddress {azure.lng_ip()}")
+        print(
+            f"  Local Network Gateway {azure.info['lng_name']}: gatewayIpAddress {azure.lng_ip()}"
+        )
 
         say("starting s2s-agent in the onprem namespace (VICI, charon log, probe, remediation on)")
-        agent = LabAgent(lab, "demo-agent", interval=2, azure=azure,
-                         remediation={"backoff_base": 5, "backoff_cap": 20}).start()  # fmt: skip
+        agent = LabAgent(
+            lab,
+            "demo-agent",
+            interval=2,
+            azure=azure,
+            remediation={"backoff_base": 5, "backoff_cap": 20},
+        ).start()
         lab.ping(3)
-        agent.wait_tunnel(lambda t: t["health"] == "UP" and (t["bytes_in"] or 0) > 0
-                          and (t["probe"] or {}).get("received"), 30, "UP with a probe reply")
+        agent.wait_tunnel(
+            lambda t: (
+                t["health"] == "UP"
+                and (t["bytes_in"] or 0) > 0
+                and (t["probe"] or {}).get("received")
+            ),
+            30,
+            "UP with a probe reply",
+        )
         say("s2s-agent status")
         show_status(agent)
 
@@ -82,15 +100,20 @@ def main(argv: list[str] | None = None) -> int:
         say(f"the ISP changes the WAN address: {lab.wan_ip} -> {new_ip} (the tunnel breaks)")
         t0 = time.monotonic()
         lab.set_wan_ip(new_ip)
-        t = agent.wait_tunnel(lambda t: (t["remediations"] or [{}])[0].get("ok") and t["health"] == "UP",
-                              60, "healed")  # fmt: skip
+        t = agent.wait_tunnel(
+            lambda t: (t["remediations"] or [{}])[0].get("ok") and t["health"] == "UP", 60, "healed"
+        )
         took = time.monotonic() - t0
         rec = t["remediations"][0]
         for st in rec["steps"]:
-            print(f"  {st['kind']:15s} {'ok' if st['ok'] else 'FAILED':6s} {st['seconds']:6.2f}s  {st['detail']}")
+            print(
+                f"  {st['kind']:15s} {'ok' if st['ok'] else 'FAILED':6s} {st['seconds']:6.2f}s  {st['detail']}"
+            )
         print(f"  healed without a person in {took:.1f}s (Azure's own FQDN answer: 5+ minutes)")
-        print(f"  Azure LNG gatewayIpAddress is now {azure.lng_ip()}; in-tunnel ping: "
-              f"{'works' if lab.ping(2) else 'FAILS'}")  # fmt: skip
+        print(
+            f"  Azure LNG gatewayIpAddress is now {azure.lng_ip()}; in-tunnel ping: "
+            f"{'works' if lab.ping(2) else 'FAILS'}"
+        )
         say("s2s-agent status")
         show_status(agent)
         seen = show_alerts(agent, 0)
@@ -107,10 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         seen = show_alerts(agent, seen)
         print(f"  s2s-agent check: {agent.cli('check').stdout.strip()}")
 
-        say("the Azure side comes back; the agent's repair ladder re-initiates the tunnel by itself")
+        say(
+            "the Azure side comes back; the agent's repair ladder re-initiates the tunnel by itself"
+        )
         lab.start_charon("azure")
-        agent.wait_tunnel(lambda t: t["health"] == "UP" and (t["probe"] or {}).get("received"),
-                          120, "UP again with a probe reply")  # fmt: skip
+        agent.wait_tunnel(
+            lambda t: t["health"] == "UP" and (t["probe"] or {}).get("received"),
+            120,
+            "UP again with a probe reply",
+        )
         say("s2s-agent status")
         show_status(agent)
         show_alerts(agent, seen)

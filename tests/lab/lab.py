@@ -33,7 +33,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from s2s_agent.osio import Result, run
+from s2s_agent.core.osio import Result, run
 
 from . import config, netns, plugins, topology
 from .config import Scenario

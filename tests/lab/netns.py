@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from s2s_agent.osio import run
+from s2s_agent.core.osio import run
 
 from . import config, topology
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from s2s_agent.osio import run
+from s2s_agent.core.osio import run
 
 from .lab import Lab
 
@@ -135,7 +135,7 @@ def capture(out: Path) -> list[str]:
         "| no-daemon.json | `--uri` to a socket nobody listens on |\n\n"
         "Each file: `argv`, `plugins_hidden`, `returncode`, `stdout`, `stderr` exactly as "
         "swanctl wrote them. The PSK in the bad config is a dummy.\n"
-        "Used by tests/unit/test_tunnelctl_load.py.\n"
+        "Used by tests/act/test_tunnelctl_load.py.\n"
     )
     return written
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from s2s_agent.osio import run
+from s2s_agent.core.osio import run
 
 from . import topology
 

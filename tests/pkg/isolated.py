@@ -37,9 +37,11 @@ def make_freebsd_python(env_dir: Path, system_modules: tuple[str, ...]) -> Path:
     site = Path(
         subprocess.run(
             [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
-    )  # fmt: skip
+    )
     src_site = Path(sysconfig.get_paths()["purelib"])
     for name in system_modules:
         found = [
@@ -74,17 +76,24 @@ def run_launcher(
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["sh", str(launcher), *args],
-        capture_output=True, text=True, timeout=TIMEOUT, env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=clean_env(),
         cwd=cwd or launcher.parent,
-    )  # fmt: skip
+    )
 
 
 def run_python(installed_root: Path, python: Path, code: str) -> subprocess.CompletedProcess:
     prelude = f"import sys; sys.path[:0] = [{str(installed_root) + LIB!r}]\n"
     return subprocess.run(
         [str(python), "-I", "-c", prelude + code],
-        capture_output=True, text=True, timeout=TIMEOUT, env=clean_env(), cwd=installed_root,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=clean_env(),
+        cwd=installed_root,
+    )
 
 
 # --- the package scripts' chroot(8), for tests ----------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import FILES, require_tool
-from .test_gui import PHASE1, STUBS
+from .harness import PHASE1, STUBS
 
 APPLY = FILES / "usr/local/libexec/s2s-agent/apply-myid.php"
 
@@ -33,8 +33,9 @@ azure: IKEv2, no reauthentication, rekeying every 28800s, dpd delay 10s
 """
 
 
-def run_apply(tmp_path: Path, *args: str, phase1=None, noload: bool = False,
-              dirty: bool = False) -> tuple[int, dict, dict]:  # fmt: skip
+def run_apply(
+    tmp_path: Path, *args: str, phase1=None, noload: bool = False, dirty: bool = False
+) -> tuple[int, dict, dict]:
     php = require_tool("php")
     cfg_file = tmp_path / "config.json"
     cfg_file.write_text(json.dumps({"ipsec": {"phase1": phase1 or PHASE1}}))
@@ -51,9 +52,14 @@ def run_apply(tmp_path: Path, *args: str, phase1=None, noload: bool = False,
     # apply-myid.php loads <its prefix>/pkg/s2s-agent.inc; files/ mirrors the installed
     # layout, so the source file finds the source .inc. pfSense's own includes (config.inc,
     # ...) come from include_path, here the stand-ins.
-    env = {**os.environ, "S2S_TEST_CONFIG": str(cfg_file), "S2S_TEST_DUMP": str(dump),
-           "S2S_TEST_LOADED": str(tmp_path / "loaded"), "S2S_TEST_VARRUN": str(tmp_path),
-           "S2S_TEST_SWANCTL_NOLOAD": "1" if noload else "0"}  # fmt: skip
+    env = {
+        **os.environ,
+        "S2S_TEST_CONFIG": str(cfg_file),
+        "S2S_TEST_DUMP": str(dump),
+        "S2S_TEST_LOADED": str(tmp_path / "loaded"),
+        "S2S_TEST_VARRUN": str(tmp_path),
+        "S2S_TEST_SWANCTL_NOLOAD": "1" if noload else "0",
+    }
     r = subprocess.run(
         [
             php,
@@ -83,8 +89,10 @@ def loaded_id(tmp_path: Path, conn: str = "con1") -> str | None:
 
 def test_apply_myid_changes_address_identifier(tmp_path):
     code, out, state = run_apply(tmp_path, "--ikeid", "1", "--ip", "203.0.113.9")
-    assert (code, out) == (0, {"changed": True, "old": "203.0.113.5", "new": "203.0.113.9",
-                               "pending_applied": False})  # fmt: skip
+    assert (code, out) == (
+        0,
+        {"changed": True, "old": "203.0.113.5", "new": "203.0.113.9", "pending_applied": False},
+    )
     assert state["config"]["ipsec"]["phase1"][0]["myid_data"] == "203.0.113.9"
     names = [c[0] for c in state["calls"]]
     assert names == ["write_config", "ipsec_configure", "ipsec_reload_package_hook"]
@@ -128,10 +136,16 @@ def test_apply_myid_refuses_other_identifier_types_and_unknown_ikeid(tmp_path):
     assert code == 1 and "ikeid 7" in out["error"]
 
 
-@pytest.mark.parametrize(("protocol", "ip", "ok"), [
-    (None, "2001:db8::9", False), ("inet", "2001:db8::9", False), ("inet6", "203.0.113.9", False),
-    ("inet6", "2001:db8::9", True), ("both", "2001:db8::9", True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("protocol", "ip", "ok"),
+    [
+        (None, "2001:db8::9", False),
+        ("inet", "2001:db8::9", False),
+        ("inet6", "203.0.113.9", False),
+        ("inet6", "2001:db8::9", True),
+        ("both", "2001:db8::9", True),
+    ],
+)
 def test_apply_myid_keeps_the_address_family_of_the_phase_1(tmp_path, protocol, ip, ok):
     p1 = {**PHASE1[0], **({"protocol": protocol} if protocol else {})}
     code, out, state = run_apply(tmp_path, "--ikeid", "1", "--ip", ip, phase1=[p1])
@@ -141,17 +155,20 @@ def test_apply_myid_keeps_the_address_family_of_the_phase_1(tmp_path, protocol, 
 
 
 def test_apply_myid_refuses_a_disabled_phase_1(tmp_path):
-    code, out, state = run_apply(tmp_path, "--ikeid", "1", "--ip", "203.0.113.9",
-                                 phase1=[{**PHASE1[0], "disabled": ""}])  # fmt: skip
+    code, out, state = run_apply(
+        tmp_path, "--ikeid", "1", "--ip", "203.0.113.9", phase1=[{**PHASE1[0], "disabled": ""}]
+    )
     assert code == 1 and "disabled" in out["error"] and state["calls"] == []
 
 
 def test_parse_local_ids_of_real_swanctl_output():
     php = require_tool("php")
     inc = FILES / "usr/local/pkg/s2s-agent-myid.inc"
-    code = (f"require {json.dumps(str(inc))};"
-            f"echo json_encode([s2s_agent_parse_local_ids({json.dumps(LIST_CONNS_SAMPLE)}, 'azure'),"
-            f" s2s_agent_parse_local_ids({json.dumps(LIST_CONNS_SAMPLE)}, 'azure-net')]);")  # fmt: skip
+    code = (
+        f"require {json.dumps(str(inc))};"
+        f"echo json_encode([s2s_agent_parse_local_ids({json.dumps(LIST_CONNS_SAMPLE)}, 'azure'),"
+        f" s2s_agent_parse_local_ids({json.dumps(LIST_CONNS_SAMPLE)}, 'azure-net')]);"
+    )
     r = subprocess.run([php, "-r", code], capture_output=True, text=True, timeout=60)
     assert json.loads(r.stdout) == [["198.51.100.2"], []], r.stderr
 
@@ -176,10 +193,24 @@ def test_apply_myid_loads_only_the_inc_of_its_own_prefix(tmp_path):
     prepend = tmp_path / "prepend.php"
     prepend.write_text("<?php define('S2S_AGENT_LOAD_TIMEOUT', 1);\n")
     r = subprocess.run(
-        [php, "-d", f"include_path={tmp_path}:{STUBS}", "-d", f"auto_prepend_file={prepend}",
-         str(APPLY), "--ikeid", "1", "--ip", "203.0.113.5"],
-        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            php,
+            "-d",
+            f"include_path={tmp_path}:{STUBS}",
+            "-d",
+            f"auto_prepend_file={prepend}",
+            str(APPLY),
+            "--ikeid",
+            "1",
+            "--ip",
+            "203.0.113.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
     assert "EVIL" not in r.stdout, r.stdout + r.stderr
     assert "error" in json.loads(r.stdout)  # the real .inc ran (no charon here)
     # a copy in another root uses that root's .inc
@@ -192,6 +223,9 @@ def test_apply_myid_loads_only_the_inc_of_its_own_prefix(tmp_path):
     )
     r = subprocess.run(
         [php, str(root / "libexec/s2s-agent/apply-myid.php"), "--ikeid", "1", "--ip", "1.2.3.4"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert (r.returncode, json.loads(r.stdout)) == (1, {"error": "copy"})

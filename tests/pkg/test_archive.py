@@ -97,11 +97,21 @@ def test_pure_python_libraries_are_bundled(members):
     """pfSense's repository has no py311-requests/-yaml to depend on: they ship inside."""
     names = {m.name for m in members}
     lib = "/usr/local/lib/s2s-agent/"
-    for path in ("requests/__init__.py", "urllib3/__init__.py", "idna/__init__.py",
-                 "certifi/cacert.pem", "charset_normalizer/md.py", "charset_normalizer/cd.py",
-                 "yaml/__init__.py", "yaml/scanner.py", "msal/application.py",
-                 "jwt/__init__.py", "isodate/__init__.py", "typing_extensions.py",
-                 "s2s_agent/credential.py"):  # fmt: skip
+    for path in (
+        "requests/__init__.py",
+        "urllib3/__init__.py",
+        "idna/__init__.py",
+        "certifi/cacert.pem",
+        "charset_normalizer/md.py",
+        "charset_normalizer/cd.py",
+        "yaml/__init__.py",
+        "yaml/scanner.py",
+        "msal/application.py",
+        "jwt/__init__.py",
+        "isodate/__init__.py",
+        "typing_extensions.py",
+        "s2s_agent/act/credential.py",
+    ):
         assert lib + path in names, path
 
 
@@ -185,8 +195,9 @@ def test_make_package_builds_one_file_per_release_family(tmp_path, monkeypatch, 
     built = builder.build(builder.parse_args(["--out", str(tmp_path), "--skip-plist-check"]))
     v = builder.agent_version()
     assert [p.name for p in built] == [
-        f"pfSense-pkg-s2s-agent-{v}-pfSense-2.7.pkg", f"pfSense-pkg-s2s-agent-{v}-pfSense-2.8.pkg",
-    ]  # fmt: skip
+        f"pfSense-pkg-s2s-agent-{v}-pfSense-2.7.pkg",
+        f"pfSense-pkg-s2s-agent-{v}-pfSense-2.8.pkg",
+    ]
     abis = []
     for p in built:
         with tarfile.open(p, "r:xz") as tar:
@@ -244,10 +255,15 @@ def run_script(manifest: dict, kind: str, root: Path, tmp: Path) -> list[dict]:
     """Run one of the manifest's scripts as pkg(8) does (``sh -c``) for ``pkg -r root``."""
     log = tmp / "calls.log"
     log.unlink(missing_ok=True)
-    env = {**clean_env(), "PKG_ROOTDIR": str(root), "S2S_PKG8_LOG": str(log),
-           "PATH": f"{tmp / 'stubbin'}:{os.environ['PATH']}"}  # fmt: skip
-    r = subprocess.run(["sh", "-c", manifest["scripts"][kind]], env=env, capture_output=True,
-                       text=True, timeout=60)  # fmt: skip
+    env = {
+        **clean_env(),
+        "PKG_ROOTDIR": str(root),
+        "S2S_PKG8_LOG": str(log),
+        "PATH": f"{tmp / 'stubbin'}:{os.environ['PATH']}",
+    }
+    r = subprocess.run(
+        ["sh", "-c", manifest["scripts"][kind]], env=env, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
 
@@ -271,7 +287,7 @@ def test_scripts_act_inside_pkg_rootdir_never_on_the_host(manifest, tmp_path):
     assert [(c["argv"], c["rootdir"]) for c in calls] == [
         ("/usr/local/bin/python3.11 -I -m compileall -q -j 0 /usr/local/lib/s2s-agent", str(root)),
         (php + "POST-INSTALL", str(root)),
-    ]  # fmt: skip
+    ]
     assert (root / PYCACHE.lstrip("/")).is_dir()
     calls = run_script(manifest, "pre-deinstall", root, tmp_path)
     assert [c["argv"] for c in calls] == [php + "DEINSTALL"]

@@ -16,9 +16,8 @@ import pytest
 import yaml
 
 from .conftest import FILES, PORT, require_tool
+from .harness import GOOD, INC, PHASE1, STATUS, STUBS, render_page, run_harness
 
-STUBS = Path(__file__).parent / "php_stubs"
-INC = FILES / "usr/local/pkg/s2s-agent.inc"
 APPLY = FILES / "usr/local/libexec/s2s-agent/apply-myid.php"
 PHP_FILES = sorted(p for p in FILES.rglob("*") if p.suffix in (".php", ".inc"))
 XML_FILES = sorted(FILES.rglob("*.xml"))
@@ -30,44 +29,148 @@ XML_FILES = sorted(FILES.rglob("*.xml"))
 # ($service[...] keys) and src/etc/inc/xmlparse.inc listtags_pkg() (list elements).
 PACKAGEGUI_ELEMENTS = {
     # document / top level
-    "packagegui", "copyright", "name", "title", "description", "version", "include_file",
-    "aftersaveredirect", "savetext", "savehelp", "saveicon", "savebtnclass", "note",
-    "addedit_string", "delete_string", "adddeleteeditpagefields", "donotsave", "preoutput",
-    "start_command", "restart_command", "filter_rules_needed", "shortcut_section",
-    "custom_php_validation_command", "custom_php_resync_config_command",
-    "custom_php_install_command", "custom_php_deinstall_command",
-    "custom_php_pre_deinstall_command", "custom_php_global_functions",
-    "custom_php_command_before_form", "custom_php_after_form_command",
-    "custom_php_after_head_command", "custom_add_php_command", "custom_add_php_command_late",
-    "custom_delete_php_command", "plugins", "ramdisk_dir_names",
+    "packagegui",
+    "copyright",
+    "name",
+    "title",
+    "description",
+    "version",
+    "include_file",
+    "aftersaveredirect",
+    "savetext",
+    "savehelp",
+    "saveicon",
+    "savebtnclass",
+    "note",
+    "addedit_string",
+    "delete_string",
+    "adddeleteeditpagefields",
+    "donotsave",
+    "preoutput",
+    "start_command",
+    "restart_command",
+    "filter_rules_needed",
+    "shortcut_section",
+    "custom_php_validation_command",
+    "custom_php_resync_config_command",
+    "custom_php_install_command",
+    "custom_php_deinstall_command",
+    "custom_php_pre_deinstall_command",
+    "custom_php_global_functions",
+    "custom_php_command_before_form",
+    "custom_php_after_form_command",
+    "custom_php_after_head_command",
+    "custom_add_php_command",
+    "custom_add_php_command_late",
+    "custom_delete_php_command",
+    "plugins",
+    "ramdisk_dir_names",
     # <menu>
-    "menu", "tooltiptext", "section", "url", "configfile",
+    "menu",
+    "tooltiptext",
+    "section",
+    "url",
+    "configfile",
     # <service>
-    "service", "rcfile", "executable", "prefix", "startcmd", "stopcmd", "restartcmd",
-    "custom_php_service_status_command", "starts_on_sync",
+    "service",
+    "rcfile",
+    "executable",
+    "prefix",
+    "startcmd",
+    "stopcmd",
+    "restartcmd",
+    "custom_php_service_status_command",
+    "starts_on_sync",
     # <tabs>
-    "tabs", "tab", "text", "active", "xml", "tab_level",
+    "tabs",
+    "tab",
+    "text",
+    "active",
+    "xml",
+    "tab_level",
     # <fields>
-    "fields", "field", "fielddescr", "fieldname", "type", "size", "required", "default_value",
-    "options", "option", "value", "source", "source_name", "source_value",
-    "show_disable_value", "multiple", "rows", "cols", "encoding", "enablefields",
-    "checkenablefields", "advancedfield", "combinefields", "hideinterfaceregex", "sethelp",
-    "width", "wrap", "onchange", "showips", "showlistenall", "showvirtualips", "typealiases",
-    "buttonclass", "buttonicon", "collapse", "rowhelper", "rowhelperfield",
-}  # fmt: skip
+    "fields",
+    "field",
+    "fielddescr",
+    "fieldname",
+    "type",
+    "size",
+    "required",
+    "default_value",
+    "options",
+    "option",
+    "value",
+    "source",
+    "source_name",
+    "source_value",
+    "show_disable_value",
+    "multiple",
+    "rows",
+    "cols",
+    "encoding",
+    "enablefields",
+    "checkenablefields",
+    "advancedfield",
+    "combinefields",
+    "hideinterfaceregex",
+    "sethelp",
+    "width",
+    "wrap",
+    "onchange",
+    "showips",
+    "showlistenall",
+    "showvirtualips",
+    "typealiases",
+    "buttonclass",
+    "buttonicon",
+    "collapse",
+    "rowhelper",
+    "rowhelperfield",
+}
 # Field types pkg_edit.php renders (its `case "..."` labels) plus "listtopic" (section header).
 FIELD_TYPES = {
-    "input", "password", "info", "select", "select_source", "vpn_selection", "checkbox",
-    "textarea", "aliases", "interfaces_selection", "radio", "button", "schedule_selection",
-    "rowhelper", "listtopic",
-}  # fmt: skip
+    "input",
+    "password",
+    "info",
+    "select",
+    "select_source",
+    "vpn_selection",
+    "checkbox",
+    "textarea",
+    "aliases",
+    "interfaces_selection",
+    "radio",
+    "button",
+    "schedule_selection",
+    "rowhelper",
+    "listtopic",
+}
 # info.xml (<pfsensepkgs>): keys pkg-utils.inc / syslog.inc read from installedpackages/package.
 INFO_ELEMENTS = {
-    "pfsensepkgs", "package", "name", "internal_name", "descr", "website", "category",
-    "version", "configurationfile", "maintainer", "after_install_info", "logging",
-    "facilityname", "logfilename", "logowner", "logmode", "rotatecount", "logfilesize",
-    "rotatetime", "rotateflags", "pidcmd", "signal", "logsocket",
-}  # fmt: skip
+    "pfsensepkgs",
+    "package",
+    "name",
+    "internal_name",
+    "descr",
+    "website",
+    "category",
+    "version",
+    "configurationfile",
+    "maintainer",
+    "after_install_info",
+    "logging",
+    "facilityname",
+    "logfilename",
+    "logowner",
+    "logmode",
+    "rotatecount",
+    "logfilesize",
+    "rotatetime",
+    "rotateflags",
+    "pidcmd",
+    "signal",
+    "logsocket",
+}
 
 
 @pytest.mark.parametrize("path", PHP_FILES, ids=lambda p: p.name)
@@ -132,45 +235,6 @@ def test_packagegui_wiring():
 
 
 # --- PHP logic against the stand-ins ---------------------------------------------------
-
-PHASE1 = [
-    {
-        "ikeid": "1",
-        "descr": "Azure HQ",
-        "remote-gateway": "198.51.100.1",
-        "myid_type": "address",
-        "myid_data": "203.0.113.5",
-    },
-    {"ikeid": "2", "descr": "other", "myid_type": "myaddress"},
-]
-GOOD = {
-    "enable": "on", "ikeid": "1", "tunnel_name": "azure-hq", "children": "", "interval": "15",
-    "log_level": "info", "probe_source": "192.168.1.1", "probe_target": "10.1.10.4",
-    "probe_count": "3", "probe_timeout": "2", "remediation": "on", "cloud": "AzureCloud",
-    "tenant_id": "11111111-2222-3333-4444-555555555555",
-    "client_id": "66666666-7777-8888-9999-000000000000",
-    "subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "auth_method": "secret",
-    "client_secret": "s3cr3t-value", "resource_group": "rg-net", "local_network_gateway": "lng-hq",
-    "connection": "cn-hq", "wan_source": "interface", "wan_interface": "wan",
-}  # fmt: skip
-
-
-def run_harness(tmp_path: Path, mode: str, settings: dict | None = None, arg=None,
-                extra: dict | None = None) -> dict:  # fmt: skip
-    php = require_tool("php")
-    cfg = {
-        "ipsec": {"phase1": PHASE1},
-        "installedpackages": {"s2sagent": {"config": [settings or {}]}},
-        **(extra or {}),
-    }
-    cfg_file = tmp_path / "config.json"
-    cfg_file.write_text(json.dumps(cfg))
-    argv = [php, str(STUBS / "harness.php"), str(INC), str(cfg_file), str(tmp_path), mode]
-    if arg is not None:
-        argv.append(json.dumps(arg))
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return json.loads(r.stdout)
 
 
 def test_resync_writes_yaml_secret_and_rc(tmp_path):
@@ -244,15 +308,20 @@ def test_resync_restarts_when_the_rc_file_changed(tmp_path):
 def test_service_action_decision_table(tmp_path):
     php = require_tool("php")
     cases = {  # (enabled, running, rc_changed, files_changed) -> action
-        (False, False, False, False): "none", (False, True, True, True): "stop",
-        (True, False, False, False): "start", (True, False, True, True): "start",
-        (True, True, True, False): "restart", (True, True, False, True): "reload",
+        (False, False, False, False): "none",
+        (False, True, True, True): "stop",
+        (True, False, False, False): "start",
+        (True, False, True, True): "start",
+        (True, True, True, False): "restart",
+        (True, True, False, True): "reload",
         (True, True, False, False): "none",
-    }  # fmt: skip
+    }
     for args, want in cases.items():
-        code = (f"set_include_path({json.dumps(str(STUBS))}); require_once('config.inc');"
-                f"require_once({json.dumps(str(INC))});"
-                f"echo s2s_agent_service_action({', '.join(json.dumps(a) for a in args)});")  # fmt: skip
+        code = (
+            f"set_include_path({json.dumps(str(STUBS))}); require_once('config.inc');"
+            f"require_once({json.dumps(str(INC))});"
+            f"echo s2s_agent_service_action({', '.join(json.dumps(a) for a in args)});"
+        )
         r = subprocess.run([php, "-r", code], capture_output=True, text=True, timeout=60)
         assert r.stdout == want, (args, r.stdout, r.stderr)
 
@@ -260,12 +329,19 @@ def test_service_action_decision_table(tmp_path):
 def test_install_starts_the_service_before_pfsense_registers_it(tmp_path):
     """install_package_xml() runs <custom_php_install_command> before it adds <service>:
     the package starts its agent itself, and drops what older versions registered."""
-    extra = {"installedpackages": {
-        "s2sagent": {"config": [GOOD]},
-        "service": [{"name": "s2s-agent", "rcfile": "s2s-agent.sh", "executable": "daemon"},
-                    {"name": "other"}],
-        "menu": [{"name": "s2s-agent", "section": "VPN"}, {"name": "s2s-agent", "section": "Status"}],
-    }}  # fmt: skip
+    extra = {
+        "installedpackages": {
+            "s2sagent": {"config": [GOOD]},
+            "service": [
+                {"name": "s2s-agent", "rcfile": "s2s-agent.sh", "executable": "daemon"},
+                {"name": "other"},
+            ],
+            "menu": [
+                {"name": "s2s-agent", "section": "VPN"},
+                {"name": "s2s-agent", "section": "Status"},
+            ],
+        }
+    }
     out = run_harness(tmp_path, "install", GOOD, extra=extra)
     assert ["mwexec", f"'{tmp_path}/rc.d/s2s-agent.sh' start"] in out["calls"]
     pkgs = out["config"]["installedpackages"]
@@ -337,25 +413,36 @@ def test_validation_accepts_good_input(tmp_path):
     assert run_harness(tmp_path, "validate", arg=GOOD)["result"] == []
 
 
-@pytest.mark.parametrize(("change", "label"), [
-    ({"ikeid": "9"}, "Tunnel to watch:"),
-    ({"interval": "0"}, "Check interval:"),
-    ({"probe_source": "not-an-ip"}, "Probe source:"),
-    ({"probe_target": ""}, "Probe source:"),
-    ({"children": "con1 bad/name"}, "Child SA names:"),
-    ({"tenant_id": "nope"}, "Tenant ID:"),
-    ({"client_secret": ""}, "Client secret:"),
-    ({"resource_group": "bad group!"}, "Resource group:"),
-    ({"wan_source": "http", "http_endpoints": "http://plain.example/"}, "HTTP endpoints:"),
-    ({"wan_source": "http", "http_endpoints": "https://a.example/"}, "HTTP endpoints:"),
-    ({"wan_source": "http", "http_endpoints": "https://a.example/\nhttps://a.example/"},
-     "HTTP endpoints:"),
-    ({"wan_source": "http", "http_endpoints": "https://a.example/\nhttps://b.example/",
-      "quorum": "3"}, "Quorum:"),
-    ({"quorum": "1"}, "Quorum:"),
-    ({"hold_seconds": "7200"}, "Hold time:"),
-    ({"max_writes_per_hour": "500"}, "Azure writes per hour:"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("change", "label"),
+    [
+        ({"ikeid": "9"}, "Tunnel to watch:"),
+        ({"interval": "0"}, "Check interval:"),
+        ({"probe_source": "not-an-ip"}, "Probe source:"),
+        ({"probe_target": ""}, "Probe source:"),
+        ({"children": "con1 bad/name"}, "Child SA names:"),
+        ({"tenant_id": "nope"}, "Tenant ID:"),
+        ({"client_secret": ""}, "Client secret:"),
+        ({"resource_group": "bad group!"}, "Resource group:"),
+        ({"wan_source": "http", "http_endpoints": "http://plain.example/"}, "HTTP endpoints:"),
+        ({"wan_source": "http", "http_endpoints": "https://a.example/"}, "HTTP endpoints:"),
+        (
+            {"wan_source": "http", "http_endpoints": "https://a.example/\nhttps://a.example/"},
+            "HTTP endpoints:",
+        ),
+        (
+            {
+                "wan_source": "http",
+                "http_endpoints": "https://a.example/\nhttps://b.example/",
+                "quorum": "3",
+            },
+            "Quorum:",
+        ),
+        ({"quorum": "1"}, "Quorum:"),
+        ({"hold_seconds": "7200"}, "Hold time:"),
+        ({"max_writes_per_hour": "500"}, "Azure writes per hour:"),
+    ],
+)
 def test_validation_names_the_bad_field(tmp_path, change, label):
     errors = run_harness(tmp_path, "validate", arg={**GOOD, **change})["result"]
     assert errors and all(isinstance(e, str) for e in errors)
@@ -396,53 +483,6 @@ def test_port_makefile_has_the_required_variables():
     assert "RUN_DEPENDS" not in text and "PYTHON_PKGNAMEPREFIX" not in text
 
 
-STATUS = {
-    "version": 1, "source": "daemon", "age_seconds": 0,
-    "agent": {"version": "0.1.0", "pid": 123, "started": "2026-11-26T22:00:00+00:00",
-              "config": "/usr/local/etc/s2s-agent.yaml", "sa_source": "vici", "error": None},
-    "tunnels": [{
-        "name": "<script>alert(1)</script>", "ike": "con1", "children": ["con1"],
-        "health": "DEGRADED", "reasons": ["probe_loss"], "since": "2026-11-26T22:01:00+00:00",
-        "ike_state": "ESTABLISHED", "child_states": {"con1": "INSTALLED"},
-        "established_seconds": 3725, "local_host": "203.0.113.5", "remote_host": "198.51.100.1",
-        "local_id": "203.0.113.5", "remote_id": "198.51.100.1", "bytes_in": 2048,
-        "bytes_out": 10, "packets_in": 4, "packets_out": 1,
-        "probe": {"source": "192.168.1.1", "target": "10.1.10.4", "sent": 3, "received": 2,
-                  "loss": 0.33, "rtt_avg_ms": 0.5, "error": None, "time": "2026-11-26T22:02:00+00:00"},
-        "events": [{"time": None, "conn": "con1", "kind": "dpd_request", "message": "a<b>&c"}],
-        "azure": {"status": "Connected", "ingress_bytes": 5, "egress_bytes": 7},
-        "remediation": {"enabled": True, "role": "standalone", "role_detail": "no CARP configured",
-                        "wan_ip": "192.0.2.77", "wan_candidate": None, "applied_ip": "192.0.2.77",
-                        "lng_ip": "192.0.2.77", "running": False, "azure_writes_last_hour": 1,
-                        "plan": {"steps": [], "reason": "tunnel UP: nothing to do", "blocked": None}},
-        "remediations": [{"started": "2026-11-26T22:01:00+00:00", "trigger": "<i>x</i>", "ok": True,
-                          "seconds": 2.1, "steps": [{"kind": "update_lng", "ok": True, "seconds": 2.0,
-                                                     "detail": "LNG gatewayIpAddress -> 192.0.2.77"}]}]}],
-}  # fmt: skip
-
-
-def render_page(tmp_path: Path, page: str, agent_script: str) -> subprocess.CompletedProcess:
-    """Run a page of the package under php-cli, with ``agent_script`` as the s2s-agent command."""
-    php = require_tool("php")
-    fake = tmp_path / "s2s-agent"
-    fake.write_text(agent_script)
-    fake.chmod(0o755)
-    www = FILES / "usr/local/www"
-    inc = tmp_path / "s2s_agent.inc"
-    inc.write_text((www / "widgets/include/s2s_agent.inc").read_text())
-    src = (www / page).read_text().replace("/usr/local/www/widgets/include/s2s_agent.inc", str(inc))
-    (tmp_path / "page.php").write_text(src)
-    prepend = tmp_path / "prepend.php"
-    prepend.write_text(
-        f"<?php define('S2S_AGENT_BIN', {json.dumps(str(fake))});\n"
-        f"define('S2S_AGENT_STATE_FILE', {json.dumps(str(tmp_path / 'state.json'))});\n"
-        "define('S2S_AGENT_STATUS_TIMEOUT', 2);\n"
-    )
-    argv = [php, "-d", f"include_path={STUBS}", "-d", f"auto_prepend_file={prepend}",
-            str(tmp_path / "page.php")]  # fmt: skip
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
-
-
 @pytest.mark.parametrize("page", ["status_s2s_agent.php", "widgets/widgets/s2s_agent.widget.php"])
 def test_status_page_and_widget_render_escaped(tmp_path, page):
     r = render_page(tmp_path, page, f"#!/bin/sh\ncat <<'JSON'\n{json.dumps(STATUS)}\nJSON\n")
@@ -460,8 +500,9 @@ def test_status_page_and_widget_render_escaped(tmp_path, page):
 
 
 def test_status_page_reports_agent_failure(tmp_path):
-    r = render_page(tmp_path, "status_s2s_agent.php",
-                    "#!/bin/sh\necho 'cannot reach <daemon>' >&2\nexit 3\n")  # fmt: skip
+    r = render_page(
+        tmp_path, "status_s2s_agent.php", "#!/bin/sh\necho 'cannot reach <daemon>' >&2\nexit 3\n"
+    )
     assert r.returncode == 0, r.stderr
     assert "alert-danger" in r.stdout and "exit 3" in r.stdout
     assert "cannot reach &lt;daemon&gt;" in r.stdout

@@ -14,17 +14,27 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .test_gui import GOOD, PHASE1, run_harness
+from .harness import GOOD, PHASE1, run_harness
 
 DMYPWD = "********"
 SECRET = GOOD["client_secret"]
-PEM = ("-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n"
-       "-----BEGIN PRIVATE KEY-----\nMIIEkey\n-----END PRIVATE KEY-----")  # fmt: skip
+PEM = (
+    "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n"
+    "-----BEGIN PRIVATE KEY-----\nMIIEkey\n-----END PRIVATE KEY-----"
+)
 # pkg_edit.php's enablefields script disables these <input>s while "Update Azure" is
 # unchecked; browsers do not post disabled inputs (selects and textareas stay enabled).
-DISABLED_INPUTS = ("tenant_id", "client_id", "client_secret", "subscription_id", "resource_group",
-                   "local_network_gateway", "connection", "max_writes_per_hour",
-                   "reset_connection_after")  # fmt: skip
+DISABLED_INPUTS = (
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "subscription_id",
+    "resource_group",
+    "local_network_gateway",
+    "connection",
+    "max_writes_per_hour",
+    "reset_connection_after",
+)
 
 
 def stored(settings: dict) -> dict:
@@ -127,15 +137,18 @@ def test_disabled_config_saves_without_any_phase_1(tmp_path):
     assert out["result"]["input_errors"] == []
 
 
-@pytest.mark.parametrize(("change", "ok"), [
-    ({"connection": ""}, True),  # optional, as azure.connection in the YAML
-    ({"tunnel_name": "Zürich Büro"}, True),
-    ({"tunnel_name": "bad\u0007bell"}, False),
-    ({"tunnel_name": "x" * 65}, False),
-    ({"resource_group": "rg-zürich"}, False),  # config.xml text stays ASCII
-    ({"ikeid": ""}, False),
-    ({"enable": "", "ikeid": ""}, True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("change", "ok"),
+    [
+        ({"connection": ""}, True),  # optional, as azure.connection in the YAML
+        ({"tunnel_name": "Zürich Büro"}, True),
+        ({"tunnel_name": "bad\u0007bell"}, False),
+        ({"tunnel_name": "x" * 65}, False),
+        ({"resource_group": "rg-zürich"}, False),  # config.xml text stays ASCII
+        ({"ikeid": ""}, False),
+        ({"enable": "", "ikeid": ""}, True),
+    ],
+)
 def test_validation_rules(tmp_path, change, ok):
     errors = run_harness(tmp_path, "validate", arg={**GOOD, **change})["result"]
     assert (errors == []) is ok, errors
@@ -262,8 +275,11 @@ def test_the_real_agent_accepts_what_the_form_saves(tmp_path, monkeypatch):
     if not cli.exists():
         pytest.skip(f"{cli} is missing (make venv installs it)")
     monkeypatch.setenv("S2S_TEST_CLI", str(cli))
-    http = {"wan_source": "http", "quorum": "2",
-            "http_endpoints": "https://ip1.example.net/\r\nhttps://ip2.example.org/plain"}  # fmt: skip
+    http = {
+        "wan_source": "http",
+        "quorum": "2",
+        "http_endpoints": "https://ip1.example.net/\r\nhttps://ip2.example.org/plain",
+    }
     for post in (GOOD, {**GOOD, **http}, {**GOOD, "remediation": ""}):
         out = run_harness(tmp_path, "form_post", {}, arg=post)
         assert out["result"]["input_errors"] == [], post
@@ -271,8 +287,9 @@ def test_the_real_agent_accepts_what_the_form_saves(tmp_path, monkeypatch):
     # caught by the form first, so break what only the agent checks: the YAML itself)
     bad = tmp_path / "bad.yaml"
     bad.write_text("agent: {intervall: 3}\n")
-    r = subprocess.run([str(cli), "validate-config", "-c", str(bad)], capture_output=True,
-                       text=True, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        [str(cli), "validate-config", "-c", str(bad)], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 2
 
 

@@ -150,8 +150,10 @@ def resync(installed_root: Path, tmp_path: Path, settings: dict) -> tuple[Path, 
     inc = installed_root / "usr/local/pkg/s2s-agent.inc"
     r = subprocess.run(
         [php, str(STUBS / "harness.php"), str(inc), str(cfg), str(tmp_path), "resync"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout)
     # not running yet: written, then started through the package's own rc file
@@ -162,12 +164,16 @@ def resync(installed_root: Path, tmp_path: Path, settings: dict) -> tuple[Path, 
 RESYNC_CASES = {
     "secret-interface": GUI_SETTINGS,
     "certificate-http": {
-        **GUI_SETTINGS, "auth_method": "certificate", "client_secret": "",
-        "client_certificate": PEM, "wan_source": "http", "quorum": "2",
+        **GUI_SETTINGS,
+        "auth_method": "certificate",
+        "client_secret": "",
+        "client_certificate": PEM,
+        "wan_source": "http",
+        "quorum": "2",
         "http_endpoints": "https://ip1.example.net/\r\nhttps://ip2.example.org/plain",
     },
     "monitor-only": {**GUI_SETTINGS, "remediation": "", "probe_source": "", "probe_target": ""},
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", sorted(RESYNC_CASES))
@@ -196,30 +202,58 @@ def test_installed_apply_myid_uses_the_installed_inc(installed_root, tmp_path):
     dump = tmp_path / "dump.json"
     helper = installed_root / "usr/local/libexec/s2s-agent/apply-myid.php"
     prepend = tmp_path / "prepend.php"  # the fake swanctl of tests/pkg/php_stubs
-    prepend.write_text(f"<?php define('S2S_AGENT_SWANCTL', '{STUBS}/fake-swanctl');\n"
-                       f"define('S2S_AGENT_SWANCTL_CONF', '{tmp_path}/swanctl.conf');\n")  # fmt: skip
+    prepend.write_text(
+        f"<?php define('S2S_AGENT_SWANCTL', '{STUBS}/fake-swanctl');\n"
+        f"define('S2S_AGENT_SWANCTL_CONF', '{tmp_path}/swanctl.conf');\n"
+    )
     r = subprocess.run(
-        [php, "-d", f"include_path={STUBS}", "-d", f"auto_prepend_file={prepend}", str(helper),
-         "--ikeid", "1", "--ip", "203.0.113.9"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-        env={**clean_env(), "S2S_TEST_CONFIG": str(cfg), "S2S_TEST_DUMP": str(dump),
-             "S2S_TEST_LOADED": str(tmp_path / "loaded"), "S2S_TEST_VARRUN": str(tmp_path)},
-    )  # fmt: skip
+        [
+            php,
+            "-d",
+            f"include_path={STUBS}",
+            "-d",
+            f"auto_prepend_file={prepend}",
+            str(helper),
+            "--ikeid",
+            "1",
+            "--ip",
+            "203.0.113.9",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={
+            **clean_env(),
+            "S2S_TEST_CONFIG": str(cfg),
+            "S2S_TEST_DUMP": str(dump),
+            "S2S_TEST_LOADED": str(tmp_path / "loaded"),
+            "S2S_TEST_VARRUN": str(tmp_path),
+        },
+    )
     assert r.returncode == 0, r.stdout + r.stderr
-    assert json.loads(r.stdout) == {"changed": True, "old": "198.51.100.7", "new": "203.0.113.9",
-                                    "pending_applied": False}  # fmt: skip
+    assert json.loads(r.stdout) == {
+        "changed": True,
+        "old": "198.51.100.7",
+        "new": "203.0.113.9",
+        "pending_applied": False,
+    }
     state = json.loads(dump.read_text())
     assert state["config"]["ipsec"]["phase1"][0]["myid_data"] == "203.0.113.9"
-    assert [c[0] for c in state["calls"]] == ["write_config", "ipsec_configure",
-                                              "ipsec_reload_package_hook"]  # fmt: skip
+    assert [c[0] for c in state["calls"]] == [
+        "write_config",
+        "ipsec_configure",
+        "ipsec_reload_package_hook",
+    ]
 
 
 AGENT_SECTION_PARSERS = """
 import json, sys, yaml, importlib
 data = yaml.safe_load(open(sys.argv[1]))
 out = {}
-for section, module, func in (("wan", "wan", "parse_wan"), ("pfsense", "pfsense", "parse_pfsense"),
-                              ("azure", "azure_settings", "parse_azure")):
+for section, module, func in (("wan", "config.wan", "parse_wan"),
+                              ("pfsense", "config.pfsense", "parse_pfsense"),
+                              ("azure", "config.azure", "parse_azure")):
     try:
         mod = importlib.import_module("s2s_agent." + module)
     except ModuleNotFoundError:
@@ -235,8 +269,7 @@ print(json.dumps(out))
 def test_resync_sections_pass_the_agents_own_section_parsers(
     installed_root, freebsd_python, freebsd_python_crypto, tmp_path, case
 ):
-    """validate-config does not check azure/wan/pfsense yet (config.RESERVED_SECTIONS):
-    run the section parsers the remediation modules ship on what the .inc writes."""
+    """Run the agent's own section parsers (config.wan/pfsense/azure) on what the .inc writes."""
     conf, _ = resync(installed_root, tmp_path, RESYNC_CASES[case])
     code = AGENT_SECTION_PARSERS.replace("sys.argv[1]", repr(str(conf)))
     python = freebsd_python_crypto if case.startswith("certificate") else freebsd_python
@@ -249,12 +282,18 @@ def test_resync_sections_pass_the_agents_own_section_parsers(
 # --- parse on the lab goldens ----------------------------------------------------------------
 
 PARSE_CASES = sorted(
-    [(f"{d.name}/swanctl-list-sas.txt", "list-sas") for d in LAB.iterdir() if d.is_dir()
-     and (d / "swanctl-list-sas.txt").exists()]
-    + [(f"{d.name}/ipsec-statusall.txt", "statusall") for d in LAB.iterdir() if d.is_dir()
-       and (d / "ipsec-statusall.txt").exists()]
+    [
+        (f"{d.name}/swanctl-list-sas.txt", "list-sas")
+        for d in LAB.iterdir()
+        if d.is_dir() and (d / "swanctl-list-sas.txt").exists()
+    ]
+    + [
+        (f"{d.name}/ipsec-statusall.txt", "statusall")
+        for d in LAB.iterdir()
+        if d.is_dir() and (d / "ipsec-statusall.txt").exists()
+    ]
     + [(f"logs/{f.name}", "log") for f in (LAB / "logs").glob("*.log")]
-)  # fmt: skip
+)
 
 
 def test_parse_cases_cover_every_format():

@@ -2,7 +2,7 @@
 
 The update runs in a child ``python -I`` that sees the standard library and the vendored
 folder of the extracted package only (tests/pkg/isolated.py): client-secret authentication
-works there, on msal, without ``cryptography`` (``s2s_agent.credential``). Where FreeBSD's
+works there, on msal, without ``cryptography`` (``s2s_agent.act.credential``). Where FreeBSD's
 py311-cryptography is installed (``freebsd_python_crypto``), azure-identity is used and
 certificate authentication works; without it ``validate-config`` says what to install.
 The ``fake_azure`` fixture fails the test if a request or response broke the Azure REST spec.
@@ -43,12 +43,12 @@ print(json.dumps({"old": old, "new": done.gateway_ip_address,
 
 CLIENT_UPDATE = """
 import json, os
-from s2s_agent.azure import AzureClient, parse_azure
+from s2s_agent.act.azure import AzureClient, parse_azure
 a = json.loads(ARGS)
 settings = parse_azure(a["section"], "/usr/local/etc/s2s-agent.yaml")
 client = AzureClient(settings, owner_uid=os.getuid(), polling_interval=1)
 result = client.update_lng_ip(a["ip"])
-for m in ("azure.mgmt.network", "azure.core", "msal", "requests", "s2s_agent.azure"):
+for m in ("azure.mgmt.network", "azure.core", "msal", "requests", "s2s_agent.act.azure"):
     assert sys.modules[m].__file__.startswith(sys.path[0]), sys.modules[m].__file__
 print(json.dumps({"changed": result.changed, "old": result.old_ip, "new": result.new_ip,
                   "attempts": result.attempts,
@@ -68,11 +68,22 @@ def test_sdk_lng_update_from_the_vendored_tree(installed_root, freebsd_python_cr
     """azure-identity as shipped (pruned) works where py311-cryptography is installed."""
     fake, n = fake_azure, fake_azure.names
     old_ip = fake.lng()["properties"]["gatewayIpAddress"]
-    out = _run(installed_root, freebsd_python_crypto, SDK_UPDATE, {
-        "tenant": fake.tenant_id, "client": fake.client_id, "secret": fake.client_secret,
-        "url": fake.url, "ca": fake.ca_path, "sub": n.subscription_id, "rg": n.resource_group,
-        "lng": n.lng_name, "ip": NEW_IP,
-    })  # fmt: skip
+    out = _run(
+        installed_root,
+        freebsd_python_crypto,
+        SDK_UPDATE,
+        {
+            "tenant": fake.tenant_id,
+            "client": fake.client_id,
+            "secret": fake.client_secret,
+            "url": fake.url,
+            "ca": fake.ca_path,
+            "sub": n.subscription_id,
+            "rg": n.resource_group,
+            "lng": n.lng_name,
+            "ip": NEW_IP,
+        },
+    )
     assert out == {"old": old_ip, "new": NEW_IP, "state": "Succeeded"}
     assert fake.lng()["properties"]["gatewayIpAddress"] == NEW_IP
     assert [r["method"] for r in fake.arm_requests("PUT")] == ["PUT"]
@@ -81,14 +92,19 @@ def test_sdk_lng_update_from_the_vendored_tree(installed_root, freebsd_python_cr
 def section_for(fake, cred: Path, auth: str) -> dict:
     n = fake.names
     return {
-        "tenant_id": fake.tenant_id, "client_id": fake.client_id,
+        "tenant_id": fake.tenant_id,
+        "client_id": fake.client_id,
         "client_secret_file": str(cred) if auth == "secret" else None,
         "client_certificate_file": str(cred) if auth == "certificate" else None,
-        "subscription_id": n.subscription_id, "resource_group": n.resource_group,
-        "local_network_gateway": n.lng_name, "connection": n.connection_name,
-        "cloud": "AzureCloud", "authority": fake.url, "arm_endpoint": fake.url,
+        "subscription_id": n.subscription_id,
+        "resource_group": n.resource_group,
+        "local_network_gateway": n.lng_name,
+        "connection": n.connection_name,
+        "cloud": "AzureCloud",
+        "authority": fake.url,
+        "arm_endpoint": fake.url,
         "ca_bundle": fake.ca_path,
-    }  # fmt: skip
+    }
 
 
 def credential_file(fake, tmp_path: Path, auth: str) -> Path:
@@ -118,8 +134,8 @@ def test_agent_azure_client_updates_the_lng_from_the_installed_tree(
     """The agent's own AzureClient (what remediation calls), configured the way the
     package's YAML configures it, from the installed tree; with the standard library only
     (no cryptography), client-secret auth runs on msal."""
-    assert (installed_root / LIB.lstrip("/") / "s2s_agent" / "azure.py").is_file(), (
-        "the archive has no s2s_agent/azure.py"
+    assert (installed_root / LIB.lstrip("/") / "s2s_agent" / "act" / "azure.py").is_file(), (
+        "the archive has no s2s_agent/act/azure.py"
     )
     interpreter = request.getfixturevalue(python)
     fake = fake_azure
@@ -128,10 +144,14 @@ def test_agent_azure_client_updates_the_lng_from_the_installed_tree(
     out = _run(installed_root, interpreter, CLIENT_UPDATE, {"section": section, "ip": NEW_IP})
     with_crypto = python == "freebsd_python_crypto"
     assert out == {
-        "changed": True, "old": old_ip, "new": NEW_IP, "attempts": 1,
-        "credential": CASES[auth, python], "cryptography": with_crypto,
+        "changed": True,
+        "old": old_ip,
+        "new": NEW_IP,
+        "attempts": 1,
+        "credential": CASES[auth, python],
+        "cryptography": with_crypto,
         "azure.identity": with_crypto,
-    }  # fmt: skip
+    }
     assert fake.lng()["properties"]["gatewayIpAddress"] == NEW_IP
 
 
@@ -141,8 +161,9 @@ def test_certificate_without_cryptography_is_refused_by_validate_config(
     """The launcher's interpreter has no cryptography: validate-config names the key, says
     certificate auth needs it and what to install (exit 2, as for any invalid config)."""
     sample = (installed_root / "usr/local/etc/s2s-agent.yaml.sample").read_text()
-    section = section_for(fake_azure, credential_file(fake_azure, tmp_path, "certificate"),
-                          "certificate")  # fmt: skip
+    section = section_for(
+        fake_azure, credential_file(fake_azure, tmp_path, "certificate"), "certificate"
+    )
     conf = tmp_path / "s2s-agent.yaml"
     conf.write_text(sample + "\nazure: " + json.dumps(section) + "\n")
     r = run_launcher(launcher, "validate-config", "-c", str(conf))

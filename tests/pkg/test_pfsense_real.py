@@ -61,8 +61,9 @@ def test_pfconfig_stand_in_parses_like_the_real_parse_xml_config(src, tmp_path):
     xml.write_text(config_with_package(GUI_SETTINGS), encoding="utf-8")
     inc = Path(src) / "src/etc/inc"
     code = f'require_once "xmlparse.inc"; echo json_encode(parse_xml_config("{xml}", "pfsense"));'
-    r = subprocess.run(["php", "-d", f"include_path={inc}", "-r", code],
-                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    r = subprocess.run(
+        ["php", "-d", f"include_path={inc}", "-r", code], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     assert to_php(ET.parse(xml).getroot()) == json.loads(r.stdout)
 
@@ -82,8 +83,10 @@ def build_pkg8_inputs(out: Path) -> None:
     from .conftest import EPOCH, load_builder
 
     b = load_builder()
-    fakes = {"/usr/local/etc/rc.d/s2s_agent": FAKES / "rc.d-s2s_agent",
-             "/usr/local/bin/s2s-agent": FAKES / "s2s-agent"}  # fmt: skip
+    fakes = {
+        "/usr/local/etc/rc.d/s2s_agent": FAKES / "rc.d-s2s_agent",
+        "/usr/local/bin/s2s-agent": FAKES / "s2s-agent",
+    }
     keep = f"{b.LIBDIR}/s2s_agent/"
     entries = [
         b.pkgformat.Entry(e.path, fakes[e.path].read_bytes(), e.mode) if e.path in fakes else e
@@ -95,22 +98,44 @@ def build_pkg8_inputs(out: Path) -> None:
         meta = {**b.manifest_meta(abi), "version": version}
         ents = [
             b.pkgformat.Entry(e.path, e.data.replace(b"0.1.0", version.encode()), e.mode)
-            if e.path.endswith("/info.xml") or e.path.endswith("/s2s-agent.xml") else e
+            if e.path.endswith("/info.xml") or e.path.endswith("/s2s-agent.xml")
+            else e
             for e in entries
-        ]  # fmt: skip
+        ]
         manifest = b.pkgformat.build_manifest(
             meta, ents, b.owned_dirs(ents), b.scripts(meta["name"])
         )
         (out / sub).mkdir(parents=True)
         f = out / sub / b.package_filename(meta["name"], version, abi)
         b.pkgformat.write_pkg(str(f), manifest, ents, EPOCH, "xz")
-    stub = {"name": "python311", "origin": "lang/python311", "version": "3.11.9",
-            "comment": "stub", "desc": "stub", "maintainer": "test@example.org",
-            "www": "https://www.python.org/", "prefix": "/usr/local", "abi": abi}  # fmt: skip
+    stub = {
+        "name": "python311",
+        "origin": "lang/python311",
+        "version": "3.11.9",
+        "comment": "stub",
+        "desc": "stub",
+        "maintainer": "test@example.org",
+        "www": "https://www.python.org/",
+        "prefix": "/usr/local",
+        "abi": abi,
+    }
     (out / "stub.json").write_text(json.dumps(stub))
     (out / "stubroot").mkdir()
-    subprocess.run([PKG8, "create", "-M", str(out / "stub.json"), "-r", str(out / "stubroot"),
-                    "-o", str(out / "v1")], check=True, capture_output=True, timeout=60)  # fmt: skip
+    subprocess.run(
+        [
+            PKG8,
+            "create",
+            "-M",
+            str(out / "stub.json"),
+            "-r",
+            str(out / "stubroot"),
+            "-o",
+            str(out / "v1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
@@ -122,7 +147,12 @@ def test_real_pkg8_runs_the_package_into_real_pfsense(src, tmp_path):
     order pkg(8) runs them; then the pfSense side is checked (pfsense_real/pkg8flow.py)."""
     build_pkg8_inputs(tmp_path / "pkgs")
     env = {**os.environ, "S2S_DRIVE_PKG8": f"{PKG8}|{tmp_path / 'pkgs'}"}
-    r = subprocess.run([str(DRIVER), src, str(ROOT), str(tmp_path)], capture_output=True,
-                       text=True, timeout=900, env=env)  # fmt: skip
+    r = subprocess.run(
+        [str(DRIVER), src, str(ROOT), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     print(r.stdout)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

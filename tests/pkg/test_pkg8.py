@@ -45,7 +45,10 @@ pytestmark = [
 ]
 
 NAME = "pfSense-pkg-s2s-agent"
-TARGETS = {"FreeBSD:14:*": ("FreeBSD:14:amd64", "1400094"), "FreeBSD:15:*": ("FreeBSD:15:amd64", "1500000")}  # fmt: skip
+TARGETS = {
+    "FreeBSD:14:*": ("FreeBSD:14:amd64", "1400094"),
+    "FreeBSD:15:*": ("FreeBSD:15:amd64", "1500000"),
+}
 NEW = "0.2.0"
 
 
@@ -55,11 +58,17 @@ PHP = f"/usr/local/bin/php -f /etc/rc.packages {NAME} "
 
 def stub_manifest(abi: str) -> dict:
     return {
-        "name": "python311", "origin": "lang/python311", "version": "3.11.9",
-        "comment": "stub of the interpreter", "desc": "stub", "maintainer": "test@example.org",
-        "www": "https://www.python.org/", "prefix": "/usr/local", "abi": abi,
+        "name": "python311",
+        "origin": "lang/python311",
+        "version": "3.11.9",
+        "comment": "stub of the interpreter",
+        "desc": "stub",
+        "maintainer": "test@example.org",
+        "www": "https://www.python.org/",
+        "prefix": "/usr/local",
+        "abi": abi,
         "files": {"/usr/local/bin/python3.11": ""},
-    }  # fmt: skip
+    }
 
 
 class Box:
@@ -79,13 +88,22 @@ class Box:
         write_chroot_stub(stubs)
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PKG_")},
-            "PATH": f"{stubs}:{os.environ['PATH']}", "S2S_PKG8_LOG": str(self.log),
+            "PATH": f"{stubs}:{os.environ['PATH']}",
+            "S2S_PKG8_LOG": str(self.log),
             "ASSUME_ALWAYS_YES": "yes",
-        }  # fmt: skip
+        }
 
     def pkg(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        argv = [PKG8, "-o", f"ABI={self.target}", "-o", f"OSVERSION={self.osversion}",
-                "-r", str(self.root), *args]  # fmt: skip
+        argv = [
+            PKG8,
+            "-o",
+            f"ABI={self.target}",
+            "-o",
+            f"OSVERSION={self.osversion}",
+            "-r",
+            str(self.root),
+            *args,
+        ]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=self.env)
         if check:
             assert r.returncode == 0, f"{' '.join(argv)}\n{r.stdout}{r.stderr}"
@@ -146,9 +164,20 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> dict:
         (stub_dir / "root/usr/local/bin/python3.11").chmod(0o755)
         (stub_dir / "m.json").write_text(json.dumps(stub_manifest(abi)))
         subprocess.run(
-            [PKG8, "create", "-M", str(stub_dir / "m.json"), "-r", str(stub_dir / "root"),
-             "-o", str(stub_dir)], check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
+            [
+                PKG8,
+                "create",
+                "-M",
+                str(stub_dir / "m.json"),
+                "-r",
+                str(stub_dir / "root"),
+                "-o",
+                str(stub_dir),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         (old,) = [p for p in built if p.name == b.package_filename(NAME, "0.1.0", abi)]
         result[abi, "old"], result[abi, "new"] = old, new
         result[abi, "stub"] = stub_dir / "python311-3.11.9.pkg"
@@ -189,8 +218,9 @@ def test_install_check_modes_delete(packages, tmp_path, abi):
             "perm"
         ].lstrip("0"), path
     assert [(c["argv"], c["rootdir"]) for c in box.calls()] == [
-        (COMPILE, str(box.root)), (PHP + "POST-INSTALL", str(box.root)),
-    ]  # fmt: skip
+        (COMPILE, str(box.root)),
+        (PHP + "POST-INSTALL", str(box.root)),
+    ]
     assert box.exists(PYCACHE)
 
     box.pkg("delete", "-y", NAME)

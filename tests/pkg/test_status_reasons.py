@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from .conftest import FILES, ROOT, require_tool
-from .test_gui import STATUS, render_page
+from .harness import STATUS, render_page
 
 
 def readme_reasons() -> set[str]:
@@ -34,9 +34,17 @@ def test_every_readme_health_reason_has_a_text_on_the_status_page():
     assert reasons <= set(json.loads(r.stdout.strip().splitlines()[-1]))
 
 
-UNREADABLE = {**STATUS, "tunnels": [{**STATUS["tunnels"][0], "health": "UNKNOWN",
-    "reasons": ["sa_unreadable", "made_up_reason"],
-    "error": "part of strongSwan's output could not be read: line 7: <junk>"}]}  # fmt: skip
+UNREADABLE = {
+    **STATUS,
+    "tunnels": [
+        {
+            **STATUS["tunnels"][0],
+            "health": "UNKNOWN",
+            "reasons": ["sa_unreadable", "made_up_reason"],
+            "error": "part of strongSwan's output could not be read: line 7: <junk>",
+        }
+    ],
+}
 
 
 @pytest.mark.parametrize("page", ["status_s2s_agent.php", "widgets/widgets/s2s_agent.widget.php"])

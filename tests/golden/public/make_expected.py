@@ -14,13 +14,42 @@ from pathlib import Path
 import handread as H
 
 HERE = Path(__file__).resolve().parent
-IKE_KEYS = ("name", "uniqueid", "state", "version", "local_host", "local_id", "remote_host",
-            "remote_id", "established_seconds")  # fmt: skip
-CHILD_KEYS = ("name", "uniqueid", "state", "mode", "bytes_in", "bytes_out", "packets_in",
-              "packets_out", "local_ts", "remote_ts")  # fmt: skip
+IKE_KEYS = (
+    "name",
+    "uniqueid",
+    "state",
+    "version",
+    "local_host",
+    "local_id",
+    "remote_host",
+    "remote_id",
+    "established_seconds",
+)
+CHILD_KEYS = (
+    "name",
+    "uniqueid",
+    "state",
+    "mode",
+    "bytes_in",
+    "bytes_out",
+    "packets_in",
+    "packets_out",
+    "local_ts",
+    "remote_ts",
+)
 # the order of SaSnapshot.to_dict()
-IKE_ORDER = ("name", "uniqueid", "state", "version", "local_host", "remote_host", "local_id",
-             "remote_id", "established_seconds", "child_sas")  # fmt: skip
+IKE_ORDER = (
+    "name",
+    "uniqueid",
+    "state",
+    "version",
+    "local_host",
+    "remote_host",
+    "local_id",
+    "remote_id",
+    "established_seconds",
+    "child_sas",
+)
 
 
 def ike_dict(t: tuple) -> dict:

@@ -46,7 +46,7 @@ from harness import (  # noqa: E402
     service_state,
     web,
     write,
-)  # fmt: skip
+)
 
 
 def install_and_first_save() -> None:
@@ -64,17 +64,24 @@ def install_and_first_save() -> None:
 
     clear_rclog()
     r, errors, _ = save(SETTINGS)
-    check("save: accepted (no input errors; Connection may be empty)",
-          not errors and r.returncode == 0, f"{errors} {r.stderr[-800:]}")  # fmt: skip
+    check(
+        "save: accepted (no input errors; Connection may be empty)",
+        not errors and r.returncode == 0,
+        f"{errors} {r.stderr[-800:]}",
+    )
     s = pkgcfg()
     want = base64.b64encode("Zürich Büro".encode()).decode()
     check("save: tunnel name stored base64 in config.xml", s.get("tunnel_name") == want, s)
-    code = ('require_once("config.inc"); $c = parse_xml_config("/cf/conf/config.xml", "pfsense");'
-            ' echo is_array($c) && isset($c["installedpackages"]["s2sagent"]) ? "OK" : "BROKEN";')  # fmt: skip
+    code = (
+        'require_once("config.inc"); $c = parse_xml_config("/cf/conf/config.xml", "pfsense");'
+        ' echo is_array($c) && isset($c["installedpackages"]["s2sagent"]) ? "OK" : "BROKEN";'
+    )
     r2 = php("-r", code)
-    check("save: config.xml written by pfSense's writer parses again (parse_xml_config)",
-          r2.stdout.strip().endswith("OK") and "&uuml;" not in read("/cf/conf/config.xml"),
-          r2.stdout[-300:] + r2.stderr[-300:])  # fmt: skip
+    check(
+        "save: config.xml written by pfSense's writer parses again (parse_xml_config)",
+        r2.stdout.strip().endswith("OK") and "&uuml;" not in read("/cf/conf/config.xml"),
+        r2.stdout[-300:] + r2.stderr[-300:],
+    )
     rev = config().findtext("revision/description")
     check("save: Config History entry is the addedit_string", rev and "s2s-agent" in rev, rev)
     yaml_text = read("/usr/local/etc/s2s-agent.yaml")
@@ -90,75 +97,131 @@ def install_and_first_save() -> None:
 def secrets_and_toggle() -> None:
     html, form, _ = get_form()
     check("GET: stored secret not in the page", SECRET not in html)
-    check("GET: password field shows DMYPWD", form.fields["client_secret"]["value"] == "********",
-          form.fields["client_secret"])  # fmt: skip
+    check(
+        "GET: password field shows DMYPWD",
+        form.fields["client_secret"]["value"] == "********",
+        form.fields["client_secret"],
+    )
 
     clear_rclog()
     for _ in range(2):  # rc.newwanip -> "service reload packages" -> rc.start_packages
         r = php("-f", "/etc/rc.start_packages")
     time.sleep(0.5)
-    check("rc.start_packages (WAN change) with nothing changed: no restart, no HUP",
-          r.returncode == 0 and rclog() == [] and running(), f"{rclog()} {r.stderr[-500:]}")  # fmt: skip
+    check(
+        "rc.start_packages (WAN change) with nothing changed: no restart, no HUP",
+        r.returncode == 0 and rclog() == [] and running(),
+        f"{rclog()} {r.stderr[-500:]}",
+    )
 
     clear_rclog()
     r, errors, post = save({})
     time.sleep(0.5)
-    check("save unchanged (DMYPWD posted back): secret kept",
-          not errors and post.get("client_secret") == "********" and pkgcfg().get("client_secret") == SECRET,
-          f"{errors} {pkgcfg().get('client_secret')!r}")  # fmt: skip
+    check(
+        "save unchanged (DMYPWD posted back): secret kept",
+        not errors
+        and post.get("client_secret") == "********"
+        and pkgcfg().get("client_secret") == SECRET,
+        f"{errors} {pkgcfg().get('client_secret')!r}",
+    )
     check("save unchanged: service not restarted", "stop" not in rclog() and running(), rclog())
 
     write("/var/run/fake-agent-refuse", "")
     r, errors, _ = save({"interval": "30"})
     rpath("/var/run/fake-agent-refuse").unlink()
-    check("save: the agent's validate-config refusal is shown and nothing is saved",
-          errors == ["Settings: the agent refuses the configuration these settings produce: "
-                     "the generated s2s-agent.yaml: agent.interval: refused by the fake agent"]
-          and pkgcfg().get("interval") != "30" and "refused by the fake agent" in r.stdout
-          and "validate-config --without-credential-file -c" in read("/var/log/fake-agent-calls.log"), errors)  # fmt: skip
+    check(
+        "save: the agent's validate-config refusal is shown and nothing is saved",
+        errors
+        == [
+            "Settings: the agent refuses the configuration these settings produce: "
+            "the generated s2s-agent.yaml: agent.interval: refused by the fake agent"
+        ]
+        and pkgcfg().get("interval") != "30"
+        and "refused by the fake agent" in r.stdout
+        and "validate-config --without-credential-file -c" in read("/var/log/fake-agent-calls.log"),
+        errors,
+    )
     clear_rclog()
     r, errors, _ = save({"interval": "20"})
     time.sleep(0.8)
-    check("save with a changed interval: SIGHUP (reload), no restart",
-          rclog() == ["hup"] and running(), f"{errors} {rclog()}")  # fmt: skip
+    check(
+        "save with a changed interval: SIGHUP (reload), no restart",
+        rclog() == ["hup"] and running(),
+        f"{errors} {rclog()}",
+    )
 
     before = pkgcfg()
     r, errors, post = save({"remediation": False})
     after = pkgcfg()
-    keys = ["tenant_id", "client_id", "subscription_id", "resource_group",
-            "local_network_gateway", "client_secret", "cloud", "auth_method"]  # fmt: skip
-    check("Update Azure unchecked: browser did not post the disabled inputs",
-          "tenant_id" not in post and "client_secret" not in post, sorted(post))  # fmt: skip
-    check("Update Azure unchecked: Azure settings kept in config.xml",
-          not errors and all(after.get(k) == before.get(k) for k in keys),
-          {k: (before.get(k), after.get(k)) for k in keys})  # fmt: skip
+    keys = [
+        "tenant_id",
+        "client_id",
+        "subscription_id",
+        "resource_group",
+        "local_network_gateway",
+        "client_secret",
+        "cloud",
+        "auth_method",
+    ]
+    check(
+        "Update Azure unchecked: browser did not post the disabled inputs",
+        "tenant_id" not in post and "client_secret" not in post,
+        sorted(post),
+    )
+    check(
+        "Update Azure unchecked: Azure settings kept in config.xml",
+        not errors and all(after.get(k) == before.get(k) for k in keys),
+        {k: (before.get(k), after.get(k)) for k in keys},
+    )
     r, errors, post = save({"remediation": True})
-    check("Update Azure checked again: saves with the kept settings",
-          not errors and pkgcfg().get("client_secret") == SECRET, errors)  # fmt: skip
+    check(
+        "Update Azure checked again: saves with the kept settings",
+        not errors and pkgcfg().get("client_secret") == SECRET,
+        errors,
+    )
 
     r, errors, _ = save({"ikeid": "3", "client_secret": ""})
-    check("validation error re-render does not show the stored secret",
-          SECRET not in r.stdout and errors, errors)  # fmt: skip
+    check(
+        "validation error re-render does not show the stored secret",
+        SECRET not in r.stdout and errors,
+        errors,
+    )
     text = read("/cf/conf/config.xml")
-    write("/cf/conf/config.xml", text.replace(
-        "<ikeid>2</ikeid>\n\t\t\t<iketype>", "<ikeid>2</ikeid>\n\t\t\t<disabled></disabled>\n\t\t\t<iketype>", 1))  # fmt: skip
+    write(
+        "/cf/conf/config.xml",
+        text.replace(
+            "<ikeid>2</ikeid>\n\t\t\t<iketype>",
+            "<ikeid>2</ikeid>\n\t\t\t<disabled></disabled>\n\t\t\t<iketype>",
+            1,
+        ),
+    )
     rpath("/tmp/config.cache").unlink(missing_ok=True)
     r, errors, _ = save({"ikeid": "2"})
-    check("validation: a disabled phase 1 is rejected",
-          errors and any("disabled" in e for e in errors), errors)  # fmt: skip
+    check(
+        "validation: a disabled phase 1 is rejected",
+        errors and any("disabled" in e for e in errors),
+        errors,
+    )
 
     write("/var/run/fake-python-mode", "nocrypto")  # python3.11 without cryptography
     r, errors, _ = save({"auth_method": "certificate", "client_certificate": PEM, "ikeid": "1"})
     rpath("/var/run/fake-python-mode").unlink()
-    check("certificate without cryptography: Save refused, says what to install",
-          errors and any("py311-cryptography (security/py-cryptography)" in e for e in errors)
-          and pkgcfg().get("auth_method") == "secret" and "py311-cryptography" in r.stdout,
-          errors)  # fmt: skip
+    check(
+        "certificate without cryptography: Save refused, says what to install",
+        errors
+        and any("py311-cryptography (security/py-cryptography)" in e for e in errors)
+        and pkgcfg().get("auth_method") == "secret"
+        and "py311-cryptography" in r.stdout,
+        errors,
+    )
     r, errors, _ = save({"auth_method": "certificate", "client_certificate": PEM, "ikeid": "1"})
     html, form, _ = get_form()
-    check("certificate saved; private key not in the page",
-          not errors and "MIIEprivkeyDONOTLEAK" not in html
-          and form.fields["client_certificate"]["value"].strip() == "********", errors)  # fmt: skip
+    check(
+        "certificate saved; private key not in the page",
+        not errors
+        and "MIIEprivkeyDONOTLEAK" not in html
+        and form.fields["client_certificate"]["value"].strip() == "********",
+        errors,
+    )
     r, errors, _ = save({})
     stored = base64.b64decode(pkgcfg().get("client_certificate", "")).decode()
     check(
@@ -178,18 +241,27 @@ def services_and_reinstall() -> None:
     time.sleep(0.3)
     st = service_state()
     want = {"found": True, "enabled": False, "running": False, "start_button": False}
-    check("services: disabled package is not enabled, stopped, no Start button",
-          st == want and rclog() == ["stop"], f"{st} {rclog()}")  # fmt: skip
+    check(
+        "services: disabled package is not enabled, stopped, no Start button",
+        st == want and rclog() == ["stop"],
+        f"{st} {rclog()}",
+    )
     php("-f", "/etc/rc.start_packages")
-    check("rc.start_packages with the package disabled: nothing started",
-          "start" not in rclog() and not running(), rclog())  # fmt: skip
+    check(
+        "rc.start_packages with the package disabled: nothing started",
+        "start" not in rclog() and not running(),
+        rclog(),
+    )
 
     save({"enable": True})
     php("-f", "/etc/rc.packages", "s2s-agent", "DEINSTALL")
     php("-f", "/etc/rc.packages", "s2s-agent", "POST-DEINSTALL")
-    check("deinstall: stopped, service and menus removed",
-          not running() and not config().findall("installedpackages/service")
-          and not config().findall("installedpackages/menu"))  # fmt: skip
+    check(
+        "deinstall: stopped, service and menus removed",
+        not running()
+        and not config().findall("installedpackages/service")
+        and not config().findall("installedpackages/menu"),
+    )
     check("deinstall: settings stay in config.xml", pkgcfg().get("client_secret") == SECRET)
     clear_rclog()
     php("-f", "/etc/rc.packages", "s2s-agent", "POST-INSTALL")
@@ -214,25 +286,43 @@ def upgrade() -> None:
     mid_stopped = not running()
     r2 = php("-f", "/etc/rc.packages", "s2s-agent", "POST-INSTALL")
     cfg = config()
-    check("upgrade: DEINSTALL then POST-INSTALL exit 0", r1.returncode == r2.returncode == 0,
-          r1.stderr[-300:] + r2.stderr[-300:])  # fmt: skip
-    check("upgrade: stopped by the old DEINSTALL, started by the new POST-INSTALL",
-          mid_stopped and running() and rclog()[-1:] == ["start"], rclog())  # fmt: skip
+    check(
+        "upgrade: DEINSTALL then POST-INSTALL exit 0",
+        r1.returncode == r2.returncode == 0,
+        r1.stderr[-300:] + r2.stderr[-300:],
+    )
+    check(
+        "upgrade: stopped by the old DEINSTALL, started by the new POST-INSTALL",
+        mid_stopped and running() and rclog()[-1:] == ["start"],
+        rclog(),
+    )
     pkgs = [p.findtext("name") for p in cfg.findall("installedpackages/package")]
     check("upgrade: one package entry", pkgs.count("s2s-agent") == 1, pkgs)
-    menus = sorted((m.findtext("name") or "", m.findtext("section") or "")
-                   for m in cfg.findall("installedpackages/menu"))  # fmt: skip
-    check("upgrade: both menus present, once each",
-          menus == [("s2s-agent", "VPN"), ("s2s-agent tunnels", "Status")], menus)  # fmt: skip
+    menus = sorted(
+        (m.findtext("name") or "", m.findtext("section") or "")
+        for m in cfg.findall("installedpackages/menu")
+    )
+    check(
+        "upgrade: both menus present, once each",
+        menus == [("s2s-agent", "VPN"), ("s2s-agent tunnels", "Status")],
+        menus,
+    )
     svcs = [s.findtext("name") for s in cfg.findall("installedpackages/service")]
     check("upgrade: service registered once", svcs == ["s2sagent"], svcs)
-    check("upgrade: settings kept in config.xml", pkgcfg() == before,
-          {k: (before.get(k), v) for k, v in pkgcfg().items() if before.get(k) != v})  # fmt: skip
-    check("upgrade: secret file and YAML written again from the saved settings",
-          read("/usr/local/etc/s2s-agent/azure-secret") == SECRET
-          and read("/usr/local/etc/s2s-agent.yaml") == yaml_before)  # fmt: skip
-    check("upgrade: the package's log file keeps its lines (pfSense keeps log data)",
-          "tunnel azure UP" in read("/var/log/s2s-agent.log"))  # fmt: skip
+    check(
+        "upgrade: settings kept in config.xml",
+        pkgcfg() == before,
+        {k: (before.get(k), v) for k, v in pkgcfg().items() if before.get(k) != v},
+    )
+    check(
+        "upgrade: secret file and YAML written again from the saved settings",
+        read("/usr/local/etc/s2s-agent/azure-secret") == SECRET
+        and read("/usr/local/etc/s2s-agent.yaml") == yaml_before,
+    )
+    check(
+        "upgrade: the package's log file keeps its lines (pfSense keeps log data)",
+        "tunnel azure UP" in read("/var/log/s2s-agent.log"),
+    )
     rc = read("/usr/local/etc/rc.d/s2s-agent.sh")
     check("upgrade: pfSense rc file back (boot start)", "s2s_agent onestart" in rc, rc[-300:])
     st = service_state()
@@ -240,18 +330,27 @@ def upgrade() -> None:
     check("upgrade: Status > Services says enabled + running", st == want, st)
     clear_rclog()
     php("-f", "/etc/rc.start_packages")
-    check("upgrade: the next WAN change (rc.start_packages) neither restarts nor HUPs",
-          rclog() == [] and running(), rclog())  # fmt: skip
+    check(
+        "upgrade: the next WAN change (rc.start_packages) neither restarts nor HUPs",
+        rclog() == [] and running(),
+        rclog(),
+    )
 
     save({"enable": False})
     clear_rclog()
     php("-f", "/etc/rc.packages", "s2s-agent", "DEINSTALL")
     php("-f", "/etc/rc.packages", "s2s-agent", "POST-INSTALL")
     menus = [m.findtext("section") for m in config().findall("installedpackages/menu")]
-    check("upgrade while disabled: not started, menus and service back, settings kept",
-          not running() and "start" not in rclog() and sorted(menus) == ["Status", "VPN"]
-          and [s.findtext("name") for s in config().findall("installedpackages/service")] == ["s2sagent"]
-          and pkgcfg().get("client_secret") == SECRET, f"{rclog()} {menus}")  # fmt: skip
+    check(
+        "upgrade while disabled: not started, menus and service back, settings kept",
+        not running()
+        and "start" not in rclog()
+        and sorted(menus) == ["Status", "VPN"]
+        and [s.findtext("name") for s in config().findall("installedpackages/service")]
+        == ["s2sagent"]
+        and pkgcfg().get("client_secret") == SECRET,
+        f"{rclog()} {menus}",
+    )
     save({"enable": True})
 
 
@@ -265,18 +364,27 @@ def apply_myid() -> None:
     took = time.time() - t0
     loaded = json.loads(read("/var/run/fake-charon.json") or "{}")
     out = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}
-    check("apply-myid: exit 0, changed", r.returncode == 0 and out.get("changed") is True,
-          r.stdout + r.stderr[-500:])  # fmt: skip
-    check("apply-myid: strongSwan has the new id when it returns",
-          loaded.get("con1") == "203.0.113.9", f"{loaded} after {took:.1f}s")  # fmt: skip
+    check(
+        "apply-myid: exit 0, changed",
+        r.returncode == 0 and out.get("changed") is True,
+        r.stdout + r.stderr[-500:],
+    )
+    check(
+        "apply-myid: strongSwan has the new id when it returns",
+        loaded.get("con1") == "203.0.113.9",
+        f"{loaded} after {took:.1f}s",
+    )
     calls = read("/var/log/harness-calls.log")
     check(
         "apply-myid: ipsec_configure + ipsec_reload_package_hook",
         "ipsec_reload_package_hook" in calls,
         calls,
     )
-    check("apply-myid: pending IPsec edits applied, dirty flag cleared, reported",
-          not rpath("/var/run/ipsec.dirty").exists() and out.get("pending_applied") is True, out)  # fmt: skip
+    check(
+        "apply-myid: pending IPsec edits applied, dirty flag cleared, reported",
+        not rpath("/var/run/ipsec.dirty").exists() and out.get("pending_applied") is True,
+        out,
+    )
     ids = [
         p.findtext("myid_data")
         for p in config().findall("ipsec/phase1")
@@ -284,21 +392,34 @@ def apply_myid() -> None:
     ]
     check("apply-myid: config.xml has the new identifier", ids == ["203.0.113.9"], ids)
     r = php("/usr/local/libexec/s2s-agent/apply-myid.php", "--ikeid", "1", "--ip", "2001:db8::9")
-    check("apply-myid: IPv6 address refused for an inet phase 1",
-          r.returncode == 1 and "inet" in r.stdout, r.stdout)  # fmt: skip
+    check(
+        "apply-myid: IPv6 address refused for an inet phase 1",
+        r.returncode == 1 and "inet" in r.stdout,
+        r.stdout,
+    )
     r = php("/usr/local/libexec/s2s-agent/apply-myid.php", "--ikeid", "1", "--ip", "203.0.113.9")
-    check("apply-myid: same address again -> changed false, exit 0",
-          r.returncode == 0 and '"changed":false' in r.stdout, r.stdout)  # fmt: skip
+    check(
+        "apply-myid: same address again -> changed false, exit 0",
+        r.returncode == 0 and '"changed":false' in r.stdout,
+        r.stdout,
+    )
 
 
 def status_pages() -> None:
     write("/var/run/fake-agent-mode", "ok")
     r, _ = web("status_s2s_agent.php")
-    check("status page: stderr warning does not spoil the JSON",
-          "Zürich" in r.stdout and "status failed" not in r.stdout, r.stdout[-600:] + r.stderr[-300:])  # fmt: skip
+    check(
+        "status page: stderr warning does not spoil the JSON",
+        "Zürich" in r.stdout and "status failed" not in r.stdout,
+        r.stdout[-600:] + r.stderr[-300:],
+    )
     write("/var/run/fake-agent-mode", "hang")
-    saved = {"version": 1, "source": "daemon", "agent": {},
-             "tunnels": [{"name": "saved-tunnel", "ike": "con1", "health": "DOWN"}]}  # fmt: skip
+    saved = {
+        "version": 1,
+        "source": "daemon",
+        "agent": {},
+        "tunnels": [{"name": "saved-tunnel", "ike": "con1", "health": "DOWN"}],
+    }
     write(
         "/var/db/s2s-agent/state.json",
         json.dumps({"version": 1, "saved": time.time() - 30, "status": saved}),
@@ -306,8 +427,11 @@ def status_pages() -> None:
     t0 = time.time()
     r, _ = web("widgets/widgets/s2s_agent.widget.php")
     took = time.time() - t0
-    check(f"widget: agent hangs -> saved state in {took:.1f}s (< 6 s)",
-          took < 6 and "saved-tunnel" in r.stdout, r.stdout[-500:] + r.stderr[-300:])  # fmt: skip
+    check(
+        f"widget: agent hangs -> saved state in {took:.1f}s (< 6 s)",
+        took < 6 and "saved-tunnel" in r.stdout,
+        r.stdout[-500:] + r.stderr[-300:],
+    )
 
 
 def restore() -> None:
@@ -333,8 +457,11 @@ def restore() -> None:
         if running():
             break
         time.sleep(0.5)
-    check("restore: package_reinstall_all leaves the package installed and registered",
-          still and in_cfg, f"binary={still} config={in_cfg}")  # fmt: skip
+    check(
+        "restore: package_reinstall_all leaves the package installed and registered",
+        still and in_cfg,
+        f"binary={still} config={in_cfg}",
+    )
     check(
         "restore: rc.start_packages afterwards runs the resync (agent running)", running(), rclog()
     )
@@ -347,11 +474,17 @@ def legacy_name() -> None:
     write("/cf/conf/config.xml", text)
     rpath("/tmp/config.cache").unlink(missing_ok=True)
     _, form, _ = get_form()
-    check("older version's plain Tunnel name shows as it is in the form",
-          form.fields["tunnel_name"]["value"] == "azure-hq", form.fields["tunnel_name"])  # fmt: skip
+    check(
+        "older version's plain Tunnel name shows as it is in the form",
+        form.fields["tunnel_name"]["value"] == "azure-hq",
+        form.fields["tunnel_name"],
+    )
     php("-f", "/etc/rc.packages", "s2s-agent", "POST-INSTALL")  # the upgrade's install step
-    check("upgrade install re-encodes it as base64",
-          pkgcfg().get("tunnel_name") == base64.b64encode(b"azure-hq").decode(), pkgcfg())  # fmt: skip
+    check(
+        "upgrade install re-encodes it as base64",
+        pkgcfg().get("tunnel_name") == base64.b64encode(b"azure-hq").decode(),
+        pkgcfg(),
+    )
 
 
 def no_phase1() -> None:
@@ -360,18 +493,33 @@ def no_phase1() -> None:
     write("/cf/conf/config.xml", re.sub(r"\s*<phase1>.*?</phase1>", "", text, flags=re.S))
     rpath("/tmp/config.cache").unlink(missing_ok=True)
     r, errors, post = save({"enable": False})
-    check("no phase 1 at all: a disabled configuration saves",
-          r.returncode == 0 and not errors and not config().findall("ipsec/phase1"), errors)  # fmt: skip
+    check(
+        "no phase 1 at all: a disabled configuration saves",
+        r.returncode == 0 and not errors and not config().findall("ipsec/phase1"),
+        errors,
+    )
     r, errors, post = save({"enable": True})
-    check("no phase 1 at all: enabling names the missing tunnel",
-          errors and any(e.startswith("Tunnel to watch:") for e in errors), errors)  # fmt: skip
+    check(
+        "no phase 1 at all: enabling names the missing tunnel",
+        errors and any(e.startswith("Tunnel to watch:") for e in errors),
+        errors,
+    )
 
 
 def main() -> int:
     src, proj, work = sys.argv[1:4]
     ROOT = Path(work) / ("root-" + Path(src).name)
-    steps = [install_and_first_save, secrets_and_toggle, services_and_reinstall, upgrade,
-             apply_myid, status_pages, restore, legacy_name, no_phase1]  # fmt: skip
+    steps = [
+        install_and_first_save,
+        secrets_and_toggle,
+        services_and_reinstall,
+        upgrade,
+        apply_myid,
+        status_pages,
+        restore,
+        legacy_name,
+        no_phase1,
+    ]
     if os.environ.get("S2S_DRIVE_PKG8"):  # "PKG8_BINARY|DIR": the package comes from pkg(8)
         from pkg8flow import pkg8_flow
 

@@ -17,16 +17,24 @@ HERE = Path(__file__).resolve().parent
 ROOT = Path()
 RESULTS: list[tuple[str, bool]] = []
 SECRET = "S3cr3t~value-do-not-leak"
-PEM = ("-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n"
-       "-----BEGIN PRIVATE KEY-----\nMIIEprivkeyDONOTLEAK\n-----END PRIVATE KEY-----")  # fmt: skip
+PEM = (
+    "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n"
+    "-----BEGIN PRIVATE KEY-----\nMIIEprivkeyDONOTLEAK\n-----END PRIVATE KEY-----"
+)
 SETTINGS = {
-    "enable": True, "ikeid": "1", "tunnel_name": "Zürich Büro", "remediation": True,
+    "enable": True,
+    "ikeid": "1",
+    "tunnel_name": "Zürich Büro",
+    "remediation": True,
     "tenant_id": "11111111-2222-3333-4444-555555555555",
     "client_id": "66666666-7777-8888-9999-000000000000",
-    "subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", "auth_method": "secret",
-    "client_secret": SECRET, "resource_group": "rg-net", "local_network_gateway": "lng-hq",
+    "subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+    "auth_method": "secret",
+    "client_secret": SECRET,
+    "resource_group": "rg-net",
+    "local_network_gateway": "lng-hq",
     "connection": "",
-}  # fmt: skip
+}
 SERVICE_PHP = (
     'require_once("config.inc"); require_once("service-utils.inc"); require_once("pkg-utils.inc");'
     '$s = null; foreach (config_get_path("installedpackages/service", []) as $x) {'

@@ -24,7 +24,7 @@ from harness import (
     save,
     service_state,
     write,
-)  # fmt: skip
+)
 
 
 def pkg8(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -32,56 +32,82 @@ def pkg8(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     ROOT and run pfSense's real rc.packages."""
     binary, _ = os.environ["S2S_DRIVE_PKG8"].split("|")
     argv = [str(H.HERE / "pkgroot.sh"), str(H.ROOT), binary, "FreeBSD:14:amd64", "1400094", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    )
 
 
-REGISTERED = {"packages": ["s2s-agent"], "services": ["s2sagent"],
-              "menus": [("s2s-agent", "VPN"), ("s2s-agent tunnels", "Status")]}  # fmt: skip
+REGISTERED = {
+    "packages": ["s2s-agent"],
+    "services": ["s2sagent"],
+    "menus": [("s2s-agent", "VPN"), ("s2s-agent tunnels", "Status")],
+}
 LOGLINE = "Nov 30 04:00:00 fw s2s-agent[1]: tunnel azure UP\n"
 
 
-def pkg8_upgraded(how: str, r: subprocess.CompletedProcess, before: dict, yaml_before: str,
-                  pid_before: str) -> None:  # fmt: skip
+def pkg8_upgraded(
+    how: str, r: subprocess.CompletedProcess, before: dict, yaml_before: str, pid_before: str
+) -> None:
     """The pfSense side after a pkg(8) upgrade 0.1.0 -> 0.2.0 of a running, enabled agent."""
-    check(f"pkg8 upgrade ({how}): exit 0, 0.2.0 installed",
-          r.returncode == 0 and pkg8("query", "%v", "pfSense-pkg-s2s-agent").stdout.strip() == "0.2.0",
-          r.stdout[-800:] + r.stderr[-800:])  # fmt: skip
+    check(
+        f"pkg8 upgrade ({how}): exit 0, 0.2.0 installed",
+        r.returncode == 0
+        and pkg8("query", "%v", "pfSense-pkg-s2s-agent").stdout.strip() == "0.2.0",
+        r.stdout[-800:] + r.stderr[-800:],
+    )
     st = pfsense_state()
     check(f"pkg8 upgrade ({how}): registered once, both menus, service", st == REGISTERED, st)
     pid = read("/var/run/s2s_agent.pid").strip()
-    check(f"pkg8 upgrade ({how}): stopped by the old DEINSTALL, running again (new process)",
-          running() and pid != pid_before and rclog()[:1] == ["stop"] and rclog()[-1:] == ["start"],
-          f"{rclog()} {pid_before}->{pid}")  # fmt: skip
-    check(f"pkg8 upgrade ({how}): settings kept, secret and YAML regenerated, log kept",
-          pkgcfg() == before and read("/usr/local/etc/s2s-agent/azure-secret") == SECRET
-          and read("/usr/local/etc/s2s-agent.yaml") == yaml_before
-          and LOGLINE in read("/var/log/s2s-agent.log"))  # fmt: skip
+    check(
+        f"pkg8 upgrade ({how}): stopped by the old DEINSTALL, running again (new process)",
+        running() and pid != pid_before and rclog()[:1] == ["stop"] and rclog()[-1:] == ["start"],
+        f"{rclog()} {pid_before}->{pid}",
+    )
+    check(
+        f"pkg8 upgrade ({how}): settings kept, secret and YAML regenerated, log kept",
+        pkgcfg() == before
+        and read("/usr/local/etc/s2s-agent/azure-secret") == SECRET
+        and read("/usr/local/etc/s2s-agent.yaml") == yaml_before
+        and LOGLINE in read("/var/log/s2s-agent.log"),
+    )
     st = service_state()
-    check(f"pkg8 upgrade ({how}): Status > Services enabled + running",
-          st == {"found": True, "enabled": True, "running": True, "start_button": False}, st)  # fmt: skip
-    check(f"pkg8 upgrade ({how}): pfSense sees version 0.2.0",
-          "<version>0.2.0</version>" in read("/usr/local/share/pfSense-pkg-s2s-agent/info.xml")
-          and config().findtext("installedpackages/package/version") == "0.2.0",
-          config().findtext("installedpackages/package/version"))  # fmt: skip
+    check(
+        f"pkg8 upgrade ({how}): Status > Services enabled + running",
+        st == {"found": True, "enabled": True, "running": True, "start_button": False},
+        st,
+    )
+    check(
+        f"pkg8 upgrade ({how}): pfSense sees version 0.2.0",
+        "<version>0.2.0</version>" in read("/usr/local/share/pfSense-pkg-s2s-agent/info.xml")
+        and config().findtext("installedpackages/package/version") == "0.2.0",
+        config().findtext("installedpackages/package/version"),
+    )
     clear_rclog()
     php("-f", "/etc/rc.start_packages")
-    check(f"pkg8 upgrade ({how}): next WAN change neither restarts nor HUPs",
-          rclog() == [] and running(), rclog())  # fmt: skip
+    check(
+        f"pkg8 upgrade ({how}): next WAN change neither restarts nor HUPs",
+        rclog() == [] and running(),
+        rclog(),
+    )
 
 
 def pkg8_deleted() -> None:
     write("/var/log/s2s-agent.log", LOGLINE)
     r = pkg8("delete", "-y", "pfSense-pkg-s2s-agent")
     st = pfsense_state()
-    check("pkg8 delete: exit 0, stopped, unregistered (no package, menu, service)",
-          r.returncode == 0 and not running()
-          and st == {"packages": [], "menus": [], "services": []}, f"{st} {r.stderr[-500:]}")  # fmt: skip
-    check("pkg8 delete: settings stay in config.xml; secret file and rc file gone; log kept",
-          pkgcfg().get("client_secret") == SECRET
-          and not rpath("/usr/local/etc/s2s-agent/azure-secret").exists()
-          and not rpath("/usr/local/etc/rc.d/s2s-agent.sh").exists()
-          and LOGLINE in read("/var/log/s2s-agent.log"), pkgcfg())  # fmt: skip
+    check(
+        "pkg8 delete: exit 0, stopped, unregistered (no package, menu, service)",
+        r.returncode == 0 and not running() and st == {"packages": [], "menus": [], "services": []},
+        f"{st} {r.stderr[-500:]}",
+    )
+    check(
+        "pkg8 delete: settings stay in config.xml; secret file and rc file gone; log kept",
+        pkgcfg().get("client_secret") == SECRET
+        and not rpath("/usr/local/etc/s2s-agent/azure-secret").exists()
+        and not rpath("/usr/local/etc/rc.d/s2s-agent.sh").exists()
+        and LOGLINE in read("/var/log/s2s-agent.log"),
+        pkgcfg(),
+    )
 
 
 def pkg8_flow() -> None:
@@ -111,8 +137,11 @@ def pkg8_flow() -> None:
 
     clear_rclog()
     r = pkg8("add", str(old))
-    check("pkg8 reinstall 0.1.0 with saved settings: registered and started",
-          r.returncode == 0 and pfsense_state() == REGISTERED and running(), rclog())  # fmt: skip
+    check(
+        "pkg8 reinstall 0.1.0 with saved settings: registered and started",
+        r.returncode == 0 and pfsense_state() == REGISTERED and running(),
+        rclog(),
+    )
     repo, repos = Path(pkgdir, "repo"), Path(pkgdir, "repos")
     repo.mkdir(exist_ok=True)
     repos.mkdir(exist_ok=True)

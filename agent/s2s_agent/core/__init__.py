@@ -1,0 +1,1 @@
+"""Shared infrastructure every stage may use: errors, data model, OS calls, files, time."""

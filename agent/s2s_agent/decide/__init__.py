@@ -1,0 +1,1 @@
+"""Decide: pure functions from observations to verdicts and plans (no I/O)."""

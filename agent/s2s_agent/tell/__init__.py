@@ -1,0 +1,1 @@
+"""Tell: alerts, syslog, status rendering, metrics and the control socket."""
