@@ -42,9 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("check", parents=[common], help="Nagios plugin: one line, exit 0/1/2/3")
     sub.add_parser("metrics", parents=[common], help="Prometheus text exposition format")
     v = sub.add_parser("validate-config", parents=[common], help="check the config file and exit")
-    v.add_argument("--without-credential-file", action="store_true",
-                   help="check the settings only, not the credential file they name (the "
-                        "pfSense GUI checks a form before its Save writes that file)")  # fmt: skip
+    v.add_argument(
+        "--without-credential-file",
+        action="store_true",
+        help="check the settings only, not the credential file they name (the "
+        "pfSense GUI checks a form before its Save writes that file)",
+    )
     rm = sub.add_parser("remediate", parents=[common], help="run the remediation plan once now")
     rm.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     rm.add_argument("--json", action="store_true", help="print JSON")

@@ -305,9 +305,14 @@ def test_the_real_agent_checks_the_credential_file_unless_told_not_to(tmp_path, 
     doc = tmp_path / "s2s-agent.yaml"
     secret = Path(yaml.safe_load(doc.read_text())["azure"]["client_secret_file"])
     secret.unlink(missing_ok=True)  # as before the first Save's resync wrote it
-    plain = subprocess.run([str(cli), "validate-config", "-c", str(doc)], capture_output=True,
-                           text=True, timeout=60)  # fmt: skip
+    plain = subprocess.run(
+        [str(cli), "validate-config", "-c", str(doc)], capture_output=True, text=True, timeout=60
+    )
     assert plain.returncode == 2 and "credential file" in plain.stderr
-    flag = subprocess.run([str(cli), "validate-config", "--without-credential-file", "-c",
-                           str(doc)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    flag = subprocess.run(
+        [str(cli), "validate-config", "--without-credential-file", "-c", str(doc)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert flag.returncode == 0, flag.stderr
