@@ -61,6 +61,8 @@ class WanMonitor:
         self.last_reason = ""
         self.observed: str | None = None
         self.bg = background
+        self._inflight = False  # a background read was started and not yet collected
+        self._reread = False  # an address event came while it was in flight: read again
 
     def due(self) -> bool:
         return self.monotonic() >= self.next_poll and not (self.bg is not None and self.bg.busy)
@@ -69,6 +71,9 @@ class WanMonitor:
         """Drain the event socket; True if the WAN address may have changed."""
         if self.events is not None and self.events.drain():
             self.next_poll = 0.0
+            # a read already in flight may have read the old address: its result must not
+            # push the next read out to poll_interval (the event would be lost until then)
+            self._reread = self._inflight
             return True
         return False
 
@@ -84,7 +89,8 @@ class WanMonitor:
             return False
         self.next_poll = self.monotonic() + READ_GUARD  # rescheduled when the result is in
         settings, read = self.settings, self.read
-        return self.bg.start(lambda: read(settings))
+        self._inflight = self.bg.start(lambda: read(settings))
+        return self._inflight
 
     def collect(self) -> bool:
         """Take a finished background read into the tracker; True if there was one."""
@@ -97,6 +103,10 @@ class WanMonitor:
             log.error("reading the WAN IP failed unexpectedly: %r", error)
             value = (None, f"WAN IP read failed: {type(error).__name__}: {error}")
         self._observe(*value)
+        self._inflight = False
+        if self._reread:
+            self._reread = False
+            self.next_poll = 0.0
         return True
 
     def _observe(self, ip: str | None, reason: str) -> None:
