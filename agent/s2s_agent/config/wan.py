@@ -1,8 +1,5 @@
 """WAN settings: the ``wan`` config section (see :mod:`..decide.wan` for the pure logic).
 
-Nothing here does I/O (``wanwatch.py`` asks the interface and the HTTP endpoints); every
-function is deterministic and unit-tested, including with hypothesis.
-
 Config section ``wan`` (written by the pfSense package; ``parse_wan`` validates it)::
 
     wan:
@@ -16,11 +13,6 @@ Config section ``wan`` (written by the pfSense package; ``parse_wan`` validates 
       poll_interval: 30          # seconds between polls (events only wake earlier)
       http_timeout: 5            # seconds per endpoint (connect + read, whole answer)
       ca_bundle: null            # CA file for the echo endpoints (labs/tests); null = system
-
-Interface address choice: the *primary* IPv4 address, i.e. the first one that is not a
-CARP VIP (FreeBSD ``vhid``) nor a Linux ``secondary``; a WAN with only VIPs yields the
-first VIP. pfSense puts CARP VIPs and IP aliases on the same interface; the tunnel's
-identifier is the interface address, not the VIP.
 """
 
 from __future__ import annotations

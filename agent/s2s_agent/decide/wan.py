@@ -1,21 +1,9 @@
-"""WAN IP detection, the pure part: settings, address checks, parsers, quorum, hysteresis.
+"""WAN IP detection, the pure part: address checks, parsers, quorum, hysteresis.
 
 Nothing here does I/O (``wanwatch.py`` asks the interface and the HTTP endpoints); every
 function is deterministic and unit-tested, including with hypothesis.
 
-Config section ``wan`` (written by the pfSense package; ``parse_wan`` validates it)::
-
-    wan:
-      source: interface          # interface | http
-      interface: igb0            # required for source: interface
-      http_endpoints: [https://a.example/ip, https://b.example/ip]   # >= 2 for source: http
-      quorum: 2                  # endpoints that must agree (and be a majority of answers)
-      hold_seconds: 5            # hysteresis: a new IP must hold this long ...
-      hold_count: 2              # ... and be seen this many times before it counts
-      allow_private: false       # labs only: accept RFC 1918/TEST-NET/CGNAT answers
-      poll_interval: 30          # seconds between polls (events only wake earlier)
-      http_timeout: 5            # seconds per endpoint (connect + read, whole answer)
-      ca_bundle: null            # CA file for the echo endpoints (labs/tests); null = system
+The ``wan`` config section (its keys and defaults) is described in :mod:`..config.wan`.
 
 Interface address choice: the *primary* IPv4 address, i.e. the first one that is not a
 CARP VIP (FreeBSD ``vhid``) nor a Linux ``secondary``; a WAN with only VIPs yields the
