@@ -133,3 +133,26 @@ def test_active_active_pair_on_one_lng_is_one_put():
     health = {"con1": "DOWN", "con4": "DOWN"}
     m.execute(m.decide(health, {"con1": NEW, "con4": NEW}, "standalone"))
     assert [c[0] for c in calls if c[1] == "update-lng"] == ["con1"]
+
+
+def test_a_slow_failing_lng_does_not_hold_the_other_lngs_tunnels_back():
+    """LNG b's PUT only returns (and fails) once con1 was verified: an executor that waits
+    for every LNG before the local write would wait here until the barrier breaks."""
+    released = threading.Event()
+    m, calls, local, alerts, tsteps = make(cfg())
+    slow = m.lngs[list(m.groups)[1]].worker.worker
+
+    def call(op, arg=None, *, deadline=0.0):
+        calls.append(("con2", op, arg, threading.current_thread().name))
+        if op == "update-lng":
+            assert released.wait(10), "con1 was never verified while LNG b's PUT ran"
+            raise AzureCallError("AzureServerError", "500 from ARM", status=500)
+        return {}
+
+    slow.call = call
+    m.actions["verify"] = lambda t, s: released.set() or "answered"
+    m.batch_grace = 0.05
+    recs = m.execute(m.decide(HEALTH, WAN, "standalone"))
+    a, b = list(m.groups)
+    assert recs[a].ok and recs[b].ok is False
+    assert local == [[("con1", NEW), ("con4", NEW)]]

@@ -20,6 +20,7 @@ backoff (its attempts), every tunnel its record.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -35,6 +36,8 @@ from .executor import RECORDS_KEPT, Record, Remediator, StepRecord
 
 log = logging.getLogger(__name__)
 LNG_STEPS = ("update_lng", "check_lng", "reset_connection")
+BATCH_GRACE = 5.0
+"""Seconds after the first LNG is done during which other LNGs still join its local write."""
 
 
 def lng_groups(cfg: Config) -> dict[M.LngKey, tuple[TunnelSettings, ...]]:
@@ -91,6 +94,8 @@ class MultiRemediator:
         }
         self.actions.update({k: v for k, v in (actions or {}).items() if k not in LNG_STEPS})
         self._thread: threading.Thread | None = None
+        self._local_lock = threading.Lock()
+        self.batch_grace = BATCH_GRACE
         self.last: tuple[M.LngDecision, ...] = ()
 
     # ---- deciding ----------------------------------------------------------------------
@@ -158,19 +163,46 @@ class MultiRemediator:
         follow: dict[M.LngKey, list] = {
             d.key: [s for t, s in d.steps if t == d.tunnels[0]] for d in todo
         }
-        # 1. every LNG's own steps, in parallel
-        threads = [
-            threading.Thread(
-                target=self._lng_steps, args=(d, recs[d.key], failed, follow), name=f"lng-{d.name}"
+        # 1. every LNG's own steps, in parallel; each LNG reports when it is done
+        done: queue.Queue = queue.Queue()
+
+        def lng(d: M.LngDecision) -> None:
+            try:
+                if any(t is None for t, _ in d.steps):
+                    self._lng_steps(d, recs[d.key], failed, follow)
+            finally:
+                done.put(d.key)
+
+        for d in todo:
+            threading.Thread(target=lng, args=(d,), name=f"lng-{d.name}", daemon=True).start()
+        # 2. + 3. the LNGs done together (within BATCH_GRACE of the first) share one local
+        # write; a slow or failing LNG never holds the others' tunnels back
+        by_key = {d.key: d for d in todo}
+        pending, followers = set(by_key), []
+        while pending:
+            batch = [done.get()]
+            until = time.monotonic() + self.batch_grace
+            while len(batch) < len(pending):
+                try:
+                    batch.append(done.get(timeout=max(0.0, until - time.monotonic())))
+                except queue.Empty:
+                    break
+            pending -= set(batch)
+            th = threading.Thread(
+                target=self._follow,
+                args=([d for d in todo if d.key in batch], recs, failed, follow),
+                name="follow",
+                daemon=True,
             )
-            for d in todo
-            if any(t is None for t, _ in d.steps)
-        ]
-        for th in threads:
             th.start()
-        for th in threads:
+            followers.append(th)
+        for th in followers:
             th.join()
-        # 2. one local write for every tunnel that follows a good LNG
+        return recs
+
+    def _follow(self, todo: list, recs: dict, failed: set, follow: dict) -> None:
+        """One local write for the tunnels of ``todo``'s good LNGs, then restart + verify
+        each tunnel in parallel, then each LNG's record is closed."""
         items = []
         for d in todo:
             if d.key in failed:
@@ -183,19 +215,19 @@ class MultiRemediator:
         if items:
             t0 = time.monotonic()
             try:
-                detail = self.actions["apply_local_ids"](
-                    [(t, old, new) for _, t, old, new in items]
-                )
+                with self._local_lock:  # one writer of the IPsec config at a time
+                    detail = self.actions["apply_local_ids"](
+                        [(t, old, new) for _, t, old, new in items]
+                    )
                 ok = True
             except S2SError as exc:
                 detail, ok = str(exc), False
-            for key in {k for k, *_ in items}:
+            for key in dict.fromkeys(k for k, *_ in items):
                 ip = next(new for k, _, _, new in items if k == key)
                 sr = StepRecord("apply_local_id", ok, time.monotonic() - t0, detail, ip)
                 self._add(key, recs[key], sr, ip)
                 if not ok:
                     self._fail(key, failed, "apply_local_id", detail)
-        # 3. restart and verify each tunnel of each good LNG, in parallel
         results: dict[str, bool] = {}
         threads = []
         for d in todo:
@@ -216,7 +248,6 @@ class MultiRemediator:
             th.join()
         for d in todo:
             self._finish(d, recs[d.key], failed, results)
-        return recs
 
     def _add(self, key, rec: Record, sr: StepRecord, target: str | None) -> None:
         r = self.lngs[key]
