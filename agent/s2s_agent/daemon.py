@@ -78,10 +78,12 @@ class Daemon:
     def _make_remedy_loop(
         self, cfg: Config, saved: dict, *, background: bool = False, predecessor=None
     ):
+        from .multiloop import MultiRemedyLoop, wants_multi
         from .remedyloop import RemedyLoop  # no Azure SDK: that runs in a worker process
 
         wan = saved.get("wan_ip")
-        loop = RemedyLoop(
+        kind = MultiRemedyLoop if wants_multi(cfg) else RemedyLoop
+        loop = kind(
             cfg,
             notify=lambda sev, msg: self.sender.send(sev, msg),
             clock=self.clock,
@@ -144,8 +146,8 @@ class Daemon:
         loop = self.remedy_loop
         if loop is None:
             return self.tunnels
-        records = loop.status()
-        return [{**t, **records} if t["name"] == loop.tunnel else t for t in self.tunnels]
+        per = loop.tunnel_status()  # several Azure tunnels: one entry each
+        return [{**t, **per[t["name"]]} if t["name"] in per else t for t in self.tunnels]
 
     def persist(self, now: float, *, force: bool = False) -> None:
         key = [(t["name"], t["health"], tuple(t["reasons"])) for t in self.tunnels]

@@ -318,6 +318,10 @@ class RemedyLoop:
             "azure": self.remedy.azure_view,
         }
 
+    def tunnel_status(self) -> dict[str, dict]:
+        """:meth:`status` by tunnel name (the multi-tunnel loop has one entry per tunnel)."""
+        return {self.tunnel: self.status()}
+
     def plan(self, health: str, *, dry_run: bool = True) -> dict:
         """The plan for ``health`` now; recorded in the memory only when not ``dry_run``."""
         wan_ip = self.wan.tracker.current

@@ -186,3 +186,44 @@ def test_worker_says_when_no_write_was_sent(fake, tmp_path, capsys):
     with pytest.raises(AzureCallError) as e:
         AzureWorker("c", runner=r).call("update-lng", NEW_IP)
     assert e.value.wrote is False
+
+
+@needs_root
+def test_worker_uses_the_named_tunnels_target_and_profile(fake, tmp_path, capsys):
+    """Several Azure tunnels: ``--tunnel`` picks that tunnel's LNG in its subscription,
+    with its profile's principal (authorised only there)."""
+    from tests.fakeazure.seed import Names
+    from tests.fakeazure.tenancy import SITE_B
+
+    site = fake.add_site(Names(**SITE_B))
+    secrets = {}
+    for name, value in (("a", fake.client_secret), ("b", site.principal.client_secret)):
+        secrets[name] = tmp_path / f"azure-{name}.secret"
+        secrets[name].write_text(value + "\n")
+        secrets[name].chmod(0o600)
+    common = f"authority: {fake.url}, arm_endpoint: {fake.url}, ca_bundle: {fake.ca_path}"
+    n, b = fake.names, site.names
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        textwrap.dedent(f"""
+        azure_profiles:
+          a: {{tenant_id: {fake.tenant_id}, client_id: {fake.client_id},
+              client_secret_file: {secrets["a"]}, {common}}}
+          b: {{tenant_id: {fake.tenant_id}, client_id: {site.principal.client_id},
+              client_secret_file: {secrets["b"]}, {common}}}
+        tunnels:
+          - {{ike: con1, wan: {{source: interface, interface: wan0}},
+              azure: {{profile: a, subscription_id: {n.subscription_id},
+                      resource_group: {n.resource_group}, local_network_gateway: {n.lng_name}}}}}
+          - {{ike: con2, wan: {{source: interface, interface: wan0}},
+              azure: {{profile: b, subscription_id: {b.subscription_id},
+                      resource_group: {b.resource_group}, local_network_gateway: {b.lng_name}}}}}
+        """)
+    )
+    assert worker_main(["-c", str(cfg), "--tunnel", "con2", "update-lng", NEW_IP]) == 0
+    assert emitted(capsys)["result"]["new_ip"] == NEW_IP
+    assert fake.lng_writes(b.lng_name) == 1 and fake.lng_writes(n.lng_name) == 0
+    assert worker_main(["-c", str(cfg), "--tunnel", "con1", "get-lng"]) == 0
+    assert emitted(capsys)["result"]["ip"] == n.gateway_ip
+    assert worker_main(["-c", str(cfg), "--tunnel", "nope", "get-lng"]) == 2
+    assert "nope" in emitted(capsys)["error"]["message"]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s2s_agent.act.swanctl_apply import apply_local_id, check_includes
+from s2s_agent.act.swanctl_apply import apply_local_id, apply_local_ids, check_includes
 from s2s_agent.act.swanctl_conf import Change, SwanctlConfError, rewrite_local_id
 from s2s_agent.core import osio
 from s2s_agent.core.errors import CommandError, LocalApplyError
@@ -375,6 +375,33 @@ def test_a_fifo_in_place_of_the_file_is_refused_not_waited_on(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(SwanctlConfError, match="not a regular file"):
         apply_local_id("con1", OLD, NEW, path=str(fifo), reload=lambda: None)
+
+
+def test_several_connections_one_write_one_reload(tmp_path):
+    """Several Azure tunnels after one WAN change: every local id in one write + one reload."""
+    start = PFSENSE.index("\tcon1 {")
+    end = PFSENSE.index("\n}\nsecrets")
+    con4 = PFSENSE[start:end].replace("con1", "con4").replace("20.61.14.9", "20.61.14.10")
+    text = PFSENSE[:end] + "\n" + con4 + PFSENSE[end:]
+    conf = _write(tmp_path / "swanctl.conf", text)
+    reloads = []
+    changes = apply_local_ids(
+        [("con1", OLD, NEW, None), ("con4", OLD, NEW, None)],
+        path=str(conf),
+        reload=lambda: reloads.append(1),
+    )
+    assert reloads == [1] and len(changes) == 2
+    assert [c.key for c in changes] == ["connections.con1.local.id", "connections.con4.local.id"]
+    assert conf.read_text().count(f"id = {NEW}") == 2 and f"id = {OLD}" not in conf.read_text()
+    assert (
+        apply_local_ids(
+            [("con1", OLD, NEW, None), ("con4", OLD, NEW, None)],
+            path=str(conf),
+            reload=lambda: reloads.append(2),
+        )
+        == []
+    )
+    assert reloads == [1]
 
 
 def test_file_right_but_charon_has_the_old_id_loaded_is_reloaded(tmp_path):

@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
                 print("error: azure-peer needs --ip or S2S_NEW_IP", file=sys.stderr)
                 return 2
             lng = args.lng or os.environ.get("S2S_LNG_NAME") or None
-            Lab.load(root).reprogram_azure_peer(ip, lng=lng)
+            import fcntl  # two LNG PUTs at once run two hooks: one read-modify-write at a time
+
+            with open(os.path.join(root, "azure-peer.lock"), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                Lab.load(root).reprogram_azure_peer(ip, lng=lng)
             print(f"azure side ({lng or 'every LNG'}) now expects onprem at {ip}")
         elif args.command == "capture":
             from .capture import main as capture_main

@@ -83,3 +83,21 @@ def test_metrics_escapes_label_values():
     d = doc()
     d["tunnels"][0]["name"] = 'we"ird\\name'
     assert 'tunnel="we\\"ird\\\\name"' in render.metrics(d)
+
+
+def test_status_shows_each_tunnels_lng_and_wan_source():
+    rem = {
+        "enabled": True,
+        "role": "standalone",
+        "wan_ip": "198.51.100.2",
+        "lng": "lng-pfsense",
+        "lng_tunnels": ["con1", "con4"],
+        "wan_source": "gateway_group WAN_FAILOVER",
+        "wan_interface": "igb0",
+    }
+    text = render.status_text(doc(remediation=rem))
+    assert (
+        "LNG lng-pfsense (tunnels con1, con4), WAN source gateway_group WAN_FAILOVER via igb0"
+        in text
+    )
+    assert "(tunnels" not in render.status_text(doc(remediation={**rem, "lng": None}))

@@ -58,8 +58,10 @@ class AzureWorker:
         *,
         runner: Callable[..., osio.Result] = osio.run,
         python: str = sys.executable,
+        tunnel: str | None = None,
     ):
         self.config_path = config_path
+        self.tunnel = tunnel  # several Azure tunnels: the worker uses this tunnel's target
         self.runner = runner
         self.python = python
 
@@ -78,6 +80,7 @@ class AzureWorker:
             self.config_path,
             "--deadline",
             f"{deadline:g}",
+            *(["--tunnel", self.tunnel] if self.tunnel else []),
             op,
             *([arg] if arg else []),
         ]
@@ -120,6 +123,7 @@ def worker_main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="s2s-agent azure worker")
     ap.add_argument("-c", "--config", required=True)
     ap.add_argument("--deadline", type=float, default=120.0)
+    ap.add_argument("--tunnel", default=None)
     ap.add_argument("op", choices=OPS)
     ap.add_argument("arg", nargs="?")
     args = ap.parse_args(argv)
@@ -131,9 +135,17 @@ def worker_main(argv: list[str]) -> int:
 
     try:
         cfg = config_mod.load(args.config)
-        if cfg.azure is None:
+        target = cfg.azure
+        if args.tunnel:
+            t = next((t for t in cfg.tunnels if t.name == args.tunnel), None)
+            target = t.azure if t is not None else None
+            if target is None:
+                raise ConfigError(
+                    f"tunnel {args.tunnel} has no azure target", path=args.config, key="tunnels"
+                )
+        if target is None:
             raise ConfigError("is not configured", path=args.config, key="azure")
-        client = AzureClient(cfg.azure)
+        client = AzureClient(target)
         if args.op == "get-lng":
             result = client.get_lng(deadline_s=args.deadline).as_dict()
         elif args.op == "update-lng":

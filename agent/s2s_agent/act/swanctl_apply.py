@@ -124,10 +124,39 @@ def apply_local_id(
     (``rolled_back=True`` when the old file is back and charon reloaded it).
     ``reload`` replaces the swanctl call (tests).
     """
-    check_includes(path, conn)
+    return apply_local_ids(
+        [(conn, old_ip, new_ip, loaded_ids)],
+        path=path,
+        swanctl=swanctl,
+        uri=uri,
+        timeout=timeout,
+        runner=runner,
+        reload=reload,
+    )
+
+
+def apply_local_ids(
+    items: list[tuple[str, str | None, str, LoadedIds | None]],
+    *,
+    path: str = DEFAULT_PATH,
+    swanctl: str = "swanctl",
+    uri: str | None = None,
+    timeout: float = 15.0,
+    runner: Callable[..., osio.Result] = osio.run,
+    reload: Reloader | None = None,
+) -> list[Change]:
+    """:func:`apply_local_id` for several connections ``(conn, old_ip, new_ip, loaded_ids)``
+    at once: every rewrite in ONE file write and ONE reload (several Azure tunnels after
+    one WAN change)."""
+    for conn, *_ in items:
+        check_includes(path, conn)
     raw, st = _read_raw(path)
     text = raw.decode("utf-8")
-    new_text, changes = sc.rewrite_local_id(text, conn, old_ip, new_ip, path=path)
+    new_text, changes = text, []
+    for conn, old_ip, new_ip, _ids in items:
+        new_text, more = sc.rewrite_local_id(new_text, conn, old_ip, new_ip, path=path)
+        changes.extend(more)
+    conn = ", ".join(c for c, *_ in items)
 
     def do_reload() -> None:
         if reload is not None:
@@ -136,13 +165,17 @@ def apply_local_id(
             load_all(swanctl=swanctl, conf_file=path, uri=uri, timeout=timeout, runner=runner)
 
     if not changes:
-        why = _stale_in_charon(text, conn, new_ip, path, loaded_ids)
-        if why is None:
-            log.info("%s: connection %s already uses %s (or no IP identity)", path, conn, new_ip)
+        stale = [
+            (c, ip, why)
+            for c, _old, ip, ids in items
+            if (why := _stale_in_charon(text, c, ip, path, ids)) is not None
+        ]
+        if not stale:
+            log.info("%s: connection %s already uses its address (or no IP identity)", path, conn)
             return []
-        log.warning("%s: %s; reloading", path, why)
+        log.warning("%s: %s; reloading", path, "; ".join(why for *_, why in stale))
         do_reload()  # LocalApplyError: the step fails and the heal is retried
-        return [Change(f"connections.{conn}.local.id (loaded)", 0, "stale", new_ip)]
+        return [Change(f"connections.{c}.local.id (loaded)", 0, "stale", ip) for c, ip, _ in stale]
 
     try:
         target = replace_preserving(path, new_text.encode("utf-8"), st, backup=True)

@@ -61,6 +61,20 @@ class AzureSettings:
     arm_endpoint: str = CLOUDS["public"][1]
     ca_bundle: str | None = None
     custom_authority: bool = False
+    profile: str = "default"
+    cred_where: str = "azure"
+    """Where the credential settings were written (``azure`` or ``azure_profiles.NAME``)."""
+
+    @property
+    def lng_key(self) -> tuple[str, str, str, str]:
+        """The LNG's identity: (cloud, subscription, resource group, LNG), case-insensitive
+        as ARM ids are."""
+        return (
+            self.cloud,
+            self.subscription_id.lower(),
+            self.resource_group.lower(),
+            self.local_network_gateway.lower(),
+        )
 
     @property
     def credential_file(self) -> str:
@@ -92,32 +106,38 @@ def parse_azure(data: dict | None, path: str) -> AzureSettings:
     if data is None:
         raise ConfigError("is required when remediation is enabled", path=path, key="azure")
     r = Reader(data, "azure", path)
+    fields = {**read_profile(r), **read_target(r)}
+    r.done()
+    check_profile(r, fields)
+    return AzureSettings(**fields)
 
-    def match(name: str, regex: re.Pattern[str], what: str, nullable: bool = False) -> Any:
-        value = r.text(name, None if nullable else ..., nullable=nullable)
-        if value is not None and not regex.match(value):
-            raise r.err(name, f"must be {what}, got {value!r}")
-        return value
 
-    def url(name: str) -> str | None:
-        value = r.text(name, None, nullable=True)
-        if value is not None and not re.match(r"^https://[^/\s]+/?$", value):
-            raise r.err(name, f"must be an https:// URL without a path, got {value!r}")
-        return value.rstrip("/") if value else None
+def _match(r: Reader, name: str, regex: re.Pattern[str], what: str, nullable=False) -> Any:
+    value = r.text(name, None if nullable else ..., nullable=nullable)
+    if value is not None and not regex.match(value):
+        raise r.err(name, f"must be {what}, got {value!r}")
+    return value
 
-    def abs_path(name: str) -> str | None:
-        value = r.text(name, None, nullable=True)
-        if value is not None and not os.path.isabs(value):
-            raise r.err(name, f"must be an absolute path, got {value!r}")
-        return value
 
-    tenant = match("tenant_id", _TENANT, "a tenant GUID or domain")
-    client = match("client_id", _GUID, "the application (client) GUID")
-    sub = match("subscription_id", _GUID, "a subscription GUID")
-    rg = match("resource_group", _RG, "a resource group name")
-    lng = match("local_network_gateway", _NAME, "a local network gateway name")
-    conn = match("connection", _NAME, "a connection name", nullable=True)
-    secret, cert = abs_path("client_secret_file"), abs_path("client_certificate_file")
+def _url(r: Reader, name: str) -> str | None:
+    value = r.text(name, None, nullable=True)
+    if value is not None and not re.match(r"^https://[^/\s]+/?$", value):
+        raise r.err(name, f"must be an https:// URL without a path, got {value!r}")
+    return value.rstrip("/") if value else None
+
+
+def _abs(r: Reader, name: str) -> str | None:
+    value = r.text(name, None, nullable=True)
+    if value is not None and not os.path.isabs(value):
+        raise r.err(name, f"must be an absolute path, got {value!r}")
+    return value
+
+
+def read_profile(r: Reader) -> dict[str, Any]:
+    """The credential half of an Azure section (an ``azure_profiles`` entry, or ``azure``)."""
+    tenant = _match(r, "tenant_id", _TENANT, "a tenant GUID or domain")
+    client = _match(r, "client_id", _GUID, "the application (client) GUID")
+    secret, cert = _abs(r, "client_secret_file"), _abs(r, "client_certificate_file")
     if (secret is None) == (cert is None):
         raise r.err(
             "client_secret_file", "set exactly one of client_secret_file, client_certificate_file"
@@ -127,26 +147,37 @@ def parse_azure(data: dict | None, path: str) -> AzureSettings:
     if cloud not in CLOUDS:
         choices = ", ".join([*CLOUDS, *CLOUD_ALIASES])
         raise r.err("cloud", f"must be one of {choices}; got {cloud!r}")
-    authority, arm = url("authority"), url("arm_endpoint")
-    ca = abs_path("ca_bundle")
-    r.done()
-    if cert is not None and (missing := missing_for_certificate()):
+    authority, arm = _url(r, "authority"), _url(r, "arm_endpoint")
+    return {
+        "tenant_id": tenant,
+        "client_id": client,
+        "client_secret_file": secret,
+        "client_certificate_file": cert,
+        "cloud": cloud,
+        "authority": authority or CLOUDS[cloud][0],
+        "arm_endpoint": arm or CLOUDS[cloud][1],
+        "ca_bundle": _abs(r, "ca_bundle"),
+        "custom_authority": authority is not None,
+        "cred_where": r.where,
+    }
+
+
+def check_profile(r: Reader, fields: dict[str, Any]) -> None:
+    """Checks of a profile that need the host (after the unknown-key check)."""
+    if fields["client_certificate_file"] is not None and (missing := missing_for_certificate()):
         raise r.err("client_certificate_file", missing)
-    return AzureSettings(
-        tenant_id=tenant,
-        client_id=client,
-        subscription_id=sub,
-        resource_group=rg,
-        local_network_gateway=lng,
-        client_secret_file=secret,
-        client_certificate_file=cert,
-        connection=conn,
-        cloud=cloud,
-        authority=authority or CLOUDS[cloud][0],
-        arm_endpoint=arm or CLOUDS[cloud][1],
-        ca_bundle=ca,
-        custom_authority=authority is not None,
-    )
+
+
+def read_target(r: Reader) -> dict[str, Any]:
+    """The target half: which LNG (and connection) in which subscription and resource group."""
+    return {
+        "subscription_id": _match(r, "subscription_id", _GUID, "a subscription GUID"),
+        "resource_group": _match(r, "resource_group", _RG, "a resource group name"),
+        "local_network_gateway": _match(
+            r, "local_network_gateway", _NAME, "a local network gateway name"
+        ),
+        "connection": _match(r, "connection", _NAME, "a connection name", nullable=True),
+    }
 
 
 CRYPTOGRAPHY_PKG = "py311-cryptography"
@@ -183,12 +214,11 @@ _KINDS = (
 CRED_KEY = "azure.client_secret_file or azure.client_certificate_file"
 
 
-def read_private_file(path: str, *, owner_uid: int = 0) -> bytes:
+def read_private_file(path: str, *, owner_uid: int = 0, key: str = CRED_KEY) -> bytes:
     """Read a credential file that must be a regular file (not a symlink) owned by
     ``owner_uid``, mode 0600 (no group/other bits). ConfigError names the file, what is
     wrong and the fix. Opened with ``O_NONBLOCK``: a FIFO in its place is refused at once
     instead of blocking until someone writes to it."""
-    key = CRED_KEY
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -231,22 +261,31 @@ def read_credential(settings: AzureSettings, *, owner_uid: int = 0) -> bytes:
     ``validate-config``, daemon start, reload and in the Azure worker)."""
     path = settings.client_secret_file or settings.client_certificate_file
     assert path is not None
-    raw = read_private_file(path, owner_uid=owner_uid)
+    where = settings.cred_where
+    key = f"{where}.client_secret_file or {where}.client_certificate_file"
+    raw = read_private_file(path, owner_uid=owner_uid, key=key)
     if settings.client_secret_file:
         if not raw.decode("utf-8", "replace").strip():
             raise ConfigError(
                 f"credential file {path} is empty: write the client secret's value into it",
-                key="azure.client_secret_file",
+                key=f"{where}.client_secret_file",
             )
     elif b"-----BEGIN" not in raw or b"PRIVATE KEY-----" not in raw:
         raise ConfigError(
             f"credential file {path} is not a PEM certificate with its private key",
-            key="azure.client_certificate_file",
+            key=f"{where}.client_certificate_file",
         )
     return raw
 
 
 def check_credential_file(cfg: Any, *, owner_uid: int = 0) -> None:
-    """ConfigError when remediation is on and its credential file would be refused at use."""
-    if getattr(cfg.remediation, "enabled", False) and cfg.azure is not None:
-        read_credential(cfg.azure, owner_uid=owner_uid)
+    """ConfigError when remediation is on and a credential file (of any profile a tunnel
+    uses) would be refused at use."""
+    if not getattr(cfg.remediation, "enabled", False):
+        return
+    seen: set[str] = set()
+    targets = [t.azure for t in getattr(cfg, "tunnels", ()) if getattr(t, "azure", None)]
+    for settings in [cfg.azure, *targets]:
+        if settings is not None and settings.cred_where not in seen:
+            seen.add(settings.cred_where)
+            read_credential(settings, owner_uid=owner_uid)

@@ -19,6 +19,14 @@ from ..core.errors import ConfigError
 from .azure import AzureSettings, parse_azure
 from .pfsense import PfsenseSettings, parse_pfsense
 from .reader import Reader
+from .tunnels import (
+    WanSource,
+    join_forms,
+    parse_ikeid,
+    parse_profiles,
+    parse_target,
+    parse_wan_source,
+)
 from .wan import WanSettings, parse_wan
 
 log = logging.getLogger(__name__)
@@ -111,6 +119,9 @@ class TunnelSettings:
     ike: str
     children: tuple[str, ...]
     probe: ProbeSettings | None = None
+    azure: AzureSettings | None = None  # its LNG target joined with its credential profile
+    wan: WanSource | None = None  # where its local address comes from
+    ikeid: int | None = None  # its pfSense phase 1
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,11 @@ class Config:
     azure: AzureSettings | None = None
     wan: WanSettings | None = None
     pfsense: PfsenseSettings | None = None
+    azure_profiles: tuple[str, ...] = ()
+
+    def azure_tunnels(self) -> tuple[TunnelSettings, ...]:
+        """The tunnels with an Azure target, in config order."""
+        return tuple(t for t in self.tunnels if t.azure is not None)
 
     def remediated_tunnel(self) -> TunnelSettings:
         name = self.remediation.tunnel
@@ -207,16 +223,39 @@ def parse(data: Any, path: str = "<config>") -> Config:
         probe_loss_degraded=h.number("probe_loss_degraded", 0.2, minimum=0, maximum=1),
     )
     h.done()
-    tunnels = _tunnels(top, path)
     sections = {}
-    for name in ("azure", "wan", "pfsense"):
+    for name in ("azure", "wan", "pfsense", "azure_profiles"):
         top.used.add(name)
         sections[name] = top.data.get(name)
+    raw_tunnels = top.data.get("tunnels")
+    multi = sections["azure_profiles"] is not None or (
+        isinstance(raw_tunnels, list)
+        and any(isinstance(t, dict) and t.get("azure") is not None for t in raw_tunnels)
+    )
+    if multi and sections["azure"] is not None:
+        raise ConfigError(
+            "is the single-tunnel form, but azure_profiles / tunnels[].azure (the tunnels "
+            "form) are set too: move its credentials under azure_profiles and its LNG into "
+            "the tunnel's azure, or remove the tunnels form",
+            path=path,
+            key="azure",
+        )
+    profiles = parse_profiles(sections["azure_profiles"], path) if multi else {}
+    wan_data = sections["wan"]
+    wan = parse_wan(wan_data, path, shared=multi) if wan_data is not None else None
+    default_src = None
+    if multi and wan is not None and {"source", "interface"} & set(wan_data):
+        default_src = WanSource(wan.source, interface=wan.interface)
+    tunnels = _tunnels(top, path, profiles, default_src)
     rem = _remediation(top.sub("remediation"), tunnels)
     top.done()
     azure = parse_azure(sections["azure"], path) if sections["azure"] is not None else None
-    wan = parse_wan(sections["wan"], path) if sections["wan"] is not None else None
-    pfsense = parse_pfsense(sections["pfsense"], path) if sections["pfsense"] is not None else None
+    pfsense = (
+        parse_pfsense(sections["pfsense"], path, multi=multi)
+        if sections["pfsense"] is not None
+        else None
+    )
+    tunnels, rem, azure, wan, pfsense = join_forms(multi, tunnels, rem, azure, wan, pfsense, path)
     if rem.enabled:
         for name, value in (("azure", azure), ("wan", wan)):
             if value is None:
@@ -227,7 +266,9 @@ def parse(data: Any, path: str = "<config>") -> Config:
             raise ConfigError(
                 "is required when remediation.local_backend is pfsense", path=path, key="pfsense"
             )
-    return Config(path, agent, strongswan, alerts, health, tunnels, rem, azure, wan, pfsense)
+    return Config(
+        path, agent, strongswan, alerts, health, tunnels, rem, azure, wan, pfsense, tuple(profiles)
+    )
 
 
 def _remediation(r: Reader, tunnels: tuple[TunnelSettings, ...]) -> RemediationSettings:
@@ -264,7 +305,9 @@ def _remediation(r: Reader, tunnels: tuple[TunnelSettings, ...]) -> RemediationS
     return rem
 
 
-def _tunnels(top: Reader, path: str) -> tuple[TunnelSettings, ...]:
+def _tunnels(
+    top: Reader, path: str, profiles: dict, default_src: WanSource | None
+) -> tuple[TunnelSettings, ...]:
     raw = top.get("tunnels", list)
     if not raw:
         raise top.err("tunnels", "must list at least one tunnel")
@@ -287,7 +330,11 @@ def _tunnels(top: Reader, path: str) -> tuple[TunnelSettings, ...]:
             p.done()
         else:
             t.used.add("probe")
-        tunnel = TunnelSettings(t.text("name", ike), ike, tuple(children), probe)
+        name = t.text("name", ike)
+        azure, _ = parse_target(t, profiles, name)
+        wan = parse_wan_source(t, default_src)
+        ikeid = parse_ikeid(t, ike)
+        tunnel = TunnelSettings(name, ike, tuple(children), probe, azure, wan, ikeid)
         t.done()
         if any(o.name == tunnel.name for o in out):
             raise t.err("name", f"duplicate tunnel name {tunnel.name!r}")

@@ -42,9 +42,18 @@ class WanSettings:
     ca_bundle: str | None = None
 
 
-def parse_wan(data: dict | None, path: str = "<config>") -> WanSettings:
-    """Validate the ``wan`` section (pure); ConfigError names the key (``wan.quorum``)."""
+def parse_wan(data: dict | None, path: str = "<config>", *, shared: bool = False) -> WanSettings:
+    """Validate the ``wan`` section (pure); ConfigError names the key (``wan.quorum``).
+
+    ``shared``: the tunnels form, where ``wan`` holds the tracker settings for every tunnel
+    and each tunnel names its own source; ``source``/``interface`` there are then optional
+    (a default for tunnels that name none)."""
     r = Reader(data, "wan", path)
+    if shared and not {"source", "interface"} & set(r.data):
+        r.used.update(("source", "interface"))
+        shared_only = True
+    else:
+        shared_only = False
     source = r.choice("source", SOURCES, "interface")
     interface = r.text("interface", None, nullable=True)
     raw = r.get("http_endpoints", list, [], nullable=True) or []
@@ -73,7 +82,7 @@ def parse_wan(data: dict | None, path: str = "<config>") -> WanSettings:
         ca_bundle=ca,
     )
     r.done()
-    if source == "interface" and not interface:
+    if source == "interface" and not interface and not shared_only:
         raise r.err("interface", "is required when wan.source is interface (e.g. igb0)")
     if source == "http":
         if len(endpoints) < 2:

@@ -100,6 +100,12 @@ def status_text(doc: dict) -> str:
                 f"Azure writes {rem.get('azure_writes_last_hour', 0)} in the last hour"
                 + (", RUNNING" if rem.get("running") else "")
             )
+            if rem.get("lng"):  # several Azure tunnels: which LNG, which WAN now
+                lines.append(
+                    f"  LNG {rem['lng']} (tunnels {', '.join(rem.get('lng_tunnels') or [])}), "
+                    f"WAN source {rem.get('wan_source') or '?'}"
+                    f" via {rem.get('wan_interface') or '?'}"
+                )
             plan = rem.get("plan") or {}
             if plan.get("blocked"):
                 lines.append(f"  blocked: {plan['blocked']}")

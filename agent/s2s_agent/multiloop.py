@@ -1,0 +1,272 @@
+"""The daemon's remedy loop for several Azure tunnels (issue 10).
+
+Same interface as :class:`~.remedyloop.RemedyLoop` (the daemon uses either), built on it for
+the WAN/CARP reads and Azure's view of the main connection. What differs:
+
+* one :class:`~.remedyloop.WanMonitor` per distinct WAN source of the Azure tunnels (the
+  remediated tunnel's source is the loop's own ``wan``); a gateway group is followed through
+  its preferred member's interface until the package reports the resolved source;
+* planning is :func:`~.decide.multiplan.plan_all` (one plan per LNG) and running is
+  :class:`~.act.multiexec.MultiRemediator` (parallel LNG updates, one local write, each
+  tunnel restarted and verified);
+* ``tunnel_status`` gives every Azure tunnel its own entry: its LNG, its WAN source and
+  address, the LNG's memory, plan and records, and the tunnel's own records.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from .act.multiexec import MultiRemediator
+from .config import Config, TunnelSettings
+from .core.background import Background
+from .core.clock import iso
+from .remedyloop import RemedyLoop, WanMonitor
+
+log = logging.getLogger(__name__)
+
+
+def wants_multi(cfg: Config) -> bool:
+    """Several Azure tunnels: the multi loop; one: the single-tunnel loop of before."""
+    return len(cfg.azure_tunnels()) > 1
+
+
+def _source_key(t: TunnelSettings) -> str:
+    return t.wan.describe() if t.wan is not None else "default"
+
+
+class MultiRemedyLoop(RemedyLoop):
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        notify: Callable[[str, str], None],
+        clock: Callable[[], float] = time.time,
+        previous_wan: str | None = None,
+        worker=None,
+        background: bool = False,
+        wake: Callable[[], None] | None = None,
+        predecessor=None,
+        workers: Callable[[str], object] | None = None,
+        actions: dict | None = None,
+    ):
+        super().__init__(
+            cfg,
+            notify=notify,
+            clock=clock,
+            previous_wan=previous_wan,
+            worker=worker,
+            background=background,
+            wake=wake,
+            predecessor=predecessor,
+        )
+        self.multi = MultiRemediator(
+            cfg, workers=workers, actions=actions, clock=clock, notify=notify
+        )
+        main = cfg.remediated_tunnel()
+        self.monitors: dict[str, WanMonitor] = {_source_key(main): self.wan}
+        for t in cfg.azure_tunnels():
+            key = _source_key(t)
+            if key in self.monitors or t.wan is None:
+                continue
+            iface = t.wan.interface or (t.wan.members[0].interface if t.wan.members else None)
+            source = "http" if t.wan.source == "http" else "interface"
+            settings = replace(cfg.wan, source=source, interface=iface)
+            bg = Background(f"wan-read-{key}", wake) if background else None
+            self.monitors[key] = WanMonitor(settings, None, background=bg)
+        self.health: dict[str, str] = {}
+
+    def monitor(self, t: TunnelSettings) -> WanMonitor:
+        return self.monitors.get(_source_key(t), self.wan)
+
+    def use_background(self, wake: Callable[[], None]) -> None:
+        super().use_background(wake)
+        for key, m in self.monitors.items():
+            if m is not self.wan:
+                m.bg = Background(f"wan-read-{key}", wake)
+
+    @property
+    def busy(self) -> bool:
+        old = self.predecessor
+        return self.multi.busy or (old is not None and old.busy)
+
+    def running(self):
+        if self.multi.busy:
+            return self
+        return self.predecessor if self.busy else None
+
+    def wait(self, timeout: float | None = None) -> None:
+        self.multi.wait(timeout)
+        if self.predecessor is not None:
+            self.predecessor.wait(timeout)
+
+    def _adopt(self) -> None:
+        old = self.predecessor
+        if old is None or old.busy:
+            return
+        self.predecessor = None
+        self.load(old.to_dict())
+        old.close()
+
+    # ---- memory --------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        lngs = {d.name: r.to_dict() for d, r in self._lngs()}
+        records = sorted(
+            (rec for r in lngs.values() for rec in r["records"]), key=lambda r: r["started_ts"]
+        )
+        main = self.multi.lngs[self.cfg.remediated_tunnel().azure.lng_key].to_dict()
+        return {
+            **main,
+            "records": records,
+            "wan_ip": self.wan.tracker.current,
+            "wan_ips": {k: m.tracker.current for k, m in self.monitors.items()},
+            "lngs": lngs,
+            "azure_view": self.remedy.azure_view,
+        }
+
+    def load(self, data: dict) -> None:
+        super().load(data)
+        if not isinstance(data, dict):
+            return
+        saved = data.get("lngs") if isinstance(data.get("lngs"), dict) else {}
+        for d, r in self._lngs():
+            if isinstance(saved.get(d.name), dict):
+                r.load(saved[d.name])
+        for key, ip in (data.get("wan_ips") or {}).items():
+            m = self.monitors.get(key)
+            if m is not None and m is not self.wan and isinstance(ip, str):
+                m.tracker.current = m.tracker.current or ip
+
+    def _lngs(self):
+        for key, r in self.multi.lngs.items():
+            yield _Named(r.cfg.azure.local_network_gateway, key), r
+
+    # ---- the reads ---------------------------------------------------------------------------
+    def kick(self) -> None:
+        super().kick()
+        for m in self.monitors.values():
+            if m is not self.wan:
+                m.start_poll()
+
+    def collect(self) -> bool:
+        got = super().collect()
+        for m in self.monitors.values():
+            if m is not self.wan:
+                got = m.collect() or got
+        return got
+
+    def next_wake(self) -> float:
+        return min([super().next_wake(), *(m.next_wake() for m in self.monitors.values())])
+
+    # ---- deciding ------------------------------------------------------------------------
+    def _inputs(self) -> tuple[dict, dict]:
+        wan = {t.name: self.monitor(t).tracker.current for t in self.cfg.azure_tunnels()}
+        return dict(self.health), wan
+
+    def tick(self, tunnels: list[dict], observed_at: float | None = None) -> None:
+        self._adopt()
+        if self.wan.bg is None:
+            for m in self.monitors.values():
+                if m.due():
+                    m.poll()
+            self.current_role()
+        else:
+            self.collect()
+            self.kick()
+        finished = max(
+            (r.last_finished for r in self.multi.lngs.values() if r.last_finished), default=None
+        )
+        stale = observed_at is not None and finished is not None and observed_at < finished
+        self.health = {t["name"]: "UNKNOWN" if stale else t["health"] for t in tunnels}
+        if not self.busy and self.predecessor is None:
+            role = "backup" if self.role in ("backup", "unknown") else self.role
+            health, wan = self._inputs()
+            decisions = self.multi.decide(health, wan, role)
+            self.multi.start(decisions)
+        self._maybe_read_azure()
+
+    def plan(self, health: str, *, dry_run: bool = True) -> dict:
+        return self._plan(health, dry_run)[0]
+
+    def _plan(self, health: str, dry_run: bool) -> tuple[dict, tuple]:
+        h, wan = self._inputs()
+        h.setdefault(self.tunnel, health)
+        ds = self.multi.decide(h, wan, self.current_role(), dry_run=dry_run)
+        out = {
+            "enabled": True,
+            "tunnel": self.tunnel,
+            "health": health,
+            "role": self.role,
+            "wan_ip": self.wan.tracker.current,
+            "running": self.busy,
+            "plan": next((d.plan.to_dict() for d in ds if self.tunnel in d.tunnels), None),
+            "lngs": [
+                {"lng": d.name, "tunnels": list(d.tunnels), "plan": d.plan.to_dict()} for d in ds
+            ],
+        }
+        return out, ds
+
+    def remediate(self, health: str) -> dict:
+        may = not self.busy and self.predecessor is None
+        out, ds = self._plan(health, not may)
+        return {**out, "started": may and self.multi.start(ds)}
+
+    def last_record(self) -> dict | None:
+        records = self.to_dict()["records"]
+        return records[-1] if records else None
+
+    # ---- status --------------------------------------------------------------------------
+    def tunnel_status(self) -> dict[str, dict]:
+        """Per Azure tunnel: its LNG, its WAN source and address, the LNG's memory, plan and
+        records, the tunnel's own records."""
+        out = {}
+        now = self.clock()
+        for t in self.cfg.azure_tunnels():
+            r = self.multi.lngs[t.azure.lng_key]
+            mem = r.to_dict()
+            m = self.monitor(t)
+            plan = r.last_plan
+            out[t.name] = {
+                "remediation": {
+                    "enabled": self.cfg.remediation.enabled,
+                    "role": self.role,
+                    "role_detail": self.role_why,
+                    "lng": t.azure.local_network_gateway,
+                    "lng_subscription": t.azure.subscription_id,
+                    "lng_tunnels": [x.name for x in self.multi.groups[t.azure.lng_key]],
+                    "wan_source": t.wan.describe() if t.wan else None,
+                    "wan_interface": m.settings.interface,
+                    "wan_ip": m.tracker.current,
+                    "wan_candidate": m.tracker.candidate,
+                    "wan_error": m.last_reason or None,
+                    "applied_ip": mem["applied_ip"],
+                    "lng_ip": mem["lng_ip"],
+                    "running": self.busy,
+                    "plan": plan.to_dict() if plan else None,
+                    "azure_writes_last_hour": len(r.history.writes_last_hour(now)),
+                },
+                "remediations": list(reversed(mem["records"])),
+                "tunnel_remediations": [
+                    {**x, "started": iso(x["started"]), "finished": iso(x["finished"])}
+                    for x in reversed(self.multi.tunnel_records[t.name])
+                ],
+                "azure": self.remedy.azure_view if t.name == self.tunnel else None,
+            }
+        return out
+
+    def status(self) -> dict:
+        return self.tunnel_status()[self.tunnel]
+
+    def close(self) -> None:
+        for m in self.monitors.values():
+            if m is not self.wan:
+                m.close()
+        super().close()
+
+
+class _Named:
+    def __init__(self, name: str, key):
+        self.name, self.key = name, key

@@ -1,0 +1,158 @@
+"""The multi-tunnel executor: parallel per-LNG updates through per-LNG write gates, one
+local write for every tunnel, restart + verify each, per-LNG records/alerts/backoff."""
+
+import threading
+
+from s2s_agent import config
+from s2s_agent.act.azureworker import AzureCallError
+from s2s_agent.act.multiexec import MultiRemediator, lng_groups
+
+SUB_A = "00000000-1111-2222-3333-444444444444"
+SUB_B = "00000000-1111-2222-3333-555555555555"
+OLD, NEW = "198.51.100.2", "198.51.100.9"
+
+
+def cfg(limit=6):
+    prof = {
+        "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "client_id": "11111111-2222-3333-4444-555555555555",
+        "client_secret_file": "/s/x.secret",
+    }
+
+    def t(ike, lng, sub, profile):
+        return {
+            "ike": ike,
+            "wan": {"source": "interface", "interface": "wan0"},
+            "azure": {
+                "profile": profile,
+                "subscription_id": sub,
+                "resource_group": "rg",
+                "local_network_gateway": lng,
+                "connection": f"cn-{lng}",
+            },
+        }
+
+    data = {
+        "azure_profiles": {"a": prof, "b": {**prof, "client_secret_file": "/s/y.secret"}},
+        "tunnels": [
+            t("con1", "lng-pfsense", SUB_A, "a"),
+            t("con4", "lng-pfsense", SUB_A, "a"),
+            t("con2", "lng-pfsense-b", SUB_B, "b"),
+        ],
+        "remediation": {
+            "enabled": True,
+            "local_backend": "none",
+            "max_azure_writes_per_hour": limit,
+        },
+    }
+    return config.parse(data, "c.yaml")
+
+
+class FakeWorker:
+    def __init__(self, name, log, fail=False, barrier=None):
+        self.name, self.log, self.fail, self.barrier = name, log, fail, barrier
+
+    def call(self, op, arg=None, *, deadline=0.0):
+        self.log.append((self.name, op, arg, threading.current_thread().name))
+        if self.barrier is not None and op == "update-lng":
+            self.barrier.wait()  # both PUTs must be in flight at once (BrokenBarrierError if not)
+        if self.fail and op == "update-lng":
+            raise AzureCallError("AzureServerError", "500 from ARM", status=500)
+        return {"changed": True, "old_ip": OLD}
+
+
+def make(c, fail=(), barrier=None):
+    calls, local, alerts, tsteps = [], [], [], []
+    m = MultiRemediator(
+        c,
+        workers=lambda name: FakeWorker(name, calls, name in fail, barrier),
+        actions={
+            "apply_local_ids": lambda items: (
+                local.append([(t.ike, n) for t, _o, n in items]) or "ok"
+            ),
+            "restart_ike": lambda t, s: tsteps.append((t.ike, "restart")) or "restarted",
+            "verify": lambda t, s: tsteps.append((t.ike, "verify")) or "answered",
+        },
+        notify=lambda sev, msg: alerts.append((sev, msg)),
+    )
+    for r in m.lngs.values():
+        r.applied_ip = r.lng_ip = OLD
+    return m, calls, local, alerts, tsteps
+
+
+HEALTH = {"con1": "DOWN", "con4": "DOWN", "con2": "DOWN"}
+WAN = {"con1": NEW, "con4": NEW, "con2": NEW}
+
+
+def test_groups_follow_the_lng_key():
+    groups = lng_groups(cfg())
+    assert [[t.ike for t in ts] for ts in groups.values()] == [["con1", "con4"], ["con2"]]
+
+
+def test_one_wan_change_one_put_per_lng_in_parallel_one_local_write_every_tunnel_verified():
+    m, calls, local, alerts, tsteps = make(cfg(), barrier=threading.Barrier(2, timeout=10))
+    recs = m.execute(m.decide(HEALTH, WAN, "standalone"))
+    puts = [c for c in calls if c[1] == "update-lng"]
+    assert sorted((n, ip) for n, _, ip, _ in puts) == [("con1", NEW), ("con2", NEW)]
+    assert puts[0][3] != puts[1][3]  # each LNG on its own thread ...
+    assert local == [[("con1", NEW), ("con4", NEW), ("con2", NEW)]]  # ONE local write
+    assert sorted(tsteps) == sorted(
+        [(i, k) for i in ("con1", "con4", "con2") for k in ("restart", "verify")]
+    )
+    assert all(r.ok for r in recs.values())
+    assert all(r.applied_ip == NEW for r in m.lngs.values())
+    assert [s for s, _ in alerts] == ["notice", "notice"]
+    assert {len(m.tunnel_records[n]) for n in ("con1", "con4", "con2")} == {1}
+
+
+def test_a_failing_lng_does_not_stop_the_other_and_backs_off_and_alerts():
+    m, calls, local, alerts, tsteps = make(cfg(), fail=("con2",))
+    recs = m.execute(m.decide(HEALTH, WAN, "standalone"))
+    a, b = (m.lngs[k] for k in m.groups)
+    assert recs[next(iter(m.groups))].ok and a.applied_ip == NEW
+    assert recs[list(m.groups)[1]].ok is False and b.applied_ip == OLD
+    assert local == [[("con1", NEW), ("con4", NEW)]]  # con2 does not follow a failed LNG
+    assert ("con2", "restart") not in tsteps
+    assert any(s == "err" and "lng=lng-pfsense-b" in msg for s, msg in alerts)
+    # the next decision right away: LNG b backs off, LNG a is done
+    da, db = m.decide({"con1": "UP", "con4": "UP", "con2": "DOWN"}, WAN, "standalone")
+    assert not da.steps and not db.steps and db.plan.blocked and db.plan.wait_until
+
+
+def test_the_write_limit_is_counted_per_lng_by_its_own_gate():
+    m, calls, *_ = make(cfg(limit=1), fail=("con2",))
+    m.execute(m.decide(HEALTH, WAN, "standalone"))
+    gate_a, gate_b = (m.lngs[k].worker for k in m.groups)
+    assert gate_a.writes_last_hour() == 1 and gate_b.writes_last_hour() == 1
+    assert gate_a.history is not gate_b.history
+
+
+def test_active_active_pair_on_one_lng_is_one_put():
+    c = cfg()
+    m, calls, local, *_ = make(c)
+    health = {"con1": "DOWN", "con4": "DOWN"}
+    m.execute(m.decide(health, {"con1": NEW, "con4": NEW}, "standalone"))
+    assert [c[0] for c in calls if c[1] == "update-lng"] == ["con1"]
+
+
+def test_a_slow_failing_lng_does_not_hold_the_other_lngs_tunnels_back():
+    """LNG b's PUT only returns (and fails) once con1 was verified: an executor that waits
+    for every LNG before the local write would wait here until the barrier breaks."""
+    released = threading.Event()
+    m, calls, local, alerts, tsteps = make(cfg())
+    slow = m.lngs[list(m.groups)[1]].worker.worker
+
+    def call(op, arg=None, *, deadline=0.0):
+        calls.append(("con2", op, arg, threading.current_thread().name))
+        if op == "update-lng":
+            assert released.wait(10), "con1 was never verified while LNG b's PUT ran"
+            raise AzureCallError("AzureServerError", "500 from ARM", status=500)
+        return {}
+
+    slow.call = call
+    m.actions["verify"] = lambda t, s: released.set() or "answered"
+    m.batch_grace = 0.05
+    recs = m.execute(m.decide(HEALTH, WAN, "standalone"))
+    a, b = list(m.groups)
+    assert recs[a].ok and recs[b].ok is False
+    assert local == [[("con1", NEW), ("con4", NEW)]]
