@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # libstrongswan-standard-plugins: openssl (the lab's charon), aesni/gcm/agent/connmark (swanctl).
 APT_PACKAGES := strongswan strongswan-swanctl strongswan-starter strongswan-charon \
 	libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins \
-	iproute2 iputils-ping procps php-cli shellcheck libarchive-tools xz-utils zstd python3-venv
+	iproute2 iputils-ping procps php-cli php-xml shellcheck libarchive-tools xz-utils zstd python3-venv
 
 .PHONY: help setup apt venv demo test test-unit bench package lint clean
 

@@ -250,3 +250,45 @@ def test_lab_stops_naming_a_plugin_charon_did_not_load(monkeypatch):
     assert "'openssl'" in msg and "libstrongswan-standard-plugins" in msg and "make apt" in msg
     monkeypatch.setattr(plugins, "loaded", lambda sock: ["charon", *PLUGINS.split()])
     plugins.check("onprem", "/x/charon.vici")
+
+
+# PHP extensions the project's own PHP (the package and its test harness) calls, by the
+# function prefix that needs them; each is a shared object in php's extension_dir on Debian
+# (php-cli alone has none of these: php-xml ships xml/simplexml/dom, php-mbstring mbstring).
+PHP_EXTENSIONS = {
+    "simplexml_": "simplexml",
+    "xml_parser_": "xml",
+    "mb_": "mbstring",
+    "DOMDocument": "dom",
+}
+
+
+def php_extensions_used() -> set[str]:
+    used = set()
+    for path in [
+        *ROOT.glob("pkg/**/*.php"),
+        *ROOT.glob("pkg/**/*.inc"),
+        *ROOT.glob("tests/pkg/**/*.php"),
+    ]:
+        text = path.read_text(errors="replace")
+        for prefix, ext in PHP_EXTENSIONS.items():
+            if re.search(
+                rf"\b{prefix}\w*\s*\(" if prefix.endswith("_") else rf"\b{prefix}\b", text
+            ):
+                used.add(ext)
+    return used
+
+
+def test_makefile_lists_the_package_of_every_php_extension_the_php_uses():
+    used = php_extensions_used()
+    assert "simplexml" in used  # tests/pkg/php_stubs/harness.php reads the package XML with it
+    php = shutil.which("php")
+    if php is None:
+        pytest.fail("php is missing: run `make apt`")
+    ext_dir = subprocess.run(
+        [php, "-r", 'echo ini_get("extension_dir");'], capture_output=True, text=True, timeout=30
+    ).stdout.strip()
+    found = [
+        problem(f"PHP extension {ext}", os.path.join(ext_dir, f"{ext}.so")) for ext in sorted(used)
+    ]
+    assert [p for p in found if p] == []
