@@ -14,12 +14,10 @@ Used for swanctl.conf: the rewrite must change only the bytes it means to change
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import stat
-import tempfile
 
+from ..core.atomic import write_atomic
 from ..core.errors import StateError
 
 MAX_BYTES = 16 * 1024 * 1024
@@ -52,74 +50,10 @@ def replace_preserving(path: str, data: bytes, st: os.stat_result, *, backup: bo
     """Replace ``path`` (its symlink target) with ``data``, owner/group/mode from ``st``.
 
     Returns the path actually replaced. Raises StateError naming the path and the OS reason;
-    then the file is unchanged.
+    then the file is unchanged. The write itself is :func:`..core.atomic.write_atomic`.
     """
     target = target_of(path)
-    directory, name = os.path.split(os.path.abspath(target))
-    tmp: str | None = None
-    bak_tmp: str | None = None
-    step = "create a temporary file next to"
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-        try:
-            step = "write"
-            with contextlib.suppress(PermissionError):  # not root (tests): keep our own owner
-                os.fchown(fd, st.st_uid, st.st_gid)
-            os.fchmod(fd, stat.S_IMODE(st.st_mode))
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if backup:
-            step = "keep a backup of"
-            bak_tmp = tmp + ".bak"
-            _link_or_copy(target, bak_tmp, st)
-            os.replace(bak_tmp, target + ".bak")
-            bak_tmp = None
-        step = "replace"
-        os.replace(tmp, target)
-        tmp = None
-        dfd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(dfd)
-        except OSError as exc:
-            if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-                raise
-        finally:
-            os.close(dfd)
-    except OSError as exc:
-        raise StateError(
-            f"cannot {step} {target}: {exc.strerror or exc}; the previous version is unchanged"
-        ) from None
-    finally:
-        for leftover in (tmp, bak_tmp):
-            if leftover is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(leftover)
+    write_atomic(
+        target, data, mode=stat.S_IMODE(st.st_mode), owner=(st.st_uid, st.st_gid), backup=backup
+    )
     return target
-
-
-def _link_or_copy(src: str, dst: str, st: os.stat_result) -> None:
-    """A hard link (byte-identical, same owner); a copy with the same owner and mode where
-    the file system refuses links."""
-    try:
-        os.link(src, dst)
-        return
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK):
-            raise
-    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with contextlib.suppress(PermissionError):
-            os.fchown(fd, st.st_uid, st.st_gid)
-        os.fchmod(fd, stat.S_IMODE(st.st_mode))
-        with open(src, "rb") as f:
-            while chunk := f.read(1 << 20):
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -53,11 +53,18 @@ def _temp_in(directory: str, name: str, suffix: str) -> tuple[int, str]:
 
 
 def write_atomic(
-    path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o600, backup: bool = False
+    path: str | os.PathLike[str],
+    data: bytes | str,
+    *,
+    mode: int = 0o600,
+    backup: bool = False,
+    owner: tuple[int, int] | None = None,
 ) -> None:
     """Replace ``path`` with ``data`` atomically (``str`` is written as UTF-8).
 
-    ``mode``: permissions of the new file (umask does not apply). ``backup=True`` keeps the
+    ``mode``: permissions of the new file (umask does not apply). ``owner``: (uid, gid) to
+    give it, set on the descriptor before the rename so the file is never visible with
+    another owner (not root, e.g. in tests: it keeps ours). ``backup=True`` keeps the
     previous version as ``<name>.bak`` (replaced atomically too; a hard link, so no copy).
     Raises StateError; on error ``path`` is unchanged (``.bak`` may already hold the
     version that is still at ``path``).
@@ -72,6 +79,9 @@ def write_atomic(
         fd, tmp = _temp_in(directory, name, ".tmp")
         try:
             step = "write"
+            if owner is not None:
+                with contextlib.suppress(PermissionError):
+                    os.fchown(fd, *owner)
             os.fchmod(fd, mode)
             view = memoryview(payload)
             while view:
@@ -116,7 +126,10 @@ def _make_backup_link(path: str, directory: str, name: str) -> str:
                 dst.write(chunk)
             dst.flush()
             os.fsync(dst.fileno())
-        os.chmod(bak_tmp, os.stat(path).st_mode & 0o7777)
+        st = os.stat(path)
+        with contextlib.suppress(PermissionError):
+            os.chown(bak_tmp, st.st_uid, st.st_gid)
+        os.chmod(bak_tmp, st.st_mode & 0o7777)
     return bak_tmp
 
 
