@@ -67,11 +67,9 @@ def _has_sa(lab: Lab, name: str) -> bool:
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """The lab with ``con1`` initiated and a ping proving the tunnel works; always torn down."""
-    reason = lab_unavailable_reason()
-    if reason and os.environ.get("S2S_REQUIRE_LAB"):
-        pytest.fail(f"S2S_REQUIRE_LAB is set but the lab cannot run: {reason}", pytrace=False)
-    if reason:
-        pytest.skip(reason)
+    from tests.helpers.multiwan import require_lab
+
+    require_lab()
     remove_crashed_test_labs(tmp_path_factory.mktemp("leftovers"))
     the_lab = Lab(tmp_path_factory.mktemp("lab"), prefix=LAB_PREFIX)
     try:

@@ -10,14 +10,13 @@ per-tunnel azure/wan).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 
 import pytest
 import yaml
 
-from tests.conftest import lab_unavailable_reason
+from tests.helpers.multiwan import NEW_WAN1, PINGS, multiwan_lab, ping
 from tests.lab import config
 from tests.lab.agent import FakeAzureProc, LabAgent
 from tests.lab.lab import Lab
@@ -25,45 +24,11 @@ from tests.lab.lab import Lab
 pytestmark = pytest.mark.lab
 
 LNG_A, LNG_B = config.LNG_A, config.LNG_B
-PINGS = {  # tunnel -> (LAN source, VNet destination)
-    "con1": ("192.168.1.1", "10.1.10.1"),
-    "con2": ("192.168.1.1", "10.1.20.1"),
-    "con4": ("192.168.2.1", "10.1.10.1"),
-}
-NEW_WAN1 = "192.0.2.50"  # in MOVE_NET, routed both ways
 
 
 @pytest.fixture
 def mlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    reason = lab_unavailable_reason()
-    if reason and os.environ.get("S2S_REQUIRE_LAB"):
-        pytest.fail(f"S2S_REQUIRE_LAB is set but the lab cannot run: {reason}", pytrace=False)
-    if reason:
-        pytest.skip(reason)
-    lab = Lab(
-        tmp_path_factory.mktemp("magent"),
-        prefix=f"s2sa{os.getpid()}",
-        scenario=config.Scenario(multiwan=True),
-    )
-    try:
-        lab.up()
-        bring_up(lab)
-        yield lab
-    finally:
-        lab.down()
-
-
-def ping(lab: Lab, ike: str) -> bool:
-    src, dst = PINGS[ike]
-    return bool(lab.ping(1, src=src, dst=dst))
-
-
-def bring_up(lab: Lab, timeout: float = 20) -> None:
-    for ike in PINGS:
-        if not ping(lab, ike):
-            lab.initiate(ike)
-    for ike in PINGS:
-        lab.wait_for(lambda i=ike: ping(lab, i), timeout, what=f"in-tunnel ping over {ike}")
+    yield from multiwan_lab(tmp_path_factory.mktemp("magent"), "s2sa")
 
 
 def multi_agent(lab: Lab, azure: FakeAzureProc, name: str) -> LabAgent:

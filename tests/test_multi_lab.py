@@ -10,17 +10,16 @@ the way the agent will.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 
 import pytest
 
 from s2s_agent.core.errors import CommandError
-from tests.conftest import lab_unavailable_reason
 from tests.fakeazure import FakeAzure, Names
 from tests.fakeazure.fixtures import secret_credential
 from tests.fakeazure.tenancy import SITE_B
+from tests.helpers.multiwan import NEW_WAN1, PINGS, bring_up, multiwan_lab, ping
 from tests.lab import config
 from tests.lab.agent import FakeAzureProc
 from tests.lab.lab import Lab
@@ -28,12 +27,6 @@ from tests.lab.lab import Lab
 pytestmark = pytest.mark.lab
 
 LNG_A, LNG_B = config.LNG_A, config.LNG_B
-PINGS = {  # tunnel -> (LAN source, VNet destination)
-    "con1": ("192.168.1.1", "10.1.10.1"),
-    "con2": ("192.168.1.1", "10.1.20.1"),
-    "con4": ("192.168.2.1", "10.1.10.1"),
-}
-NEW_WAN1 = "192.0.2.50"  # in MOVE_NET, routed both ways
 
 
 # ---- pure: the scenario ------------------------------------------------------------------
@@ -61,22 +54,7 @@ def test_azure_side_follows_each_lng():
 # ---- the real lab ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def mlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    reason = lab_unavailable_reason()
-    if reason and os.environ.get("S2S_REQUIRE_LAB"):
-        pytest.fail(f"S2S_REQUIRE_LAB is set but the lab cannot run: {reason}", pytrace=False)
-    if reason:
-        pytest.skip(reason)
-    lab = Lab(
-        tmp_path_factory.mktemp("mlab"),
-        prefix=f"s2sm{os.getpid()}",
-        scenario=config.Scenario(multiwan=True),
-    )
-    try:
-        lab.up()
-        bring_up(lab)
-        yield lab
-    finally:
-        lab.down()
+    yield from multiwan_lab(tmp_path_factory.mktemp("mlab"), "s2sm")
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +65,6 @@ def azure(mlab: Lab) -> Iterator[FakeAzure]:
         names=Names(gateway_ip=mlab.wan_ip), sites=(site_b,), on_lng_change=mlab.on_lng_change
     ) as fake:
         yield fake
-
-
-def ping(lab: Lab, ike: str) -> bool:
-    src, dst = PINGS[ike]
-    return bool(lab.ping(1, src=src, dst=dst))
-
-
-def bring_up(lab: Lab, timeout: float = 20) -> None:
-    for ike in PINGS:
-        if not ping(lab, ike):  # initiating a live child fails ("existing duplicate")
-            lab.initiate(ike)
-    for ike in PINGS:
-        lab.wait_for(lambda i=ike: ping(lab, i), timeout, what=f"in-tunnel ping over {ike}")
 
 
 def sa_local_hosts(lab: Lab) -> dict[str, str]:

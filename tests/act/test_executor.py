@@ -9,26 +9,13 @@ from s2s_agent import config
 from s2s_agent.act.azureworker import AzureCallError
 from s2s_agent.act.executor import Remediator
 from s2s_agent.decide.plan import Plan, Step
-from tests.helpers.fakes import FakeWorker
-
-CFG = """
-tunnels: [{name: hq, ike: con1}]
-azure:
-  tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
-  client_id: 11111111-2222-3333-4444-555555555555
-  client_secret_file: /nonexistent/secret
-  subscription_id: 00000000-1111-2222-3333-444444444444
-  resource_group: rg-vpn
-  local_network_gateway: lng-office
-wan: {source: interface, interface: wan0}
-remediation: {enabled: true, max_azure_writes_per_hour: 3, local_backend: none}
-"""
+from tests.helpers.fakes import REMEDIATION_CFG, FakeWorker
 
 
 @pytest.fixture
 def cfg(tmp_path):
     p = tmp_path / "c.yaml"
-    p.write_text(textwrap.dedent(CFG))
+    p.write_text(textwrap.dedent(REMEDIATION_CFG))
     return config.load(str(p))
 
 

@@ -11,19 +11,7 @@ from hypothesis import strategies as st
 from s2s_agent import config
 from s2s_agent.act.executor import Remediator
 from s2s_agent.decide import plan as R
-
-CFG = """
-tunnels: [{name: hq, ike: con1}]
-azure:
-  tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
-  client_id: 11111111-2222-3333-4444-555555555555
-  client_secret_file: /nonexistent/secret
-  subscription_id: 00000000-1111-2222-3333-444444444444
-  resource_group: rg-vpn
-  local_network_gateway: lng-office
-wan: {source: interface, interface: wan0}
-remediation: {enabled: true, max_azure_writes_per_hour: 3, local_backend: none}
-"""
+from tests.helpers.fakes import REMEDIATION_CFG
 
 
 class NoWorker:
@@ -34,7 +22,7 @@ class NoWorker:
 @pytest.fixture
 def remedy(tmp_path):
     p = tmp_path / "c.yaml"
-    p.write_text(textwrap.dedent(CFG))
+    p.write_text(textwrap.dedent(REMEDIATION_CFG))
     return Remediator(config.load(str(p)), worker=NoWorker(), clock=lambda: 1000.0)
 
 
@@ -91,7 +79,7 @@ def test_the_daemons_plan_command_is_a_dry_run(tmp_path):
 
     p = tmp_path / "c.yaml"
     text = (
-        textwrap.dedent(CFG)
+        textwrap.dedent(REMEDIATION_CFG)
         + f"agent: {{state_dir: {tmp_path}, control_socket: {tmp_path}/s.sock}}\n"
     )
     text += "strongswan: {source: swanctl, swanctl: /nonexistent/swanctl, log_file: null}\n"

@@ -27,3 +27,19 @@ class FakeWorker:
             self.writes += changed
             return {"changed": changed, "old_ip": old, "new_ip": arg, "seconds": 0.1}
         return {}
+
+
+# One tunnel with remediation on (limit 3 writes/hour, no local backend): the config of the
+# executor and planner-purity tests.
+REMEDIATION_CFG = """
+tunnels: [{name: hq, ike: con1}]
+azure:
+  tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+  client_id: 11111111-2222-3333-4444-555555555555
+  client_secret_file: /nonexistent/secret
+  subscription_id: 00000000-1111-2222-3333-444444444444
+  resource_group: rg-vpn
+  local_network_gateway: lng-office
+wan: {source: interface, interface: wan0}
+remediation: {enabled: true, max_azure_writes_per_hour: 3, local_backend: none}
+"""
