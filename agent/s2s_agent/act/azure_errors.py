@@ -99,9 +99,19 @@ class AzureTokenEndpointError(AzureError):
         super().__init__(message, status=status, code=None)
 
 
+WITHHELD = "(Azure's message withheld: it contains the credential's text)"
+
+
 def _redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret replaced by ``***``.
+
+    A secret shorter than 8 characters could match ordinary words of the message (a
+    2-character secret "in" would garble every "in"): when such a secret occurs, the whole
+    message is withheld instead, so it neither leaks nor turns into nonsense."""
     for s in secrets:
-        if s:
+        if s and s in text:
+            if len(s) < 8:
+                return WITHHELD
             text = text.replace(s, "***")
     return text
 
