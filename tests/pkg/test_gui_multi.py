@@ -349,3 +349,15 @@ def test_profiles_save_is_checked_by_the_real_agent(tmp_path, monkeypatch):
     raw, cfg, _ = load(tmp_path)
     assert raw["azure_profiles"]["usgov"]["cloud"] == "AzureUSGovernment"
     assert len(cfg.azure_tunnels()) == 3
+
+
+def test_rows_whose_phase_1_is_gone_still_save_while_disabled(tmp_path):
+    """Found by the real pkg_edit.php run: without any phase 1 the row's select posts nothing;
+    a disabled configuration must still save (as "Tunnel to watch" does)."""
+    rows = [tun("2", "lng-b"), tun("5", "lng-c")]
+    post = {**post_main(rows), "enable": "", "tun_ikeid0": None, "tun_ikeid1": None}
+    out = run(tmp_path, "form_post", GOOD, PROFILES, arg=post)
+    assert out["result"]["input_errors"] == []
+    post["enable"] = "on"
+    errors = run(tmp_path, "form_post", GOOD, PROFILES, arg=post)["result"]["input_errors"]
+    assert sum("choose an existing IPsec phase 1" in e for e in errors) == 2, errors
