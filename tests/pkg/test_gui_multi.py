@@ -7,6 +7,7 @@ rowhelper save and render). The YAML is checked with the agent's own config load
 from __future__ import annotations
 
 import base64
+import json
 import stat
 import sys
 from pathlib import Path
@@ -361,3 +362,42 @@ def test_rows_whose_phase_1_is_gone_still_save_while_disabled(tmp_path):
     post["enable"] = "on"
     errors = run(tmp_path, "form_post", GOOD, PROFILES, arg=post)["result"]["input_errors"]
     assert sum("choose an existing IPsec phase 1" in e for e in errors) == 2, errors
+
+
+def test_a_dynamic_gateway_comes_from_pfsenses_gateway_list(tmp_path, monkeypatch):
+    """A DHCP WAN's gateway (WAN_DHCP) is not in <gateway_item>: pfSense derives it
+    (gwlb.inc:return_gateways_array), and the members come from that list."""
+    gws = {
+        "WAN_DHCP": {"name": "WAN_DHCP", "interface": "igb0", "friendlyiface": "wan"},
+        "WAN2GW": {"name": "WAN2GW", "interface": "igb1", "friendlyiface": "opt1"},
+    }
+    monkeypatch.setenv("S2S_TEST_GATEWAYS", json.dumps(gws))
+    group = {"name": "DHCP_FIRST", "item": ["WAN_DHCP|1|", "WAN2GW|2|"]}
+    settings = {**GOOD, "ikeid": "7"}
+    extra = box(settings)
+    extra["gateways"] = {**BOX["gateways"], "gateway_group": [group]}
+    extra["ipsec"]["phase1"] = [*PHASES, {"ikeid": "7", "interface": "DHCP_FIRST"}]
+    out = run_harness(tmp_path, "resync", settings, extra=extra)
+    assert ["return_gateways_array", True, False, True] in out["calls"]
+    raw, cfg, _ = load(tmp_path)
+    members = raw["tunnels"][0]["wan"]["members"]
+    assert [(m["gateway"], m["interface"], m["friendly"]) for m in members] == [
+        ("WAN_DHCP", "igb0", "wan"),
+        ("WAN2GW", "igb1", "opt1"),
+    ]
+    assert cfg.tunnels[0].wan.identity == ("gateway_group", "DHCP_FIRST")
+
+
+def test_a_new_certificate_profile_is_stored_base64_and_written_0600(tmp_path, monkeypatch):
+    monkeypatch.setenv("S2S_TEST_XML", "s2s-agent-profiles.xml")
+    post = flat([{**PROFILES[0], "prf_secret": DMYPWD}, prf("certy", cert="x")])
+    post["prf_cert1"] = PEM.replace("\n", "\r\n")  # as a browser posts a textarea
+    out = run(tmp_path, "form_post", MAIN, PROFILES[:1], arg=post)
+    assert out["result"]["input_errors"] == []
+    row = saved_profiles(out)[1]
+    assert row["prf_secret"] == "" and base64.b64decode(row["prf_cert"]).decode() == PEM
+    pem = tmp_path / "s2s-agent/azure-certy-cert.pem"
+    assert pem.read_text() == PEM and stat.S_IMODE(pem.stat().st_mode) == 0o600
+    assert not (tmp_path / "s2s-agent/azure-certy.secret").exists()
+    _, cfg, _ = load(tmp_path)
+    assert cfg.azure_tunnels()[1].azure.profile == "branch"

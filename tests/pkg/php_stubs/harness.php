@@ -32,6 +32,14 @@ if (getenv('S2S_TEST_PYTHON')) { /* the agent's interpreter (tests: a fake pytho
 }
 /* the agent's CLI for the Save-time validate-config; none unless a test gives one */
 define('S2S_AGENT_CLI', getenv('S2S_TEST_CLI') ?: "{$etc}/no-such-s2s-agent");
+/* gwlb.inc's return_gateways_array() on a box with dynamic (DHCP/PPP) gateways: its answer
+ * (name => name, interface (real), friendlyiface) from S2S_TEST_GATEWAYS (JSON) */
+if (getenv('S2S_TEST_GATEWAYS')) {
+	function return_gateways_array($disabled = false, $localhost = false, $inactive = false) {
+		s2s_test_call('return_gateways_array', array($disabled, $localhost, $inactive));
+		return json_decode(getenv('S2S_TEST_GATEWAYS'), true);
+	}
+}
 require_once('config.inc');
 $GLOBALS['s2s_test_config'] = json_decode(file_get_contents($config_json), true);
 require_once($inc);
