@@ -40,6 +40,8 @@ LIST_TAGS = frozenset(
         "ca",
         "alias",
         "gateway_item",
+        "gateway_group",
+        "row",
         "route",
         "vip",
         "staticmap",

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as H  # noqa: E402
+import multi  # noqa: E402
 from harness import (  # noqa: E402
     HERE,
     PEM,
@@ -518,8 +519,10 @@ def main() -> int:
         status_pages,
         restore,
         legacy_name,
+        multi.several_tunnels,
         no_phase1,
     ]
+    multi.PROJ = proj
     if os.environ.get("S2S_DRIVE_PKG8"):  # "PKG8_BINARY|DIR": the package comes from pkg(8)
         from pkg8flow import pkg8_flow
 

@@ -4,7 +4,7 @@
  * php harness.php INC CONFIG_JSON ETC_DIR MODE [ARG_JSON]
  * Prints {"result": ..., "config": ..., "calls": [...]} as JSON.
  *
- * Modes: resync, install, validate, phase1, apply, and the settings page as pfSense's
+ * Modes: resync, install, validate, phase1, eval, apply, and the settings page as pfSense's
  * pkg_edit.php (src/usr/local/www/pkg_edit.php, RELENG_2_7_2 and master) runs it:
  *  - form_get: eval <custom_php_command_before_form> with an empty $_POST, then the value of
  *    each field as pkg_edit.php renders it: config value, else <default_value>; base64-decoded
@@ -32,12 +32,25 @@ if (getenv('S2S_TEST_PYTHON')) { /* the agent's interpreter (tests: a fake pytho
 }
 /* the agent's CLI for the Save-time validate-config; none unless a test gives one */
 define('S2S_AGENT_CLI', getenv('S2S_TEST_CLI') ?: "{$etc}/no-such-s2s-agent");
+/* gwlb.inc's return_gateways_array() on a box with dynamic (DHCP/PPP) gateways: its answer
+ * (name => name, interface (real), friendlyiface) from S2S_TEST_GATEWAYS (JSON) */
+if (getenv('S2S_TEST_GATEWAYS')) {
+	function return_gateways_array($disabled = false, $localhost = false, $inactive = false) {
+		s2s_test_call('return_gateways_array', array($disabled, $localhost, $inactive));
+		return json_decode(getenv('S2S_TEST_GATEWAYS'), true);
+	}
+}
 require_once('config.inc');
 $GLOBALS['s2s_test_config'] = json_decode(file_get_contents($config_json), true);
 require_once($inc);
 
+/* The package XML the page runs (S2S_TEST_XML: e.g. s2s-agent-profiles.xml). */
 function s2s_test_pkg_xml($inc) {
-	return simplexml_load_file(dirname($inc) . '/s2s-agent.xml');
+	return simplexml_load_file(dirname($inc) . '/' . (getenv('S2S_TEST_XML') ?: 's2s-agent.xml'));
+}
+
+function s2s_test_pkg_path($pkg) {
+	return 'installedpackages/' . (string)$pkg->name . '/config/0';
 }
 
 function s2s_test_eval($code) {
@@ -60,6 +73,9 @@ switch ($mode) {
 	case 'phase1':
 		$result = s2s_agent_phase1_options();
 		break;
+	case 'eval': /* ARG_JSON: a PHP expression of the package's functions */
+		$result = eval("return {$arg};");
+		break;
 	case 'apply':
 		$result = s2s_agent_apply_myid($arg['ikeid'], $arg['ip']);
 		break;
@@ -67,9 +83,23 @@ switch ($mode) {
 		$_POST = array();
 		$pkg = s2s_test_pkg_xml($inc);
 		s2s_test_eval($pkg->custom_php_command_before_form);
-		$stored = config_get_path('installedpackages/s2sagent/config/0', array());
+		$stored = config_get_path(s2s_test_pkg_path($pkg), array());
 		$result = array();
 		foreach ($pkg->fields->field as $f) {
+			if ((string)$f->type === 'rowhelper') {
+				/* each saved row; input/password/textarea with base64 encoding decoded */
+				foreach ((isset($stored['row']) && is_array($stored['row'])) ? $stored['row'] : array(array()) as $i => $row) {
+					foreach ($f->rowhelper->rowhelperfield as $rf) {
+						$name = (string)$rf->fieldname;
+						$v = isset($row[$name]) ? $row[$name] : null;
+						if ((string)$rf->encoding === 'base64' && in_array((string)$rf->type, array('input', 'password', 'textarea'), true) && !empty($v)) {
+							$v = base64_decode($v);
+						}
+						$result[$name . $i] = $v;
+					}
+				}
+				continue;
+			}
 			$name = (string)$f->fieldname;
 			if ($name === '') {
 				continue;
@@ -93,6 +123,17 @@ switch ($mode) {
 		}
 		$row = array();
 		foreach ($pkg->fields->field as $f) {
+			if ((string)$f->type === 'rowhelper') { /* pkg_edit.php: NAME<index> -> row[index][NAME], as posted */
+				foreach ($f->rowhelper->rowhelperfield as $rf) {
+					$rname = (string)$rf->fieldname;
+					foreach ($_POST as $key => $value) {
+						if (preg_match("/^{$rname}(\\d+)$/", $key, $m)) {
+							$row['row'][$m[1]][$rname] = (string)$rf->type === 'textarea' ? str_replace("\r\n", "\n", $value) : $value;
+						}
+					}
+				}
+				continue;
+			}
 			$name = (string)$f->fieldname;
 			if ($name === '') {
 				continue;
@@ -100,7 +141,7 @@ switch ($mode) {
 			$v = trim(isset($_POST[$name]) ? (string)$_POST[$name] : '');
 			$row[$name] = (string)$f->encoding === 'base64' ? base64_encode($v) : $v;
 		}
-		config_set_path('installedpackages/s2sagent/config/0', $row);
+		config_set_path(s2s_test_pkg_path($pkg), $row);
 		write_config((string)$pkg->addedit_string);
 		s2s_test_eval($pkg->custom_php_resync_config_command);
 		$result = array('input_errors' => array(), 'post' => $_POST);
