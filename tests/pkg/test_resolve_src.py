@@ -195,3 +195,78 @@ def test_unreadable_config_is_exit_1_with_one_json_answer(fresh):
     finally:
         conf.write_text(good)
         (fresh.root / "tmp/config.cache").unlink(missing_ok=True)
+
+
+# ---- the package's hooks through pfSense's real hook callers --------------------------
+PKG_ENTRY = """<installedpackages><package><name>s2s-agent</name><version>0.2.0</version>
+<configurationfile>{conf}</configurationfile>
+<include_file>/usr/local/pkg/s2s-agent.inc</include_file>{plugins}</package></installedpackages>"""
+PLUGINS = "<plugins><item><type>plugin_gateway</type></item></plugins>"
+
+
+@pytest.fixture
+def registered(fresh):
+    """config.xml with the package registered as ``registered(conf, plugins)`` says; the
+    agent's control socket listener at /var/run/s2s-agent.sock; restored afterwards."""
+    conf = fresh.root / "cf/conf/config.xml"
+    good = conf.read_text()
+    listener = srcworld.AgentSocket(fresh.root / "var/run/s2s-agent.sock")
+
+    def register(confname: str, plugins: str = "") -> srcworld.AgentSocket:
+        entry = PKG_ENTRY.format(conf=confname, plugins=plugins)
+        text = good.replace("<installedpackages/>", "").replace("</pfsense>", entry + "</pfsense>")
+        conf.write_text(text)
+        (fresh.root / "tmp/config.cache").unlink(missing_ok=True)
+        return listener
+
+    yield register
+    listener.close()
+    conf.write_text(good)
+    (fresh.root / "tmp/config.cache").unlink(missing_ok=True)
+    (fresh.root / "usr/local/pkg/s2s_agent.xml").unlink(missing_ok=True)
+
+
+def run_code(world, code: str) -> subprocess.CompletedProcess:
+    (world.root / "tmp/hook-test.php").write_text(
+        '<?php require_once("config.inc"); require_once("pfsense-utils.inc");'
+        f' require_once("ipsec.inc"); {code}'
+    )
+    return world.php("/tmp/hook-test.php")
+
+
+def test_real_ipsec_reload_package_hook_wakes_the_agent(fresh, registered):
+    agent = registered("s2s-agent.xml")
+    r = run_code(fresh, "ipsec_reload_package_hook(); echo 'done';")
+    assert r.stdout.strip().endswith("done"), r.stdout + r.stderr
+    assert agent.lines == [{"version": 1, "command": "wake", "reason": "ipsec.reload"}]
+
+
+def test_real_pkg_call_plugins_cannot_call_a_dashed_package_name(fresh, registered):
+    """Why the package registers no plugin_gateway: pfSense would call
+    "s2s-agent_plugin_gateway" and throw inside its gateway-group evaluation."""
+    registered("s2s-agent.xml", PLUGINS)
+    r = run_code(
+        fresh,
+        "try { pkg_call_plugins('plugin_gateway', ['name' => 'WAN1GW', 'event' => "
+        "'gateway.down']); echo 'called'; } catch (Throwable $e) { echo get_class($e), ': ',"
+        " $e->getMessage(); }",
+    )
+    assert "TypeError" in r.stdout and "s2s-agent_plugin_gateway" in r.stdout, r.stdout
+
+
+def test_real_gateway_event_calls_the_plugin_under_a_name_without_dash(fresh, registered):
+    """With a configurationfile without "-" (a copy of the XML), pfSense's own member-change
+    path (gwlb.inc:get_gwgroup_members_inner -> pkg_call_plugins) reaches
+    s2s_agent_plugin_gateway, which wakes the agent: the hook works once registrable."""
+    pkgdir = fresh.root / "local/pkg"
+    (pkgdir / "s2s_agent.xml").write_text((pkgdir / "s2s-agent.xml").read_text())
+    agent = registered("s2s_agent.xml", PLUGINS)
+    (fresh.root / "tmp/.down.WAN1GW").unlink(missing_ok=True)
+    fresh.resolve("1")  # WAN1 up: no member change
+    fresh.dpinger["WAN1GW"].down()
+    code, out, raw = fresh.resolve("1")  # pfSense notices WAN1 down while resolving
+    assert code == 0 and out["phase1"][0]["gateway"] == "WAN2GW", raw
+    fresh.dpinger["WAN1GW"].up()
+    fresh.resolve("1")
+    reasons = [x["reason"] for x in agent.lines]
+    assert reasons == ["gateway.down WAN1GW", "gateway.up WAN1GW"], reasons

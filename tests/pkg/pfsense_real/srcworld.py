@@ -7,6 +7,7 @@ states for the ifconfig(8) stand-in. The root itself is made by mkroot.sh."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -116,6 +117,40 @@ class Dpinger:
         self.sock.close()
         self.sock_path.unlink(missing_ok=True)
         self.pid.unlink(missing_ok=True)
+
+
+class AgentSocket:
+    """The agent's control socket: records each request line, answers ok."""
+
+    def __init__(self, path: Path):
+        path.unlink(missing_ok=True)
+        self.path, self.lines = path, []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(8)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.lines.append(json.loads(data.decode() or "null"))
+                conn.sendall(b'{"version": 1, "ok": true, "data": {}}\n')
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.path.unlink(missing_ok=True)
 
 
 class World:
