@@ -46,6 +46,8 @@ def run_apply(
         f"define('S2S_AGENT_SWANCTL', {json.dumps(str(STUBS / 'fake-swanctl'))});\n"
         f"define('S2S_AGENT_SWANCTL_CONF', {json.dumps(str(tmp_path / 'swanctl.conf'))});\n"
         "define('S2S_AGENT_LOAD_TIMEOUT', 2);\n"
+        f"define('S2S_AGENT_CONTROL_SOCKET', {json.dumps(str(tmp_path / 'agent.sock'))});\n"
+        f"define('S2S_AGENT_WAKE_MARK', {json.dumps(str(tmp_path / 'woken'))});\n"
     )
     if dirty:
         (tmp_path / "ipsec.dirty").write_text("DIRTY")
@@ -266,6 +268,9 @@ def test_apply_myid_set_changes_three_phase_1s_in_one_write(tmp_path):
     desc = state["calls"][0][1]
     assert desc.startswith("s2s-agent: ") and all(f"phase 1 {i} " in desc for i in (1, 3, 4))
     assert [loaded_id(tmp_path, f"con{i}") for i in (1, 3, 4)] == ["203.0.113.9"] * 3
+    # its own ipsec_reload_package_hook() does not wake the agent (no agent here: a wake
+    # attempt would leave the "unreachable" mark)
+    assert not (tmp_path / "woken").exists()
     # one load and one listing confirmed all three (not one round per phase 1)
     calls = (tmp_path / "loaded.calls").read_text().splitlines()
     assert calls == [f"--load-conns --file {tmp_path}/swanctl.conf", "--list-conns"]
