@@ -271,6 +271,8 @@ def test_executor_applies_every_phase_1_in_one_helper_run_and_a_bad_one_fails_it
     a, b = list(m.groups)
     assert recs[a].ok and recs[b].ok is False
     assert m.lngs[a].applied_ip == NEW and m.lngs[b].applied_ip == OLD  # b is retried
+    steps_b = [(s.kind, s.ok) for s in recs[b].steps]
+    assert steps_b == [("update_lng", True), ("apply_local_id", False)]  # no "ok" for con8
     (trec,) = m.tunnel_records["con8"]
     assert trec["ok"] is False and trec["steps"][0]["kind"] == "apply_local_id"
     assert "disabled" in trec["steps"][0]["detail"]

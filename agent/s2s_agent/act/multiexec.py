@@ -234,6 +234,8 @@ class MultiRemediator:
                                     d, t, recs[d.key], str(exc.failed[t.name]), results
                                 )
             for key in dict.fromkeys(k for k, *_ in items):
+                if all(t.name in results for k, t, *_ in items if k == key):
+                    continue  # every tunnel of this LNG failed alone: their records say why
                 ip = next(new for k, _, _, new in items if k == key)
                 sr = StepRecord("apply_local_id", ok, time.monotonic() - t0, detail, ip)
                 self._add(key, recs[key], sr, ip)
