@@ -269,16 +269,8 @@ class MultiRemediator:
         now = self.clock()
         sr = StepRecord("apply_local_id", False, 0.0, f"{t.name}: {why}", d.plan.target)
         self._add(d.key, rec, sr, d.plan.target)
-        self.tunnel_records[t.name].append(
-            {
-                "started": now,
-                "lng": d.name,
-                "trigger": d.plan.reason,
-                "steps": [sr.to_dict()],
-                "ok": False,
-                "finished": now,
-            }
-        )
+        trec = {"started": now, "lng": d.name, "trigger": d.plan.reason, "ok": False}
+        self.tunnel_records[t.name].append({**trec, "steps": [sr.to_dict()], "finished": now})
         results[t.name] = False
         self.notify(
             "err",
