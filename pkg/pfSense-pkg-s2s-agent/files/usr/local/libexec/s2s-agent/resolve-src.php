@@ -16,8 +16,8 @@
  * group/gateway/tier: the group and its active member (null unless gateway_group);
  * vip: the phase 1's VIP or the active member's VIP; carp: MASTER | BACKUP | INIT of that
  * VIP, else null; address null with error a text when pfSense resolves none.
- * Exit status: 0 answered; 1 pfSense's configuration could not be read ({"error": ...});
- * 2 usage ({"error": ...}). Read-only (s2s-agent-src.inc).
+ * Exit status: 0 answered; 1 pfSense's configuration could not be read, or a fatal error
+ * ({"error": ...}); 2 usage ({"error": ...}). Read-only (s2s-agent-src.inc).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -41,12 +41,19 @@ function s2s_agent_src_exit($obj, $code) {
 	exit($code);
 }
 
-/* pfSense's config.inc die()s on a config.xml it cannot read or restore: still one answer */
+/* pfSense's config.inc die()s on a config.xml it cannot read or restore, and a fatal error
+ * ends the script: still one answer */
 register_shutdown_function(function () {
 	global $s2s_agent_src_answered;
-	if (!$s2s_agent_src_answered) {
-		s2s_agent_src_exit(array('error' => "pfSense's configuration (config.xml) could not be read"), 1);
+	if ($s2s_agent_src_answered) {
+		return;
 	}
+	$e = error_get_last();
+	if (is_array($e) && in_array($e['type'], array(E_ERROR, E_CORE_ERROR, E_COMPILE_ERROR, E_RECOVERABLE_ERROR), true)) {
+		$msg = strtok((string)$e['message'], "\n");
+		s2s_agent_src_exit(array('error' => "resolve-src.php failed: {$msg}"), 1);
+	}
+	s2s_agent_src_exit(array('error' => "pfSense's configuration (config.xml) could not be read"), 1);
 });
 
 if (PHP_SAPI !== 'cli' && PHP_SAPI !== 'cgi-fcgi' && PHP_SAPI !== 'cgi') {
