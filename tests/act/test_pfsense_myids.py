@@ -132,6 +132,19 @@ def test_apply_tunnel_myids_plans_each_and_sends_only_the_static_ids_once(tmp_pa
     assert "My IP address" in done  # lyon: myaddress follows the WAN itself
 
 
+def test_apply_tunnel_myids_a_tunnel_without_a_phase_1_fails_alone(tmp_path):
+    sent: list = []
+
+    def apply(items):
+        sent.append(items)
+        return MyidBatch(tuple(MyidOutcome(i, True, OLD, ip) for i, ip in items), False)
+
+    with pytest.raises(PhaseOneErrors) as exc:
+        apply_tunnel_myids(settings_for(tmp_path), [("x", None, NEW), ("hq", 1, NEW)], apply=apply)
+    assert list(exc.value.failed) == ["x"] and "pfsense.ikeid" in str(exc.value.failed["x"])
+    assert sent == [[(1, NEW)]]
+
+
 def test_apply_tunnel_myids_a_helper_failure_names_the_tunnel(tmp_path):
     def apply(items):
         err = LocalApplyError("apply-myid", "phase 1 7 My identifier: charon did not load it")

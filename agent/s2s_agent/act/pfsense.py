@@ -333,6 +333,12 @@ def apply_tunnel_myids(
     send: dict[int, tuple[str, str | None]] = {}
     asked: list[tuple[int, str]] = []
     for name, ikeid, new_ip in items:
+        if ikeid is None and settings.ikeid is None and settings.descr is None:
+            failed[name] = ConfigError(
+                f"tunnel {name} names no pfSense phase 1; set tunnels[].pfsense.ikeid",
+                key=f"tunnels[{name}].pfsense.ikeid",
+            )
+            continue
         try:
             descr = settings.descr if ikeid is None else None
             p1 = read_phase1(text, ikeid or settings.ikeid, descr, source=settings.config_xml)
