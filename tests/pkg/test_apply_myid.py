@@ -46,6 +46,8 @@ def run_apply(
         f"define('S2S_AGENT_SWANCTL', {json.dumps(str(STUBS / 'fake-swanctl'))});\n"
         f"define('S2S_AGENT_SWANCTL_CONF', {json.dumps(str(tmp_path / 'swanctl.conf'))});\n"
         "define('S2S_AGENT_LOAD_TIMEOUT', 2);\n"
+        f"define('S2S_AGENT_CONTROL_SOCKET', {json.dumps(str(tmp_path / 'agent.sock'))});\n"
+        f"define('S2S_AGENT_WAKE_MARK', {json.dumps(str(tmp_path / 'woken'))});\n"
     )
     if dirty:
         (tmp_path / "ipsec.dirty").write_text("DIRTY")
@@ -229,3 +231,122 @@ def test_apply_myid_loads_only_the_inc_of_its_own_prefix(tmp_path):
         cwd=tmp_path,
     )
     assert (r.returncode, json.loads(r.stdout)) == (1, {"error": "copy"})
+
+
+# ---- several phase 1s in one write: --set IKEID=IP ... ----------------------------------
+def _p1(ikeid: str, myid: str, **extra) -> dict:
+    return {
+        "ikeid": ikeid,
+        "descr": f"Azure {ikeid}",
+        "remote-gateway": f"198.51.100.{ikeid}",
+        "myid_type": "address",
+        "myid_data": myid,
+        **extra,
+    }
+
+
+THREE = [_p1("1", "203.0.113.5"), _p1("3", "203.0.113.5"), _p1("4", "203.0.113.5")]
+
+
+def test_apply_myid_set_changes_three_phase_1s_in_one_write(tmp_path):
+    code, out, state = run_apply(
+        tmp_path,
+        *("--set", "1=203.0.113.9", "--set", "3=203.0.113.9", "--set", "4=203.0.113.9"),
+        phase1=THREE,
+    )
+    assert code == 0, out
+    assert out == {
+        "results": [
+            {"ikeid": i, "changed": True, "old": "203.0.113.5", "new": "203.0.113.9", "error": None}
+            for i in (1, 3, 4)
+        ],
+        "pending_applied": False,
+    }
+    assert [p["myid_data"] for p in state["config"]["ipsec"]["phase1"]] == ["203.0.113.9"] * 3
+    names = [c[0] for c in state["calls"]]
+    assert names == ["write_config", "ipsec_configure", "ipsec_reload_package_hook"]
+    desc = state["calls"][0][1]
+    assert desc.startswith("s2s-agent: ") and all(f"phase 1 {i} " in desc for i in (1, 3, 4))
+    assert [loaded_id(tmp_path, f"con{i}") for i in (1, 3, 4)] == ["203.0.113.9"] * 3
+    # its own ipsec_reload_package_hook() does not wake the agent (no agent here: a wake
+    # attempt would leave the "unreachable" mark)
+    assert not (tmp_path / "woken").exists()
+    # one load and one listing confirmed all three (not one round per phase 1)
+    calls = (tmp_path / "loaded.calls").read_text().splitlines()
+    assert calls == [f"--load-conns --file {tmp_path}/swanctl.conf", "--list-conns"]
+
+
+def test_apply_myid_set_a_bad_phase_1_fails_alone(tmp_path):
+    phase1 = [
+        _p1("1", "203.0.113.5"),
+        _p1("2", "203.0.113.5", disabled=""),
+        {"ikeid": "5", "descr": "other", "myid_type": "myaddress"},
+        _p1("4", "203.0.113.9"),  # already right
+        _p1("6", "203.0.113.5"),
+    ]
+    args = ("1=203.0.113.9", "2=203.0.113.9", "5=203.0.113.9", "9=203.0.113.9")
+    args += ("4=203.0.113.9", "6=2001:db8::9", "3=203.0.113.9")
+    argv = [a for s in args for a in ("--set", s)]
+    code, out, state = run_apply(tmp_path, *argv, phase1=phase1)
+    assert code == 1
+    res = {r["ikeid"]: r for r in out["results"]}
+    assert [r["ikeid"] for r in out["results"]] == [1, 2, 5, 9, 4, 6, 3]  # the order asked
+    assert res[1] == {
+        "ikeid": 1,
+        "changed": True,
+        "old": "203.0.113.5",
+        "new": "203.0.113.9",
+        "error": None,
+    }
+    assert res[4]["error"] is None and res[4]["changed"] is False
+    assert "disabled" in res[2]["error"] and res[2]["changed"] is False
+    assert "myaddress" in res[5]["error"]
+    assert "ikeid 9" in res[9]["error"] and "ikeid 3" in res[3]["error"]
+    assert "inet" in res[6]["error"] and "IPv6" in res[6]["error"]
+    cfg = {p["ikeid"]: p.get("myid_data") for p in state["config"]["ipsec"]["phase1"]}
+    assert cfg == {
+        "1": "203.0.113.9",
+        "2": "203.0.113.5",
+        "5": None,
+        "4": "203.0.113.9",
+        "6": "203.0.113.5",
+    }
+    assert [c[0] for c in state["calls"]].count("write_config") == 1
+
+
+def test_apply_myid_set_reports_the_phase_1_charon_did_not_load(tmp_path):
+    # charon keeps what it has: con1 already has the new id, con3 keeps the old one
+    (tmp_path / "loaded").write_text("con1 203.0.113.9\ncon3 203.0.113.5\n")
+    code, out, _ = run_apply(
+        tmp_path, "--set", "1=203.0.113.9", "--set", "3=203.0.113.9", phase1=THREE, noload=True
+    )
+    assert code == 1
+    r1, r3 = out["results"]
+    assert r1["error"] is None and r1["changed"] is True
+    assert "did not load con3 with local id 203.0.113.9" in r3["error"]
+    assert r3["changed"] is True  # config.xml has it; charon does not
+
+
+def test_apply_myid_set_nothing_to_change_writes_nothing(tmp_path):
+    (tmp_path / "swanctl.conf").write_text("con1 203.0.113.5\ncon3 203.0.113.5\n")
+    code, out, state = run_apply(
+        tmp_path, "--set", "1=203.0.113.5", "--set", "3=203.0.113.5", phase1=THREE
+    )
+    assert code == 0 and [r["changed"] for r in out["results"]] == [False, False]
+    assert state["calls"] == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--set", "1"),
+        ("--set", "x=203.0.113.9"),
+        ("--set", "1=999.1.1.1"),
+        ("--set", "1=203.0.113.9", "--set", "1=203.0.113.8"),
+        ("--set", "1=203.0.113.9", "--ikeid", "1", "--ip", "203.0.113.9"),
+        ("--set", "1=203.0.113.9", "stray"),
+    ],
+)
+def test_apply_myid_set_usage_errors_exit_2(tmp_path, args):
+    code, out, state = run_apply(tmp_path, *args, phase1=THREE)
+    assert code == 2 and "error" in out and state.get("calls", []) == []

@@ -36,6 +36,7 @@ PACKAGEGUI_ELEMENTS = {
     "description",
     "version",
     "include_file",
+    "ipsec_reload_function",  # ipsec.inc:ipsec_reload_package_hook (RELENG_2_7_2, master)
     "aftersaveredirect",
     "savetext",
     "savehelp",

@@ -9,8 +9,9 @@ for that LNG's target (``--tunnel``). One run:
    parallel, one thread per LNG (If-Match and the long-running operation as always, in the
    worker);
 2. the local identifiers of every tunnel whose LNG is right are re-applied at once:
-   swanctl: one file write and one reload; pfSense: the package's apply-myid per phase 1
-   (its PHP helper takes one ikeid per call);
+   swanctl: one file write and one reload; pfSense: one run of the package's apply-myid
+   (one write_config, one ipsec_configure); a phase 1 that fails there fails only its
+   tunnel (its record and alert), the others go on;
 3. each of those tunnels is restarted and verified, in parallel.
 
 A failing LNG stops only its own tunnels; every LNG gets its record, its alert and its
@@ -33,6 +34,7 @@ from ..decide import multiplan as M
 from ..decide import plan as R
 from .azureworker import AzureWorker
 from .executor import RECORDS_KEPT, Record, Remediator, StepRecord
+from .pfsense import PhaseOneErrors, apply_tunnel_myids
 
 log = logging.getLogger(__name__)
 LNG_STEPS = ("update_lng", "check_lng", "reset_connection")
@@ -203,6 +205,7 @@ class MultiRemediator:
     def _follow(self, todo: list, recs: dict, failed: set, follow: dict) -> None:
         """One local write for the tunnels of ``todo``'s good LNGs, then restart + verify
         each tunnel in parallel, then each LNG's record is closed."""
+        results: dict[str, bool] = {}
         items = []
         for d in todo:
             if d.key in failed:
@@ -222,19 +225,30 @@ class MultiRemediator:
                 ok = True
             except S2SError as exc:
                 detail, ok = str(exc), False
+                if isinstance(exc, PhaseOneErrors):  # only these tunnels failed (pfSense)
+                    detail, ok = exc.done, True
+                    for d in todo:
+                        for t in self.groups[d.key]:
+                            if t.name in exc.failed:
+                                self._local_failed(
+                                    d, t, recs[d.key], str(exc.failed[t.name]), results
+                                )
             for key in dict.fromkeys(k for k, *_ in items):
+                if all(t.name in results for k, t, *_ in items if k == key):
+                    continue  # every tunnel of this LNG failed alone: their records say why
                 ip = next(new for k, _, _, new in items if k == key)
                 sr = StepRecord("apply_local_id", ok, time.monotonic() - t0, detail, ip)
                 self._add(key, recs[key], sr, ip)
                 if not ok:
                     self._fail(key, failed, "apply_local_id", detail)
-        results: dict[str, bool] = {}
         threads = []
         for d in todo:
             if d.key in failed:
                 continue
             steps = [s for s in follow[d.key] if s.kind != "apply_local_id"]
             for t in self.groups[d.key]:
+                if t.name in results:  # its phase 1 did not take the address
+                    continue
                 threads.append(
                     threading.Thread(
                         target=self._tunnel_run,
@@ -248,6 +262,21 @@ class MultiRemediator:
             th.join()
         for d in todo:
             self._finish(d, recs[d.key], failed, results)
+
+    def _local_failed(self, d, t: TunnelSettings, rec: Record, why: str, results: dict) -> None:
+        """Tunnel ``t``'s own local apply failed: its record, its alert; its LNG's record
+        ends not ok (retried with backoff); the LNG's other tunnels go on."""
+        now = self.clock()
+        sr = StepRecord("apply_local_id", False, 0.0, f"{t.name}: {why}", d.plan.target)
+        self._add(d.key, rec, sr, d.plan.target)
+        trec = {"started": now, "lng": d.name, "trigger": d.plan.reason, "ok": False}
+        self.tunnel_records[t.name].append({**trec, "steps": [sr.to_dict()], "finished": now})
+        results[t.name] = False
+        self.notify(
+            "err",
+            f"tunnel={t.name} lng={d.name} event=remediation_failed step=apply_local_id "
+            f"error={why}",
+        )
 
     def _add(self, key, rec: Record, sr: StepRecord, target: str | None) -> None:
         r = self.lngs[key]
@@ -353,7 +382,10 @@ class MultiRemediator:
                 + ", ".join(f"{c.key} {c.old} -> {c.new}" for c in changes)
                 + ("; reloaded once")
             )
-        # pfSense: the package's apply-myid takes one ikeid per call
+        if localapply.backend(self.cfg) == "pfsense" and self.cfg.pfsense is not None:
+            return apply_tunnel_myids(  # every phase 1 in one write_config
+                self.cfg.pfsense, [(t.name, t.ikeid, new) for t, _old, new in items]
+            )
         done = []
         for t, old, new in items:
             sub = lng_config(self.cfg, (t,))

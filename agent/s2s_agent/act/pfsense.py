@@ -5,7 +5,8 @@ by ``ikeid`` (or ``descr``) from config.xml text, with its phase 2 entries. Deci
 :func:`plan_myid`. Action: :func:`apply_myid` runs the PHP helper shipped by the package
 (``/usr/local/libexec/s2s-agent/apply-myid.php``), which goes through pfSense's own config API
 (``config_set_path``, ``write_config`` with a reason, ``ipsec_configure``): the agent never
-writes config.xml itself.
+writes config.xml itself. Running that helper (:func:`apply_myid`, and :func:`apply_myids`
+for several phase 1s in one write) lives in :mod:`.pfsense_myid`.
 
 Schema of :class:`Phase1` (element names as pfSense writes them under ``<ipsec><phase1>``)::
 
@@ -33,22 +34,24 @@ Schema of :class:`Phase1` (element names as pfSense writes them under ``<ipsec><
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ..config.pfsense import DEFAULT_CONFIG_XML, PfsenseSettings, parse_pfsense  # noqa: F401
-from ..core import osio
-from ..core.errors import CommandError, ConfigError, LocalApplyError
+from ..core.errors import ConfigError, LocalApplyError, S2SError
+from .pfsense_myid import (  # noqa: F401 -- the helper's API, re-exported
+    HELPER,
+    PHP,
+    MyidBatch,
+    MyidOutcome,
+    MyidResult,
+    apply_myid,
+    apply_myids,
+)
 
 log = logging.getLogger(__name__)
-
-PHP = "/usr/local/bin/php"
-HELPER = "/usr/local/libexec/s2s-agent/apply-myid.php"
-Runner = Callable[..., osio.Result]
 
 
 @dataclass(frozen=True)
@@ -87,13 +90,6 @@ class Phase1:
 class MyidPlan:
     action: str  # "set" | "none"
     reason: str
-    old: str | None
-    new: str
-
-
-@dataclass(frozen=True)
-class MyidResult:
-    changed: bool
     old: str | None
     new: str
 
@@ -234,18 +230,22 @@ def read_phase1(
     )
 
 
-def load_phase1(settings: PfsenseSettings) -> Phase1:
-    """Read ``settings.config_xml`` from disk and pick the configured phase 1 (I/O)."""
+def _config_text(settings: PfsenseSettings) -> str:
     from ..core.atomic import read_regular  # never blocks on a FIFO; refuses special files
 
     try:
-        text = read_regular(settings.config_xml, 256 * 1024 * 1024).decode("utf-8")
+        return read_regular(settings.config_xml, 256 * 1024 * 1024).decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError("is not UTF-8 text", path=settings.config_xml) from None
     except OSError as exc:
         raise ConfigError(
             f"cannot be read: {exc.strerror or exc} (pfsense.config_xml)", path=settings.config_xml
         ) from None
+
+
+def load_phase1(settings: PfsenseSettings) -> Phase1:
+    """Read ``settings.config_xml`` from disk and pick the configured phase 1 (I/O)."""
+    text = _config_text(settings)
     return read_phase1(text, settings.ikeid, settings.descr, source=settings.config_xml)
 
 
@@ -304,69 +304,68 @@ def plan_myid(phase1: Phase1, new_ip: str) -> MyidPlan:
     )
 
 
-def apply_myid(
-    ikeid: int,
-    new_ip: str,
-    *,
-    runner: Runner = osio.run,
-    php: str = PHP,
-    helper: str = HELPER,
-    timeout: float = 60.0,
-) -> MyidResult:
-    """Run the package's PHP helper to set phase 1 ``ikeid``'s My identifier to ``new_ip``.
+class PhaseOneErrors(LocalApplyError):
+    """Some tunnels' phase 1s could not take their new address; the others were applied.
 
-    Contract of apply-myid.php: ``--ikeid N --ip A.B.C.D``; stdout one JSON object
-    ``{"changed","old","new","pending_applied"}`` or ``{"error"}``; exit 0 done (and charon
-    has loaded the new identifier), 1 could not apply, 2 usage.
+    ``failed``: tunnel name -> the error naming its phase 1; ``done``: what was applied.
     """
-    argv = [php, helper, "--ikeid", str(ikeid), "--ip", new_ip]
-    try:
-        res = runner(argv, timeout=timeout, ok_codes=(0, 1, 2))
-    except CommandError as exc:
-        raise LocalApplyError("apply-myid", f"{' '.join(argv)}: {exc}") from None
-    reply = _last_json(res.stdout)
-    if reply is None:
-        detail = (res.stderr or res.stdout).strip().splitlines()
-        raise LocalApplyError(
-            "apply-myid",
-            f"{helper} exited {res.returncode} without a JSON "
-            "answer" + (f": {detail[-1]}" if detail else ""),
-        )
-    if res.returncode != 0 or "error" in reply:
-        why = reply.get("error", "no reason given")
-        raise LocalApplyError(
-            "apply-myid",
-            f"{helper} could not apply My identifier for phase 1 "
-            f"{ikeid} (exit {res.returncode}): {why}",
-        )
-    if reply.get("new") != new_ip or not isinstance(reply.get("changed"), bool):
-        raise LocalApplyError(
-            "apply-myid",
-            f"{helper} answered {reply!r}, expected new={new_ip!r} and a boolean 'changed'",
-        )
-    log.info(
-        "phase 1 %s My identifier: %s -> %s (%s)",
-        ikeid,
-        reply.get("old"),
-        new_ip,
-        "changed" if reply["changed"] else "already right",
-    )
-    if reply.get("pending_applied"):
-        log.warning(
-            "IPsec edits that were pending (not yet applied) under VPN > IPsec were "
-            "applied together with phase 1 %s's new My identifier",
-            ikeid,
-        )
-    return MyidResult(reply["changed"], reply.get("old"), new_ip)
+
+    def __init__(self, failed: dict[str, S2SError], done: str):
+        self.failed, self.done = failed, done
+        why = "; ".join(f"{n}: {e}" for n, e in failed.items())
+        super().__init__("apply-myid", f"{why} (applied: {done or 'nothing'})")
 
 
-def _last_json(stdout: str) -> dict[str, Any] | None:
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError:
-                return None
-            return value if isinstance(value, dict) else None
-    return None
+def apply_tunnel_myids(
+    settings: PfsenseSettings,
+    items: list[tuple[str, int | None, str]],
+    *,
+    apply: Callable[[list[tuple[int, str]]], MyidBatch] | None = None,
+) -> str:
+    """Re-apply the phase 1s of several tunnels (``[(tunnel name, ikeid, new address)]``;
+    ikeid None: the ``pfsense`` section's phase 1) with ONE run of the helper (one
+    ``write_config``). config.xml is read once and each phase 1 planned (:func:`plan_myid`);
+    only those whose static identifier must change are sent. Returns what was done; raises
+    :class:`PhaseOneErrors` naming the tunnels that failed (the others are applied)."""
+    text = _config_text(settings)
+    done: list[str] = []
+    failed: dict[str, S2SError] = {}
+    send: dict[int, tuple[str, str | None]] = {}
+    asked: list[tuple[int, str]] = []
+    for name, ikeid, new_ip in items:
+        if ikeid is None and settings.ikeid is None and settings.descr is None:
+            failed[name] = ConfigError(
+                f"tunnel {name} names no pfSense phase 1; set tunnels[].pfsense.ikeid",
+                key=f"tunnels[{name}].pfsense.ikeid",
+            )
+            continue
+        try:
+            descr = settings.descr if ikeid is None else None
+            p1 = read_phase1(text, ikeid or settings.ikeid, descr, source=settings.config_xml)
+            plan = plan_myid(p1, new_ip)
+        except S2SError as exc:
+            failed[name] = exc
+            continue
+        if plan.action == "none":
+            done.append(plan.reason)
+        elif p1.ikeid in send:
+            failed[name] = LocalApplyError(
+                "apply-myid", f"phase 1 {p1.ikeid} is also the phase 1 of {send[p1.ikeid][0]}"
+            )
+        else:
+            send[p1.ikeid] = (name, plan.old)
+            asked.append((p1.ikeid, new_ip))
+    if asked:
+        for o in (apply or apply_myids)(asked).results:
+            name = send[o.ikeid][0]
+            if o.error is not None:
+                failed[name] = o.error
+            else:
+                done.append(
+                    f"phase 1 {o.ikeid} My identifier {o.old} -> {o.new}"
+                    + ("" if o.changed else " (already)")
+                )
+    detail = "; ".join(done)
+    if failed:
+        raise PhaseOneErrors(failed, detail)
+    return detail

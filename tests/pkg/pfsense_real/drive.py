@@ -406,6 +406,93 @@ def apply_myid() -> None:
     )
 
 
+def apply_myids() -> None:
+    """apply-myid.php --set for several phase 1s: ONE write_config (one Config History entry
+    naming them all: real config.lib.inc), one ipsec_configure; a bad phase 1 fails alone."""
+    text = read("/cf/conf/config.xml")
+    block = re.search(r"\t*<phase1>.*?</phase1>\n", text, flags=re.S).group(0)
+    assert "<ikeid>1</ikeid>" in block
+    was = re.search(r"<myid_data>([^<]*)</myid_data>", block).group(1)
+    extra = ""
+    for ikeid, more in ((5, ""), (6, ""), (7, "<disabled></disabled>")):
+        extra += block.replace("<ikeid>1</ikeid>", f"<ikeid>{ikeid}</ikeid>{more}")
+    write("/cf/conf/config.xml", text.replace(block, block + extra, 1))
+    rpath("/tmp/config.cache").unlink(missing_ok=True)
+    php("-r", 'require_once("config.inc"); require_once("ipsec.inc"); ipsec_configure();')
+    time.sleep(2.5)  # the fake strongswanrc reload (background) has loaded con5..con6
+
+    def backups() -> list[str]:
+        return sorted(p.name for p in rpath("/cf/conf/backup").glob("config-*.xml"))
+
+    def myids() -> dict:
+        return {
+            p.findtext("ikeid"): p.findtext("myid_data") for p in config().findall("ipsec/phase1")
+        }
+
+    def run(*sets: str):
+        args = [a for s in sets for a in ("--set", s)]
+        r = php("/usr/local/libexec/s2s-agent/apply-myid.php", *args)
+        lines = r.stdout.strip().splitlines()
+        return r, (json.loads(lines[-1]) if lines else {})
+
+    helper_calls = len(read("/var/log/harness-calls.log").splitlines())
+    before = backups()
+    r, out = run("1=203.0.113.20", "5=203.0.113.20", "6=203.0.113.20")
+    new = [b for b in backups() if b not in before]
+    desc = config().findtext("revision/description") or ""
+    check(
+        "apply-myid --set x3: exit 0, every phase 1 changed",
+        r.returncode == 0
+        and [(x["ikeid"], x["changed"], x["error"]) for x in out.get("results", [])]
+        == [(1, True, None), (5, True, None), (6, True, None)],
+        r.stdout + r.stderr[-500:],
+    )
+    check(
+        "apply-myid --set x3: ONE write_config (one new Config History entry naming 1, 5, 6)",
+        len(new) == 1 and all(f"phase 1 {i} " in desc for i in (1, 5, 6)),
+        f"{new} {desc!r}",
+    )
+    calls = read("/var/log/harness-calls.log").splitlines()[helper_calls:]
+    check(
+        "apply-myid --set x3: one ipsec_configure, one package hook",
+        calls == ["ipsec_configure", "ipsec_reload_package_hook"],
+        calls,
+    )
+    loaded = json.loads(read("/var/run/fake-charon.json") or "{}")
+    check(
+        "apply-myid --set x3: charon has every new id when it returns",
+        all(loaded.get(f"con{i}") == "203.0.113.20" for i in (1, 5, 6)),
+        loaded,
+    )
+    ids = myids()
+    check(
+        "apply-myid --set x3: config.xml has them",
+        [ids.get(i) for i in ("1", "5", "6")] == ["203.0.113.20"] * 3,
+        ids,
+    )
+
+    before = backups()
+    r, out = run("1=203.0.113.21", "7=203.0.113.21", "5=203.0.113.21", "9=203.0.113.21")
+    res = {x["ikeid"]: x for x in out.get("results", [])}
+    new = [b for b in backups() if b not in before]
+    ids = myids()
+    check(
+        "apply-myid --set with a disabled and a missing phase 1: exit 1, those two fail alone",
+        r.returncode == 1
+        and res.get(1, {}).get("error") is None
+        and res.get(5, {}).get("error") is None
+        and "disabled" in (res.get(7, {}).get("error") or "")
+        and "ikeid 9" in (res.get(9, {}).get("error") or ""),
+        r.stdout + r.stderr[-500:],
+    )
+    check(
+        "apply-myid --set with bad ones: the good ones applied in one write",
+        len(new) == 1
+        and (ids.get("1"), ids.get("5"), ids.get("7")) == ("203.0.113.21", "203.0.113.21", was),
+        f"{new} {ids}",
+    )
+
+
 def status_pages() -> None:
     write("/var/run/fake-agent-mode", "ok")
     r, _ = web("status_s2s_agent.php")
@@ -516,6 +603,7 @@ def main() -> int:
         services_and_reinstall,
         upgrade,
         apply_myid,
+        apply_myids,
         status_pages,
         restore,
         legacy_name,

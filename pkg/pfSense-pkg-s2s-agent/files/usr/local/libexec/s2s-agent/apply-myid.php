@@ -1,23 +1,29 @@
 #!/usr/local/bin/php -f
 <?php
 /*
- * apply-myid.php: re-apply an IPsec phase 1 "My identifier" after a WAN address change.
+ * apply-myid.php: re-apply IPsec phase 1 "My identifier"s after a WAN address change.
  *
- * Usage: php /usr/local/libexec/s2s-agent/apply-myid.php --ikeid N --ip A.B.C.D
+ * Usage: php /usr/local/libexec/s2s-agent/apply-myid.php --set IKEID=IP [--set IKEID=IP ...]
+ *        php /usr/local/libexec/s2s-agent/apply-myid.php --ikeid N --ip A.B.C.D
  *
+ * --set (any number, each ikeid once): every phase 1 that can take its address is changed in
+ * ONE write_config (one Config History entry naming them all), ONE ipsec_configure() and ONE
+ * ipsec_reload_package_hook(); then it waits until charon has loaded each new local id.
  * Prints one JSON object on stdout:
- *   {"changed": true|false, "old": "198.51.100.7"|null, "new": "203.0.113.9",
- *    "pending_applied": true|false}
- * or, on failure, {"error": "message"}.
- * Exit status: 0 done (changed or already right) and strongSwan has loaded con<ikeid> with
- * the new local identifier; 1 could not apply (no such or a disabled phase 1, identifier
- * type is not "address", an IPv6 address for an IPv4 phase 1, strongSwan did not load the
- * new identifier within 20 s, ...), 2 usage error.
+ *   {"results": [{"ikeid": 1, "changed": true, "old": "198.51.100.7", "new": "203.0.113.9",
+ *                 "error": null}, ...], "pending_applied": true|false}
+ * A missing or disabled phase 1, one whose identifier type is not "address", an address of
+ * the other family, or one charon did not load within 20 s fails alone ("error" says why);
+ * the others still apply. Exit status: 0 every one applied, 1 some failed (the results say
+ * which), 2 usage error ({"error": "message"}).
+ *
+ * --ikeid/--ip (one phase 1, the older form): {"changed": true|false, "old": ..., "new": ...,
+ * "pending_applied": ...} or {"error": "message"}; exit 0 done, 1 could not apply, 2 usage.
  *
  * Called by s2s-agent (as root); goes through pfSense's config API (config_set_path,
  * write_config, ipsec_configure, ipsec_reload_package_hook) so the change is in config.xml
  * and its history, then loads the connections synchronously and waits until charon has the
- * new identifier (s2s-agent-myid.inc). IPsec edits left pending under VPN > IPsec (not yet
+ * new identifiers (s2s-agent-myid.inc). IPsec edits left pending under VPN > IPsec (not yet
  * applied) are applied with it, as the Apply button would; "pending_applied" says so and
  * the system log names it.
  *
@@ -33,14 +39,38 @@ if (PHP_SAPI !== 'cli' && PHP_SAPI !== 'cgi-fcgi' && PHP_SAPI !== 'cgi') {
 	exit(2);
 }
 
-$opts = getopt('', array('ikeid:', 'ip:'));
-$ikeid = isset($opts['ikeid']) ? $opts['ikeid'] : '';
-$ip = isset($opts['ip']) ? $opts['ip'] : '';
-if (is_array($ikeid) || is_array($ip) || !preg_match('/^[0-9]+$/', $ikeid) || $ip === '') {
-	s2s_agent_cli_exit(array('error' => 'usage: apply-myid.php --ikeid N --ip A.B.C.D'), 2);
+$usage = 'usage: apply-myid.php --set IKEID=IP [--set IKEID=IP ...] | --ikeid N --ip A.B.C.D';
+$opts = getopt('', array('ikeid:', 'ip:', 'set:'), $rest);
+if ($rest < count($argv)) {
+	s2s_agent_cli_exit(array('error' => "{$usage} (unexpected '{$argv[$rest]}')"), 2);
 }
-if (filter_var($ip, FILTER_VALIDATE_IP) === false) {
-	s2s_agent_cli_exit(array('error' => "--ip: '{$ip}' is not an IP address"), 2);
+$items = null;
+if (isset($opts['set'])) {
+	if (isset($opts['ikeid']) || isset($opts['ip'])) {
+		s2s_agent_cli_exit(array('error' => "{$usage} (--set or --ikeid/--ip, not both)"), 2);
+	}
+	$items = array();
+	foreach ((array)$opts['set'] as $set) {
+		if (!preg_match('/^([0-9]+)=(.+)$/', $set, $m)) {
+			s2s_agent_cli_exit(array('error' => "--set '{$set}': expected IKEID=IP"), 2);
+		}
+		if (filter_var($m[2], FILTER_VALIDATE_IP) === false) {
+			s2s_agent_cli_exit(array('error' => "--set '{$set}': '{$m[2]}' is not an IP address"), 2);
+		}
+		if (isset($items[$m[1]])) {
+			s2s_agent_cli_exit(array('error' => "--set: ikeid {$m[1]} given twice"), 2);
+		}
+		$items[$m[1]] = array($m[1], $m[2]);
+	}
+} else {
+	$ikeid = isset($opts['ikeid']) ? $opts['ikeid'] : '';
+	$ip = isset($opts['ip']) ? $opts['ip'] : '';
+	if (is_array($ikeid) || is_array($ip) || !preg_match('/^[0-9]+$/', $ikeid) || $ip === '') {
+		s2s_agent_cli_exit(array('error' => $usage), 2);
+	}
+	if (filter_var($ip, FILTER_VALIDATE_IP) === false) {
+		s2s_agent_cli_exit(array('error' => "--ip: '{$ip}' is not an IP address"), 2);
+	}
 }
 
 /*
@@ -51,5 +81,13 @@ if (filter_var($ip, FILTER_VALIDATE_IP) === false) {
  */
 require_once(dirname(__DIR__, 2) . '/pkg/s2s-agent.inc');
 
+if ($items !== null) {
+	$result = s2s_agent_apply_myids(array_values($items));
+	$failed = 0;
+	foreach ($result['results'] as $r) {
+		$failed += $r['error'] !== null ? 1 : 0;
+	}
+	s2s_agent_cli_exit($result, $failed ? 1 : 0);
+}
 $result = s2s_agent_apply_myid($ikeid, $ip);
 s2s_agent_cli_exit($result, isset($result['error']) ? 1 : 0);

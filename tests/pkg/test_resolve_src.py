@@ -1,0 +1,272 @@
+"""resolve-src.php against pfSense's REAL interfaces.inc / gwlb.inc / ipsec.inc /
+pfsense-utils.inc (RELENG_2_7_2; master's gwlb.inc needs PHP 8.3 and is skipped on an
+older php-cli), in the chroot of tests/pkg/pfsense_real (mkroot.sh). Stand-ins only below
+pfSense's PHP: the pfSense extension's interface-address calls and PEAR libraries
+(pfsense_real/srcstubs), ifconfig(8)'s carp line, and dpinger, whose status sockets are
+real Unix socket listeners here (pfsense_real/srcworld.py).
+
+Needs S2S_PFSENSE_SRC (checkouts of github.com/pfsense/pfsense, ":"-separated), root, php-cli
+with php-xml; see tests/pkg/pfsense_real/README.md."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "pfsense_real"))
+import srcworld  # noqa: E402
+
+SOURCES = [p for p in os.environ.get("S2S_PFSENSE_SRC", "").split(":") if p]
+
+
+def _why_not() -> str | None:
+    if not SOURCES:
+        return "S2S_PFSENSE_SRC is not set (checkouts of github.com/pfsense/pfsense)"
+    if os.geteuid() != 0:
+        return "needs root (mount namespace and chroot)"
+    for tool in ("php", "unshare", "chroot"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed"
+    return None
+
+
+def _php_can_load(src: str) -> str | None:
+    """None, or why this php-cli cannot load the checkout's gwlb.inc (master: PHP 8.3)."""
+    r = subprocess.run(
+        ["php", "-l", str(Path(src) / "src/etc/inc/gwlb.inc")], capture_output=True, text=True
+    )
+    return None if r.returncode == 0 else (r.stdout + r.stderr).strip().splitlines()[0]
+
+
+pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+
+
+@pytest.fixture(scope="module", params=SOURCES, ids=lambda p: Path(p).name)
+def world(request, tmp_path_factory):
+    why = _php_can_load(request.param)
+    if why:
+        pytest.skip(f"{Path(request.param).name}: this php-cli cannot load gwlb.inc: {why}")
+    w = srcworld.World(Path(request.param), tmp_path_factory.mktemp("srcroot") / "root")
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def fresh(world):
+    """Both gateways up, CARP MASTER, the interfaces' addresses as in srcworld."""
+    for d in world.dpinger.values():
+        d.up()
+    world.set_carp("MASTER")
+    world.set_ifaddrs(srcworld.IFADDRS)
+    return world
+
+
+def by_ikeid(out: dict) -> dict:
+    assert out["version"] == 1
+    return {p["ikeid"]: p for p in out["phase1"]}
+
+
+def test_group_with_wan1_up_uses_wan1_and_falls_over_and_back(fresh):
+    code, out, raw = fresh.resolve("1")
+    assert code == 0, raw
+    assert out["phase1"] == [
+        {
+            "ikeid": 1,
+            "interface": "WAN_FAILOVER",
+            "kind": "gateway_group",
+            "group": "WAN_FAILOVER",
+            "realif": "igb0",
+            "address": "198.51.100.2",
+            "gateway": "WAN1GW",
+            "tier": 1,
+            "vip": None,
+            "carp": None,
+            "error": None,
+        }
+    ]
+    fresh.dpinger["WAN1GW"].down()  # 100 % loss: pfSense omits WAN1 from the group
+    code, out, raw = fresh.resolve("1", "4")
+    p = by_ikeid(out)
+    assert code == 0, raw
+    assert (p[1]["gateway"], p[1]["tier"], p[1]["realif"], p[1]["address"]) == (
+        "WAN2GW",
+        2,
+        "igb1",
+        "100.64.0.2",
+    )
+    # the HA group's tier-2 member has no VIP: its interface address, no CARP status
+    assert (p[4]["gateway"], p[4]["vip"], p[4]["carp"], p[4]["address"]) == (
+        "WAN2GW",
+        None,
+        None,
+        "100.64.0.2",
+    )
+    fresh.dpinger["WAN1GW"].up()  # failback
+    code, out, _ = fresh.resolve("1")
+    assert (out["phase1"][0]["gateway"], out["phase1"][0]["address"]) == ("WAN1GW", "198.51.100.2")
+
+
+def test_every_member_down_is_pfsense_plan_b_tier_1(fresh):
+    """gwlb.inc: no member up -> every member counts (Plan B) -> tier 1 again."""
+    for d in fresh.dpinger.values():
+        d.down()
+    _, out, _ = fresh.resolve("1")
+    assert (out["phase1"][0]["gateway"], out["phase1"][0]["address"]) == ("WAN1GW", "198.51.100.2")
+
+
+def test_static_interface_vip_and_member_vip_with_carp(fresh):
+    code, out, raw = fresh.resolve("2", "3", "4")
+    p = by_ikeid(out)
+    assert code == 0, raw
+    assert (p[2]["kind"], p[2]["realif"], p[2]["address"], p[2]["group"]) == (
+        "interface",
+        "igb2",
+        "192.0.2.10",
+        None,
+    )
+    assert (p[3]["kind"], p[3]["vip"], p[3]["realif"], p[3]["address"], p[3]["carp"]) == (
+        "vip",
+        srcworld.VIP,
+        "igb0",
+        "198.51.100.50",
+        "MASTER",
+    )
+    assert (p[4]["kind"], p[4]["gateway"], p[4]["vip"], p[4]["address"], p[4]["carp"]) == (
+        "gateway_group",
+        "WAN1GW",
+        srcworld.VIP,
+        "198.51.100.50",
+        "MASTER",
+    )
+    fresh.set_carp("BACKUP")
+    _, out, _ = fresh.resolve("3", "4")
+    assert [x["carp"] for x in out["phase1"]] == ["BACKUP", "BACKUP"]
+
+
+def test_dhcp_interface_uses_its_first_address_not_the_vip(fresh):
+    """'wan' is DHCP: find_interface_ip() on igb0, whose CARP VIP address is skipped."""
+    _, out, _ = fresh.resolve("6")
+    assert (out["phase1"][0]["realif"], out["phase1"][0]["address"]) == ("igb0", "198.51.100.2")
+    fresh.set_ifaddrs({**srcworld.IFADDRS, "igb0": []})  # the DHCP lease is gone
+    _, out, _ = fresh.resolve("6")
+    assert out["phase1"][0]["address"] is None and "igb0" in out["phase1"][0]["error"]
+
+
+def test_no_ikeid_means_every_enabled_phase_1_and_an_unknown_one_is_an_error(fresh):
+    _, out, _ = fresh.resolve()
+    assert [p["ikeid"] for p in out["phase1"]] == [1, 2, 3, 4, 6]  # 5 is disabled
+    _, out, _ = fresh.resolve("9", "2")
+    assert out["phase1"][0]["error"] == "no IPsec phase 1 with ikeid 9 in config.xml"
+    assert out["phase1"][0]["address"] is None and out["phase1"][1]["address"] == "192.0.2.10"
+
+
+def test_usage_error_exit_2(fresh):
+    code, out, _ = fresh.resolve("1", "x")
+    assert code == 2 and "usage" in out["error"]
+
+
+def test_read_only_config_xml_and_history_untouched(fresh):
+    conf = fresh.root / "cf/conf"
+    before = hashlib.sha256((conf / "config.xml").read_bytes()).hexdigest()
+    backups = sorted(p.name for p in (conf / "backup").iterdir())
+    fresh.dpinger["WAN1GW"].down()
+    fresh.resolve()
+    assert hashlib.sha256((conf / "config.xml").read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in (conf / "backup").iterdir()) == backups
+
+
+def test_unreadable_config_is_exit_1_with_one_json_answer(fresh):
+    """pfSense's config.inc die()s on a config.xml it cannot parse or restore."""
+    conf = fresh.root / "cf/conf/config.xml"
+    good = conf.read_text()
+    try:
+        conf.write_text("<pfsense><broken")
+        (fresh.root / "tmp/config.cache").unlink(missing_ok=True)
+        code, out, raw = fresh.resolve("1")
+        assert code == 1, raw
+        assert out["error"].startswith("pfSense's configuration (config.xml) could not be read")
+        assert raw.count("\n") == 1  # one line, nothing else on stdout or stderr
+    finally:
+        conf.write_text(good)
+        (fresh.root / "tmp/config.cache").unlink(missing_ok=True)
+
+
+# ---- the package's hooks through pfSense's real hook callers --------------------------
+PKG_ENTRY = """<installedpackages><package><name>s2s-agent</name><version>0.2.0</version>
+<configurationfile>{conf}</configurationfile>
+<include_file>/usr/local/pkg/s2s-agent.inc</include_file>{plugins}</package></installedpackages>"""
+PLUGINS = "<plugins><item><type>plugin_gateway</type></item></plugins>"
+
+
+@pytest.fixture
+def registered(fresh):
+    """config.xml with the package registered as ``registered(conf, plugins)`` says; the
+    agent's control socket listener at /var/run/s2s-agent.sock; restored afterwards."""
+    conf = fresh.root / "cf/conf/config.xml"
+    good = conf.read_text()
+    listener = srcworld.AgentSocket(fresh.root / "var/run/s2s-agent.sock")
+
+    def register(confname: str, plugins: str = "") -> srcworld.AgentSocket:
+        entry = PKG_ENTRY.format(conf=confname, plugins=plugins)
+        text = good.replace("<installedpackages/>", "").replace("</pfsense>", entry + "</pfsense>")
+        conf.write_text(text)
+        (fresh.root / "tmp/config.cache").unlink(missing_ok=True)
+        return listener
+
+    yield register
+    listener.close()
+    conf.write_text(good)
+    (fresh.root / "tmp/config.cache").unlink(missing_ok=True)
+    (fresh.root / "usr/local/pkg/s2s_agent.xml").unlink(missing_ok=True)
+
+
+def run_code(world, code: str) -> subprocess.CompletedProcess:
+    (world.root / "tmp/hook-test.php").write_text(
+        '<?php require_once("config.inc"); require_once("pfsense-utils.inc");'
+        f' require_once("ipsec.inc"); {code}'
+    )
+    return world.php("/tmp/hook-test.php")
+
+
+def test_real_ipsec_reload_package_hook_wakes_the_agent(fresh, registered):
+    agent = registered("s2s-agent.xml")
+    r = run_code(fresh, "ipsec_reload_package_hook(); echo 'done';")
+    assert r.stdout.strip().endswith("done"), r.stdout + r.stderr
+    assert agent.lines == [{"version": 1, "command": "wake", "reason": "ipsec.reload"}]
+
+
+def test_real_pkg_call_plugins_cannot_call_a_dashed_package_name(fresh, registered):
+    """Why the package registers no plugin_gateway: pfSense would call
+    "s2s-agent_plugin_gateway" and throw inside its gateway-group evaluation."""
+    registered("s2s-agent.xml", PLUGINS)
+    r = run_code(
+        fresh,
+        "try { pkg_call_plugins('plugin_gateway', ['name' => 'WAN1GW', 'event' => "
+        "'gateway.down']); echo 'called'; } catch (Throwable $e) { echo get_class($e), ': ',"
+        " $e->getMessage(); }",
+    )
+    assert "TypeError" in r.stdout and "s2s-agent_plugin_gateway" in r.stdout, r.stdout
+
+
+def test_real_gateway_event_calls_the_plugin_under_a_name_without_dash(fresh, registered):
+    """With a configurationfile without "-" (a copy of the XML), pfSense's own member-change
+    path (gwlb.inc:get_gwgroup_members_inner -> pkg_call_plugins) reaches
+    s2s_agent_plugin_gateway, which wakes the agent: the hook works once registrable."""
+    pkgdir = fresh.root / "local/pkg"
+    (pkgdir / "s2s_agent.xml").write_text((pkgdir / "s2s-agent.xml").read_text())
+    agent = registered("s2s_agent.xml", PLUGINS)
+    (fresh.root / "tmp/.down.WAN1GW").unlink(missing_ok=True)
+    fresh.resolve("1")  # WAN1 up: no member change
+    fresh.dpinger["WAN1GW"].down()
+    code, out, raw = fresh.resolve("1")  # pfSense notices WAN1 down while resolving
+    assert code == 0 and out["phase1"][0]["gateway"] == "WAN2GW", raw
+    fresh.dpinger["WAN1GW"].up()
+    fresh.resolve("1")
+    reasons = [x["reason"] for x in agent.lines]
+    assert reasons == ["gateway.down WAN1GW", "gateway.up WAN1GW"], reasons
