@@ -139,6 +139,7 @@ class Daemon:
                 "cycles": self.cycles,
             },
             "tunnels": self._merged_tunnels(),
+            "lngs": self.remedy_loop.lng_status() if self.remedy_loop is not None else [],
         }
 
     def _merged_tunnels(self) -> list[dict]:
