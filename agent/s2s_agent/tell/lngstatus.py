@@ -61,6 +61,7 @@ def lng_entry(
     seen = _lng_view(views.lng_view(key), settings)
     azure_ip = (seen or {}).get("ip")
     wait = plan.wait_until if plan is not None else None
+    waiting = isinstance(wait, int | float) and wait > now
     records = mem["records"]
     conns: dict[str, str] = {}
     for t in tunnels:
@@ -83,7 +84,8 @@ def lng_entry(
         "ip_matches_wan": None if not azure_ip or not wan_ip else azure_ip == wan_ip,
         "writes_last_hour": len(remedy.history.writes_last_hour(now)),
         "write_limit": limit,
-        "backoff_until": iso(wait) if isinstance(wait, int | float) and wait > now else None,
+        "backoff_until": iso(wait) if waiting else None,
+        "backoff_seconds": round(wait - now, 1) if waiting else 0,
         "blocked": plan.blocked if plan is not None else None,
         "plan_reason": plan.reason if plan is not None else None,
         "running": running,
