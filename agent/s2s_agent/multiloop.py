@@ -66,7 +66,7 @@ class MultiRemedyLoop(RemedyLoop):
             predecessor=predecessor,
         )
         self.multi = MultiRemediator(
-            cfg, workers=workers, actions=actions, clock=clock, notify=notify
+            cfg, workers=workers, actions=actions, clock=clock, notify=self.notify
         )
         # Azure's view per LNG, each read by that LNG's own worker (its profile, subscription)
         self.views = AzureViews(
@@ -74,7 +74,7 @@ class MultiRemedyLoop(RemedyLoop):
             lambda target: self.multi.lngs[target.key].worker,
             cfg.remediation.azure_status_interval,
             clock=clock,
-            notify=notify,
+            notify=self.notify,
         )
         main = cfg.remediated_tunnel()
         self.monitors: dict[str, WanMonitor] = {_source_key(main): self.wan}

@@ -31,6 +31,7 @@ from .decide.wan import WanTracker
 from .observe.ha import carp_role, wan_reader
 from .observe.wanwatch import open_events, read_wan_ip
 from .tell import lngstatus
+from .tell.alerts import LngAlertFilter
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,9 @@ class RemedyLoop:
     ):
         self.cfg = cfg
         self.clock = clock
+        # a failing LNG alerts once per state change, then every reminder_interval
+        notify = LngAlertFilter(notify, clock, cfg.alerts.reminder_interval)
+        self.notify = notify
         self.worker = worker or AzureWorker(cfg.path)
         self.remedy = Remediator(cfg, worker=self.worker, clock=clock, notify=notify)
         self.wan = WanMonitor(
