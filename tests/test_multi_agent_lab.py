@@ -156,6 +156,29 @@ def test_wan1_change_heals_both_lngs_and_every_tunnel_one_put_per_lng(mlab: Lab)
         assert local_hosts(mlab) == dict.fromkeys(PINGS, NEW_WAN1)
         assert st["con4"]["tunnel_remediations"][0]["ok"] is True
         assert any("lng=lng-pfsense-b" in a and "event=remediated" in a for a in agent.alerts())
+        # `status --json`: both LNGs, each with Azure's view = the new address (read by each
+        # LNG's own worker and profile soon after its heal), and each tunnel's view of it
+        doc: dict = {}
+
+        def azure_sees_new() -> bool:
+            nonlocal doc
+            doc = agent.status()
+            seen = {x["name"]: (x.get("azure") or {}).get("ip") for x in doc.get("lngs", [])}
+            return seen == {LNG_A: NEW_WAN1, LNG_B: NEW_WAN1}
+
+        try:
+            mlab.wait_for(azure_sees_new, 30, what="Azure's view of both LNGs = the new address")
+        except Exception as exc:
+            raise AssertionError(f"{exc}: {doc.get('lngs')}") from None
+        lngs = {x["name"]: x for x in doc["lngs"]}
+        assert lngs[LNG_A]["tunnels"] == ["con1", "con4"] and lngs[LNG_B]["tunnels"] == ["con2"]
+        assert lngs[LNG_A]["profile"] == "corp" and lngs[LNG_B]["profile"] == "branch"
+        assert all(x["ip_matches_wan"] is True and x["azure_error"] is None for x in lngs.values())
+        per = {t["name"]: t for t in doc["tunnels"]}
+        assert {n: per[n]["azure"]["lng"]["ip"] for n in PINGS} == dict.fromkeys(PINGS, NEW_WAN1)
+        assert per["con1"]["azure"]["name"] == per["con4"]["azure"]["name"]  # one connection
+        check = agent.cli("check")
+        assert check.returncode == 0 and check.stdout.startswith("S2S OK - con1 UP"), check.stdout
     finally:
         agent.stop()
         azure.stop()
