@@ -272,24 +272,17 @@ class MultiRemedyLoop(RemedyLoop):
     def lng_status(self) -> list[dict]:
         """The status document's ``lngs``: per LNG its addresses (wanted, written, Azure's),
         write budget, backoff, last remediation and Azure's view."""
-        now = self.clock()
-        out = []
-        for key, ts in self.multi.groups.items():
-            m = self.monitor(ts[0])
-            out.append(
-                lngstatus.lng_entry(
-                    ts[0].azure,
-                    ts,
-                    self.multi.lngs[key],
-                    self.views,
-                    wan_ip=m.tracker.current,
-                    wan_source=ts[0].wan.describe() if ts[0].wan else None,
-                    limit=self.cfg.remediation.max_azure_writes_per_hour,
-                    running=self.busy,
-                    now=now,
-                )
+        return [
+            lngstatus.lng_entry(
+                ts[0].azure,
+                ts,
+                self.multi.lngs[key],
+                self.views,
+                wan_ip=self.monitor(ts[0]).tracker.current,
+                running=self.busy,
             )
-        return out
+            for key, ts in self.multi.groups.items()
+        ]
 
     def _finished(self) -> dict:
         return {k: r.last_finished for k, r in self.multi.lngs.items()}

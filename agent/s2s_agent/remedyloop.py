@@ -164,12 +164,10 @@ class RemedyLoop:
         )
         self._role_bg = Background("carp-read", wake) if background else None
         self._role_next = 0.0
+        every = r.azure_status_interval
+        worker = self.worker
         self.views = AzureViews(
-            view_targets(cfg),
-            lambda _target: self.worker,
-            r.azure_status_interval,
-            clock=clock,
-            notify=notify,
+            view_targets(cfg), lambda _t: worker, every, clock=clock, notify=notify
         )
         self._finished_seen: dict = {}
         self.predecessor = predecessor
@@ -334,17 +332,10 @@ class RemedyLoop:
         main = self.cfg.remediated_tunnel()
         if main.azure is None:
             return []
+        wan = self.wan.tracker.current
         return [
             lngstatus.lng_entry(
-                main.azure,
-                (main,),
-                self.remedy,
-                self.views,
-                wan_ip=self.wan.tracker.current,
-                wan_source=main.wan.describe() if main.wan else self.cfg.wan.source,
-                limit=self.cfg.remediation.max_azure_writes_per_hour,
-                running=self.busy,
-                now=self.clock(),
+                main.azure, (main,), self.remedy, self.views, wan_ip=wan, running=self.busy
             )
         ]
 

@@ -211,3 +211,40 @@ def test_daemon_with_two_lngs_shows_each_view_and_a_403_only_on_its_own_lng(fake
 
 def test_fake_is_the_in_process_one(fake_azure: FakeAzure):
     assert fake_azure.url.startswith("https://")
+
+
+def test_single_form_has_one_lng_in_the_status(tmp_path):
+    import yaml
+
+    from s2s_agent.remedyloop import RemedyLoop
+    from tests.helpers.fakes import REMEDIATION_CFG
+
+    data = yaml.safe_load(REMEDIATION_CFG)
+    data["agent"] = {"state_dir": str(tmp_path)}
+    data["azure"]["connection"] = "cn-office"
+    cfg = config.parse(data, str(tmp_path / "c.yaml"))
+    target = ViewTarget(cfg.azure.lng_key, "lng-office", "hq", ("cn-office",))
+    calls = []
+    loop = RemedyLoop(cfg, notify=lambda s, m: None, worker=Worker(target, calls, {}))
+    loop.wan.read = lambda settings: ("198.51.100.2", "")
+    loop.tick([{"name": "hq", "health": "UP"}])
+    loop.views.join(5)
+    (lng,) = loop.lng_status()
+    assert (lng["name"], lng["tunnels"], lng["write_limit"]) == ("lng-office", ["hq"], 3)
+    assert lng["azure"]["ip"] == "192.0.2.9" and lng["ip_matches_wan"] is False
+    assert lng["wan_source"] == "interface wan0" and lng["connections"] == ["cn-office"]
+    st = loop.status()
+    assert st["remediation"]["lng"] == "lng-office" and st["azure"]["status"] == "Connected"
+    loop.close()
+
+
+def test_cli_check_one_tunnel(monkeypatch, capsys):
+    from s2s_agent import cli
+    from tests.helpers.multistatus import multi_doc
+
+    monkeypatch.setattr(cli, "fetch_status", lambda path: (multi_doc(), None))
+    assert cli.main(["check", "--tunnel", "con4"]) == 0
+    assert capsys.readouterr().out.startswith("S2S OK - con4 UP | ")
+    assert cli.main(["check", "--tunnel", "con2"]) == 2
+    assert cli.main(["check"]) == 2
+    assert "con2 DOWN" in capsys.readouterr().out

@@ -49,13 +49,13 @@ def lng_entry(
     views: AzureViews,
     *,
     wan_ip: str | None,
-    wan_source: str | None,
-    limit: int,
     running: bool,
-    now: float,
 ) -> dict:
-    """One LNG of the status document's ``lngs`` section."""
+    """One LNG of the status document's ``lngs`` section (``remedy``: the LNG's remediator,
+    its memory, plan, write history and config)."""
     key = settings.lng_key
+    now = remedy.clock()
+    wan = tunnels[0].wan if tunnels else None
     mem = remedy.to_dict()
     plan = remedy.last_plan
     seen = _lng_view(views.lng_view(key), settings)
@@ -75,7 +75,7 @@ def lng_entry(
         "cloud": settings.cloud,
         "tunnels": [t.name for t in tunnels],
         "connections": list(conns.values()),
-        "wan_source": wan_source,
+        "wan_source": wan.describe() if wan is not None else None,
         "wan_ip": wan_ip,
         "applied_ip": mem["applied_ip"],
         "lng_ip": mem["lng_ip"],
@@ -83,7 +83,7 @@ def lng_entry(
         "azure_error": views.failing.get(key),
         "ip_matches_wan": None if not azure_ip or not wan_ip else azure_ip == wan_ip,
         "writes_last_hour": len(remedy.history.writes_last_hour(now)),
-        "write_limit": limit,
+        "write_limit": remedy.cfg.remediation.max_azure_writes_per_hour,
         "backoff_until": iso(wait) if waiting else None,
         "backoff_seconds": round(wait - now, 1) if waiting else 0,
         "blocked": plan.blocked if plan is not None else None,
