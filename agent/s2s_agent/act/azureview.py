@@ -147,7 +147,7 @@ class AzureViews:
         if lng_err is None and not isinstance(res.get("lng"), dict):
             lng_err = "the worker returned no LNG"
         got = {
-            c.get("name", "").lower(): c
+            str(c.get("name") or "").lower(): c
             for c in res.get("connections") or []
             if isinstance(c, dict)
         }
