@@ -95,6 +95,7 @@ def wait_all(agent: LabAgent, pred, timeout: float, what: str) -> dict[str, dict
 
     def check():
         nonlocal out
+        agent.alerts()  # keep the syslog socket drained (its queue holds 10 datagrams)
         try:
             out = tunnels(agent)
         except Exception:
@@ -119,6 +120,10 @@ def local_hosts(lab: Lab) -> dict[str, str]:
             r"^(con\d+): #\d+, ESTABLISHED, IKEv2.*?\n\s+local\s+'[^']*' @ ([\d.]+)", out, re.M
         )
     )
+
+
+def lngs_sub(agent: LabAgent, lng: str) -> str:
+    return next(x["subscription_id"] for x in agent.status()["lngs"] if x["name"] == lng)
 
 
 def run_agent(lab: Lab, name: str, **azure_opts):
@@ -225,6 +230,26 @@ def test_one_lngs_put_keeps_failing_the_other_lng_still_heals(mlab: Lab):
             "con2's LNG backing off",
         )
         assert st["con2"]["remediation"]["plan"]["wait_until"]
+        # check names the failing tunnel and LNG; metrics say which LNG failed; its repeated
+        # failures are one alert (no storm), while the other LNG heals
+        check = agent.cli("check")
+        assert check.returncode == 2 and check.stdout.startswith("S2S CRITICAL - con2 "), check
+        assert "LNG lng-pfsense-b remediation failed" in check.stdout
+        metrics = agent.cli("metrics").stdout
+        lab_b = f'lng="{LNG_B}",subscription="{lngs_sub(agent, LNG_B)}"'
+        assert f"s2s_lng_last_remediation_success{{{lab_b}," in metrics
+        assert f"s2s_lng_last_remediation_success{{{lab_b},resource_group=" in metrics
+        wait_all(
+            agent,
+            lambda t: (
+                t["name"] != "con2" or [r["ok"] for r in t["remediations"][:2]] == [False, False]
+            ),
+            90,
+            "a second (backed-off) attempt on con2's LNG, failed too",
+        )
+        alerts = agent.alerts()  # every line received so far
+        failed = [a for a in alerts if "lng=lng-pfsense-b" in a and "event=remediation_failed" in a]
+        assert len(failed) == 1, "\n".join(failed)
     finally:
         agent.stop()
         azure.stop()
