@@ -88,6 +88,7 @@ def lng_entry(
         "backoff_seconds": round(wait - now, 1) if waiting else 0,
         "blocked": plan.blocked if plan is not None else None,
         "plan_reason": plan.reason if plan is not None else None,
-        "running": running,
+        # the loop runs, and this LNG's last record is still open
+        "running": running and bool(records) and records[-1].get("ok") is None,
         "last_remediation": records[-1] if records else None,
     }
