@@ -24,6 +24,14 @@ def test_status_names_each_tunnels_lng_and_azures_view():
         f"LNG lng-pfsense has {NEW} (Succeeded, read 12s ago)"
     ) in text
     assert f"con2: Azure sees cn-pfsense-azure-b ? (read never); error: {DENIED}" in text
+    d = multi_doc()
+    d["tunnels"][0]["azure"]["tunnels"] = [
+        {"tunnel": "vng_20.1.2.3", "status": "Connected"},
+        {"tunnel": "vng_20.1.2.4", "status": "NotConnected"},
+    ]
+    assert "(read 12s ago) [vng_20.1.2.3 Connected, vng_20.1.2.4 NotConnected]; LNG" in (
+        render.status_text(d)
+    )
 
 
 def test_status_has_a_section_per_lng():

@@ -162,6 +162,9 @@ def _azure_text(az: dict) -> str:
     if az.get("ingress_bytes") is not None or az.get("egress_bytes") is not None:
         text += f", in {human_bytes(az.get('ingress_bytes'))}, out {human_bytes(az.get('egress_bytes'))}"
     text += f" ({_read_age(az)})" + (f"; error: {az['error']}" if az.get("error") else "")
+    per = [x for x in az.get("tunnels") or [] if isinstance(x, dict)]
+    if per:  # an active-active gateway: Azure's status of each of its tunnels
+        text += " [" + ", ".join(f"{x.get('tunnel')} {x.get('status')}" for x in per) + "]"
     lng = az.get("lng")
     if isinstance(lng, dict):
         text += (
