@@ -95,6 +95,7 @@ def wait_all(agent: LabAgent, pred, timeout: float, what: str) -> dict[str, dict
 
     def check():
         nonlocal out
+        agent.alerts()  # keep the syslog socket drained (its queue holds 10 datagrams)
         try:
             out = tunnels(agent)
         except Exception:
@@ -119,6 +120,10 @@ def local_hosts(lab: Lab) -> dict[str, str]:
             r"^(con\d+): #\d+, ESTABLISHED, IKEv2.*?\n\s+local\s+'[^']*' @ ([\d.]+)", out, re.M
         )
     )
+
+
+def lngs_sub(agent: LabAgent, lng: str) -> str:
+    return next(x["subscription_id"] for x in agent.status()["lngs"] if x["name"] == lng)
 
 
 def run_agent(lab: Lab, name: str, **azure_opts):
@@ -156,6 +161,29 @@ def test_wan1_change_heals_both_lngs_and_every_tunnel_one_put_per_lng(mlab: Lab)
         assert local_hosts(mlab) == dict.fromkeys(PINGS, NEW_WAN1)
         assert st["con4"]["tunnel_remediations"][0]["ok"] is True
         assert any("lng=lng-pfsense-b" in a and "event=remediated" in a for a in agent.alerts())
+        # `status --json`: both LNGs, each with Azure's view = the new address (read by each
+        # LNG's own worker and profile soon after its heal), and each tunnel's view of it
+        doc: dict = {}
+
+        def azure_sees_new() -> bool:
+            nonlocal doc
+            doc = agent.status()
+            seen = {x["name"]: (x.get("azure") or {}).get("ip") for x in doc.get("lngs", [])}
+            return seen == {LNG_A: NEW_WAN1, LNG_B: NEW_WAN1}
+
+        try:
+            mlab.wait_for(azure_sees_new, 30, what="Azure's view of both LNGs = the new address")
+        except Exception as exc:
+            raise AssertionError(f"{exc}: {doc.get('lngs')}") from None
+        lngs = {x["name"]: x for x in doc["lngs"]}
+        assert lngs[LNG_A]["tunnels"] == ["con1", "con4"] and lngs[LNG_B]["tunnels"] == ["con2"]
+        assert lngs[LNG_A]["profile"] == "corp" and lngs[LNG_B]["profile"] == "branch"
+        assert all(x["ip_matches_wan"] is True and x["azure_error"] is None for x in lngs.values())
+        per = {t["name"]: t for t in doc["tunnels"]}
+        assert {n: per[n]["azure"]["lng"]["ip"] for n in PINGS} == dict.fromkeys(PINGS, NEW_WAN1)
+        assert per["con1"]["azure"]["name"] == per["con4"]["azure"]["name"]  # one connection
+        check = agent.cli("check")
+        assert check.returncode == 0 and check.stdout.startswith("S2S OK - con1 UP"), check.stdout
     finally:
         agent.stop()
         azure.stop()
@@ -202,6 +230,26 @@ def test_one_lngs_put_keeps_failing_the_other_lng_still_heals(mlab: Lab):
             "con2's LNG backing off",
         )
         assert st["con2"]["remediation"]["plan"]["wait_until"]
+        # check names the failing tunnel and LNG; metrics say which LNG failed; its repeated
+        # failures are one alert (no storm), while the other LNG heals
+        check = agent.cli("check")
+        assert check.returncode == 2 and check.stdout.startswith("S2S CRITICAL - con2 "), check
+        assert "LNG lng-pfsense-b remediation failed" in check.stdout
+        metrics = agent.cli("metrics").stdout
+        lab_b = f'lng="{LNG_B}",subscription="{lngs_sub(agent, LNG_B)}"'
+        assert f"s2s_lng_last_remediation_success{{{lab_b}," in metrics
+        assert f"s2s_lng_last_remediation_success{{{lab_b},resource_group=" in metrics
+        wait_all(
+            agent,
+            lambda t: (
+                t["name"] != "con2" or [r["ok"] for r in t["remediations"][:2]] == [False, False]
+            ),
+            90,
+            "a second (backed-off) attempt on con2's LNG, failed too",
+        )
+        alerts = agent.alerts()  # every line received so far
+        failed = [a for a in alerts if "lng=lng-pfsense-b" in a and "event=remediation_failed" in a]
+        assert len(failed) == 1, "\n".join(failed)
     finally:
         agent.stop()
         azure.stop()

@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     s = sub.add_parser("status", parents=[common], help="show tunnel health")
     s.add_argument("--json", action="store_true", help="print the status document as JSON")
-    sub.add_parser("check", parents=[common], help="Nagios plugin: one line, exit 0/1/2/3")
+    ck = sub.add_parser("check", parents=[common], help="Nagios plugin: one line, exit 0/1/2/3")
+    ck.add_argument("--tunnel", default=None, help="check this tunnel (and its LNG) only")
     sub.add_parser("metrics", parents=[common], help="Prometheus text exposition format")
     v = sub.add_parser("validate-config", parents=[common], help="check the config file and exit")
     v.add_argument(
@@ -179,7 +180,7 @@ def cmd_check(args) -> int:
         interval = (doc.get("agent") or {}).get("interval")
         stale = 3 * float(interval) if isinstance(interval, int | float) and interval > 0 else 30.0
     try:
-        code, line = render.check(doc, stale_after=stale, error=err)
+        code, line = render.check(doc, stale_after=stale, error=err, tunnel=args.tunnel)
     except Exception as exc:  # odd shape: Nagios UNKNOWN, never a traceback (exit 1 = WARNING)
         code, line = (
             render.NAGIOS_UNKNOWN,

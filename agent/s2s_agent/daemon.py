@@ -54,6 +54,7 @@ class Daemon:
         self.observer = observer or Observer(cfg, clock=clock)
         self.sender = sender or self._sender(cfg)
         self.tracker = AlertTracker(cfg.alerts.reminder_interval)
+        self.tracker.lngs = _tunnel_lngs(cfg)
         self.started = clock()
         self.tunnels: list[dict] = []
         self.observed_at: float | None = None
@@ -139,6 +140,7 @@ class Daemon:
                 "cycles": self.cycles,
             },
             "tunnels": self._merged_tunnels(),
+            "lngs": self.remedy_loop.lng_status() if self.remedy_loop is not None else [],
         }
 
     def _merged_tunnels(self) -> list[dict]:
@@ -291,6 +293,7 @@ class Daemon:
         self.sender = sender
         old_sender.close()
         self.tracker.reminder_interval = new.alerts.reminder_interval
+        self.tracker.lngs = _tunnel_lngs(new)
         self._swap_remedy_loop(new)
         logging.getLogger("s2s_agent").setLevel(new.agent.log_level.upper())
         log.info("configuration reloaded from %s", new.path)
@@ -460,6 +463,11 @@ class Daemon:
             self.observer.tailer.close()
         self.sender.close()
         log.info("s2s-agent stopped")
+
+
+def _tunnel_lngs(cfg: Config) -> dict[str, str]:
+    """tunnel -> its Azure LNG's name, for the alert lines (``lng=``)."""
+    return {t.name: t.azure.local_network_gateway for t in cfg.azure_tunnels()}
 
 
 def _load_checked(path: str) -> Config:

@@ -20,11 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from .act.azureview import AzureViews, view_targets
 from .act.multiexec import MultiRemediator
 from .config import Config, TunnelSettings
 from .core.background import Background
 from .core.clock import iso
 from .remedyloop import RemedyLoop, WanMonitor
+from .tell import lngstatus
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,15 @@ class MultiRemedyLoop(RemedyLoop):
             predecessor=predecessor,
         )
         self.multi = MultiRemediator(
-            cfg, workers=workers, actions=actions, clock=clock, notify=notify
+            cfg, workers=workers, actions=actions, clock=clock, notify=self.notify
+        )
+        # Azure's view per LNG, each read by that LNG's own worker (its profile, subscription)
+        self.views = AzureViews(
+            view_targets(cfg),
+            lambda target: self.multi.lngs[target.key].worker,
+            cfg.remediation.azure_status_interval,
+            clock=clock,
+            notify=self.notify,
         )
         main = cfg.remediated_tunnel()
         self.monitors: dict[str, WanMonitor] = {_source_key(main): self.wan}
@@ -124,7 +134,8 @@ class MultiRemedyLoop(RemedyLoop):
             "wan_ip": self.wan.tracker.current,
             "wan_ips": {k: m.tracker.current for k, m in self.monitors.items()},
             "lngs": lngs,
-            "azure_view": self.remedy.azure_view,
+            "azure_view": self.status()["azure"],
+            "azure_views": self.views.to_dict(),
         }
 
     def load(self, data: dict) -> None:
@@ -234,9 +245,7 @@ class MultiRemedyLoop(RemedyLoop):
                     "enabled": self.cfg.remediation.enabled,
                     "role": self.role,
                     "role_detail": self.role_why,
-                    "lng": t.azure.local_network_gateway,
-                    "lng_subscription": t.azure.subscription_id,
-                    "lng_tunnels": [x.name for x in self.multi.groups[t.azure.lng_key]],
+                    **lngstatus.lng_fields(t.azure, self.multi.groups[t.azure.lng_key]),
                     "wan_source": t.wan.describe() if t.wan else None,
                     "wan_interface": m.settings.interface,
                     "wan_ip": m.tracker.current,
@@ -253,12 +262,30 @@ class MultiRemedyLoop(RemedyLoop):
                     {**x, "started": iso(x["started"]), "finished": iso(x["finished"])}
                     for x in reversed(self.multi.tunnel_records[t.name])
                 ],
-                "azure": self.remedy.azure_view if t.name == self.tunnel else None,
+                "azure": lngstatus.azure_of(self.views, t.azure),
             }
         return out
 
     def status(self) -> dict:
         return self.tunnel_status()[self.tunnel]
+
+    def lng_status(self) -> list[dict]:
+        """The status document's ``lngs``: per LNG its addresses (wanted, written, Azure's),
+        write budget, backoff, last remediation and Azure's view."""
+        return [
+            lngstatus.lng_entry(
+                ts[0].azure,
+                ts,
+                self.multi.lngs[key],
+                self.views,
+                wan_ip=self.monitor(ts[0]).tracker.current,
+                running=self.busy,
+            )
+            for key, ts in self.multi.groups.items()
+        ]
+
+    def _finished(self) -> dict:
+        return {k: r.last_finished for k, r in self.multi.lngs.items()}
 
     def close(self) -> None:
         for m in self.monitors.values():

@@ -2,9 +2,9 @@
 
 The daemon calls :meth:`RemedyLoop.tick` after each observation cycle, whenever the
 address-change event socket wakes it (so a WAN change is seen within a second, not at
-the next cycle) and when a background read finished. Azure's view of the connection is
-read by the worker process every ``remediation.azure_status_interval`` seconds in a
-background thread.
+the next cycle) and when a background read finished. Azure's view of the LNG and the
+connection is read by the worker process every ``remediation.azure_status_interval``
+seconds, and soon after a remediation, on background threads (:mod:`.act.azureview`).
 
 With ``background=True`` (the daemon) the blocking reads -- the WAN IP (``ifconfig``/``ip``
 or the HTTP quorum) and the CARP state (``ifconfig``) -- run on worker threads
@@ -18,20 +18,20 @@ then adopts its memory (records, Azure writes, attempts), so a reload never wait
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
+from .act.azureview import AzureViews, view_targets
 from .act.azureworker import AzureWorker
 from .act.executor import Remediator
 from .config import Config
 from .core.background import Background
-from .core.clock import iso
-from .core.errors import S2SError
 from .decide.plan import Plan
 from .decide.wan import WanTracker
 from .observe.ha import carp_role, wan_reader
 from .observe.wanwatch import open_events, read_wan_ip
+from .tell import lngstatus
+from .tell.alerts import LngAlertFilter
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,9 @@ class RemedyLoop:
     ):
         self.cfg = cfg
         self.clock = clock
+        # a failing LNG alerts once per state change, then every reminder_interval
+        notify = LngAlertFilter(notify, clock, cfg.alerts.reminder_interval)
+        self.notify = notify
         self.worker = worker or AzureWorker(cfg.path)
         self.remedy = Remediator(cfg, worker=self.worker, clock=clock, notify=notify)
         self.wan = WanMonitor(
@@ -161,8 +164,12 @@ class RemedyLoop:
         )
         self._role_bg = Background("carp-read", wake) if background else None
         self._role_next = 0.0
-        self._azure_next = 0.0
-        self._azure_thread: threading.Thread | None = None
+        every = r.azure_status_interval
+        worker = self.worker
+        self.views = AzureViews(
+            view_targets(cfg), lambda _t: worker, every, clock=clock, notify=notify
+        )
+        self._finished_seen: dict = {}
         self.predecessor = predecessor
 
     def fileno(self) -> int | None:
@@ -182,7 +189,8 @@ class RemedyLoop:
         return {
             **self.remedy.to_dict(),
             "wan_ip": self.wan.tracker.current,
-            "azure_view": self.remedy.azure_view,
+            "azure_view": self.status()["azure"],
+            "azure_views": self.views.to_dict(),
         }
 
     def load(self, data: dict) -> None:
@@ -192,8 +200,7 @@ class RemedyLoop:
             self.remedy.load(data)
         except Exception as exc:  # persisted state of an odd shape: start without it
             log.warning("ignoring unreadable remediation state: %s: %s", type(exc).__name__, exc)
-        if isinstance(data.get("azure_view"), dict):
-            self.remedy.azure_view = data["azure_view"]
+        self.views.load(data.get("azure_views"))
 
     def _adopt(self) -> None:
         """After a reload: take over the memory of the old loop once its remediation ended."""
@@ -312,11 +319,25 @@ class RemedyLoop:
             "plan": plan.to_dict() if plan else None,
             "azure_writes_last_hour": len(self.remedy.history.writes_last_hour(self.clock())),
         }
+        main = self.cfg.remediated_tunnel()
+        remediation.update(lngstatus.lng_fields(main.azure, (main,)))
         return {
             "remediation": remediation,
             "remediations": list(reversed(mem["records"])),
-            "azure": self.remedy.azure_view,
+            "azure": lngstatus.azure_of(self.views, main.azure),
         }
+
+    def lng_status(self) -> list[dict]:
+        """The status document's ``lngs``: one entry per LNG (here: the one LNG)."""
+        main = self.cfg.remediated_tunnel()
+        if main.azure is None:
+            return []
+        wan = self.wan.tracker.current
+        return [
+            lngstatus.lng_entry(
+                main.azure, (main,), self.remedy, self.views, wan_ip=wan, running=self.busy
+            )
+        ]
 
     def tunnel_status(self) -> dict[str, dict]:
         """:meth:`status` by tunnel name (the multi-tunnel loop has one entry per tunnel)."""
@@ -367,32 +388,21 @@ class RemedyLoop:
         records = self.remedy.to_dict()["records"]
         return records[-1] if records else None
 
+    def _finished(self) -> dict:
+        """LNG key -> when its last remediation finished (a new one: read Azure's view soon)."""
+        main = self.cfg.remediated_tunnel()
+        return {main.azure.lng_key: self.remedy.last_finished} if main.azure else {}
+
     def _maybe_read_azure(self) -> None:
-        interval = self.cfg.remediation.azure_status_interval
-        if interval <= 0 or self.cfg.azure is None or not self.cfg.azure.connection:
+        """Start the due reads of Azure's view (background threads; never blocks). A CARP
+        BACKUP leaves Azure to the MASTER: no writes, and no reads either."""
+        if self.role in ("backup", "unknown"):
             return
-        if time.monotonic() < self._azure_next:
-            return
-        if self._azure_thread is not None and self._azure_thread.is_alive():
-            return
-        self._azure_next = time.monotonic() + interval
-
-        def work():
-            try:
-                view = self.worker.call("get-connection", deadline=60)
-                view["read_at"] = iso(self.clock())
-                view["error"] = None
-            except S2SError as exc:
-                view = {
-                    **(self.remedy.azure_view or {}),
-                    "error": str(exc),
-                    "read_at": iso(self.clock()),
-                }
-                log.warning("reading Azure's view of the connection failed: %s", exc)
-            self.remedy.azure_view = view
-
-        self._azure_thread = threading.Thread(target=work, name="azure-view", daemon=True)
-        self._azure_thread.start()
+        for key, finished in self._finished().items():
+            if finished is not None and self._finished_seen.get(key) != finished:
+                self._finished_seen[key] = finished
+                self.views.refresh(key)
+        self.views.kick()
 
     def close(self) -> None:
         self.wan.close()

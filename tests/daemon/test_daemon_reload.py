@@ -150,7 +150,12 @@ class FakeWorker:
         self.calls.append(op)
         if self.fail:
             raise AzureCallError("AzureServerError", self.fail)
-        return {"status": "Connected", "ingress_bytes": 10, "egress_bytes": 20}
+        conn = {"status": "Connected", "ingress_bytes": 10, "egress_bytes": 20}
+        return {
+            "lng": {"name": "lng", "ip": "192.0.2.1", "provisioning_state": "Succeeded"},
+            "lng_error": None,
+            "connections": [{"name": "conn", "view": conn, "error": None}],
+        }
 
 
 def test_azure_view_thread_reads_the_connection_and_keeps_the_last_view_on_error(tmp_path):
@@ -160,18 +165,20 @@ def test_azure_view_thread_reads_the_connection_and_keeps_the_last_view_on_error
     loop = RemedyLoop(cfg, notify=lambda s, m: None, worker=worker)
     tunnels = [{"name": "hq", "health": "UP", "reasons": []}]
     loop.tick(tunnels)
-    loop._azure_thread.join(5)
-    view = loop.remedy.azure_view
+    loop.views.join(5)
+    view = loop.status()["azure"]
     assert view["status"] == "Connected" and view["error"] is None and view["read_at"]
-    assert worker.calls == ["get-connection"]
+    assert view["lng"]["ip"] == "192.0.2.1"
+    assert worker.calls == ["get-view"]
     loop.tick(tunnels)  # within azure_status_interval: no second read
-    assert worker.calls == ["get-connection"]
+    assert worker.calls == ["get-view"]
     worker.fail = "HTTP 500 from ARM"
-    loop._azure_next = 0
+    loop.views.refresh(cfg.azure.lng_key)
     loop.tick(tunnels)
-    loop._azure_thread.join(5)
-    view = loop.remedy.azure_view
+    loop.views.join(5)
+    view = loop.status()["azure"]
     assert view["status"] == "Connected" and view["error"] == "HTTP 500 from ARM"
+    assert view["read_at"] and view["checked_at"]
     loop.tick(tunnels)
     assert loop.status()["azure"]["error"] == "HTTP 500 from ARM"
     loop.close()

@@ -1,4 +1,5 @@
 from s2s_agent.tell import render
+from tests.helpers.promtext import parse
 
 
 def doc(health="UP", source="daemon", age=0, **extra):
@@ -64,6 +65,7 @@ def test_check_stale_state_is_unknown_but_critical_stays():
 
 def test_metrics_format():
     text = render.metrics(doc())
+    parse(text)  # strictly the exposition format
     lines = text.splitlines()
     assert 's2s_tunnel_up{tunnel="azure-hq",ike="con1"} 1' in lines
     assert 's2s_tunnel_health{tunnel="azure-hq",state="DOWN"} 0' in lines

@@ -109,10 +109,13 @@ class ConnectionView:
     protocol: str | None
     provisioning_state: str | None
     lng_id: str | None
+    tunnels: tuple[dict, ...] = ()
+    """``tunnelConnectionStatus``: one entry per tunnel of an active-active gateway."""
 
     @classmethod
     def from_json(cls, d: dict) -> ConnectionView:
         p = d.get("properties") or {}
+        per = [x for x in p.get("tunnelConnectionStatus") or () if isinstance(x, dict)]
         return cls(
             id=d.get("id", ""),
             name=d.get("name", ""),
@@ -123,10 +126,22 @@ class ConnectionView:
             protocol=p.get("connectionProtocol"),
             provisioning_state=p.get("provisioningState"),
             lng_id=(p.get("localNetworkGateway2") or {}).get("id"),
+            tunnels=tuple(
+                {
+                    "tunnel": x.get("tunnel"),
+                    "status": x.get("connectionStatus"),
+                    "ingress_bytes": x.get("ingressBytesTransferred"),
+                    "egress_bytes": x.get("egressBytesTransferred"),
+                    "last_established": x.get("lastConnectionEstablishedUtcTime"),
+                }
+                for x in per
+            ),
         )
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out["tunnels"] = [dict(x) for x in self.tunnels]
+        return out
 
 
 @dataclass(frozen=True)
@@ -365,9 +380,12 @@ class AzureClient:
             )
         return self.settings.connection
 
-    def get_connection(self, *, deadline_s: float = 30.0) -> ConnectionView:
-        """Azure's view of the tunnel: ``connectionStatus`` and traffic counters."""
-        s, name = self.settings, self._connection_name()
+    def get_connection(
+        self, *, deadline_s: float = 30.0, name: str | None = None
+    ) -> ConnectionView:
+        """Azure's view of the tunnel: ``connectionStatus`` and traffic counters (``name``:
+        another connection of the same subscription and resource group than the configured one)."""
+        s, name = self.settings, name or self._connection_name()
         ops = self._network().virtual_network_gateway_connections
         model = self._call(
             lambda: ops.get(s.resource_group, name),

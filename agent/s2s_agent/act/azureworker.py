@@ -26,7 +26,8 @@ from ..core.errors import CommandError, ConfigError, S2SError
 
 log = logging.getLogger(__name__)
 
-OPS = ("get-lng", "update-lng", "get-connection", "reset-connection")
+OPS = ("get-lng", "update-lng", "get-connection", "reset-connection", "get-view")
+VIEW_LNG_KEYS = ("id", "name", "location", "ip", "provisioning_state", "fqdn", "address_prefixes")
 PROTOCOL = 1
 # the worker must find this very package wherever it is installed (venv, vendored tree)
 _BOOTSTRAP = (
@@ -116,6 +117,51 @@ def _emit(obj: dict) -> None:
     sys.stdout.flush()
 
 
+def _error_of(exc: S2SError) -> dict:
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "status": getattr(exc, "status", None),
+        "code": getattr(exc, "code", None),
+    }
+
+
+def _view_connections(cfg, target) -> list[str]:
+    """The distinct connections of the tunnels on ``target``'s LNG (active-active: one)."""
+    names = [t.azure.connection for t in cfg.azure_tunnels() if t.azure.lng_key == target.lng_key]
+    names.append(target.connection)
+    out: dict[str, str] = {}
+    for n in names:
+        if n:
+            out.setdefault(n.lower(), n)
+    return list(out.values())
+
+
+def _read_view(client, connections: list[str], deadline: float) -> dict:
+    """Azure's view of one LNG and its connections: one process, one token, each read with
+    what is left of ``deadline``; a failed read is reported in its place, the others go on."""
+    import time
+
+    end = time.monotonic() + deadline
+
+    def left() -> float:
+        return max(1.0, end - time.monotonic())
+
+    out: dict = {"lng": None, "lng_error": None, "connections": []}
+    try:
+        lng = client.get_lng(deadline_s=left()).as_dict()
+        out["lng"] = {k: lng.get(k) for k in VIEW_LNG_KEYS}
+    except S2SError as exc:
+        out["lng_error"] = _error_of(exc)
+    for name in connections:
+        try:
+            view = client.get_connection(deadline_s=left(), name=name).as_dict()
+            out["connections"].append({"name": name, "view": view, "error": None})
+        except S2SError as exc:
+            out["connections"].append({"name": name, "view": None, "error": _error_of(exc)})
+    return out
+
+
 def worker_main(argv: list[str]) -> int:
     """The worker process: one Azure call, one JSON line. Exit 0 ok, 1 Azure error, 2 config."""
     import argparse
@@ -146,7 +192,9 @@ def worker_main(argv: list[str]) -> int:
         if target is None:
             raise ConfigError("is not configured", path=args.config, key="azure")
         client = AzureClient(target)
-        if args.op == "get-lng":
+        if args.op == "get-view":
+            result = _read_view(client, _view_connections(cfg, target), args.deadline)
+        elif args.op == "get-lng":
             result = client.get_lng(deadline_s=args.deadline).as_dict()
         elif args.op == "update-lng":
             if not args.arg:
@@ -161,18 +209,7 @@ def worker_main(argv: list[str]) -> int:
         _emit({"ok": False, "error": {"type": "ConfigError", "message": str(exc)}})
         return 2
     except S2SError as exc:
-        _emit(
-            {
-                "ok": False,
-                "error": {
-                    "type": type(exc).__name__,
-                    "message": str(exc),
-                    "status": getattr(exc, "status", None),
-                    "code": getattr(exc, "code", None),
-                    "wrote": getattr(exc, "wrote", None),
-                },
-            }
-        )
+        _emit({"ok": False, "error": {**_error_of(exc), "wrote": getattr(exc, "wrote", None)}})
         return 1
     _emit({"ok": True, "result": result})
     return 0

@@ -249,7 +249,7 @@ class Remediator:
             if not sr.ok:
                 self.notify(
                     "err",
-                    f"tunnel={self.tunnel.name} event=remediation_failed step={step.kind} "
+                    f"tunnel={self.tunnel.name}{self._lng_field} event=remediation_failed step={step.kind} "
                     f"error={sr.detail}",
                 )
                 break
@@ -268,11 +268,17 @@ class Remediator:
             )
             self.notify(
                 "notice",
-                f'tunnel={self.tunnel.name} event={event} trigger="{plan.reason}" '
+                f"tunnel={self.tunnel.name}{self._lng_field} "
+                f'event={event} trigger="{plan.reason}" '
                 f"steps={','.join(s.kind for s in rec.steps)} "
                 f"seconds={rec.finished - rec.started:.1f}",
             )
         return rec
+
+    @property
+    def _lng_field(self) -> str:
+        """`` lng=<name>`` for the alert lines (the LNG this remediator writes)."""
+        return f" lng={self.cfg.azure.local_network_gateway}" if self.cfg.azure else ""
 
     # ---- the steps ---------------------------------------------------------------------
     def _azure(self, op: str, arg: str | None = None, deadline: float | None = None) -> dict:

@@ -2,15 +2,18 @@
 
 The message format is stable so admins can filter on it (documented in the README)::
 
-    tunnel=<name> ike=<conn> health=<STATE> previous=<STATE> reasons=<r1,r2|-> event=<kind> since=<ISO>
+    tunnel=<name> ike=<conn> health=<STATE> previous=<STATE> reasons=<r1,r2|-> event=<kind> since=<ISO> [lng=<LNG>]
 
-``event`` is ``transition`` or ``reminder``. Severity: DOWN → ``err``, DEGRADED and
+``event`` is ``transition`` or ``reminder``; ``lng`` names the tunnel's Azure LNG (tunnels
+with an Azure target). :class:`LngAlertFilter` keeps the remediation events of a failing LNG
+from becoming a storm. Severity: DOWN → ``err``, DEGRADED and
 UNKNOWN → ``warning``, UP → ``notice``. This module only decides; the daemon sends.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core.clock import iso
@@ -68,11 +71,19 @@ class Alert:
 
 
 def format_message(
-    tunnel: str, ike: str, health: str, previous: str, reasons, event: str, since: float
+    tunnel: str,
+    ike: str,
+    health: str,
+    previous: str,
+    reasons,
+    event: str,
+    since: float,
+    lng: str | None = None,
 ) -> str:
     return (
         f"tunnel={tunnel} ike={ike} health={health} previous={previous} "
         f"reasons={','.join(reasons) or '-'} event={event} since={iso(since)}"
+        + (f" lng={lng}" if lng else "")
     )
 
 
@@ -82,6 +93,8 @@ class AlertTracker:
 
     reminder_interval: float = 1800.0
     states: dict[str, TunnelAlertState] = field(default_factory=dict)
+    lngs: dict[str, str] = field(default_factory=dict)
+    """tunnel -> the LNG its address is written to (named in its lines as ``lng=``)."""
 
     def update(self, tunnel: str, ike: str, health: str, reasons, now: float) -> list[Alert]:
         reasons = tuple(reasons)
@@ -108,7 +121,9 @@ class AlertTracker:
     def _emit(self, tunnel, ike, health, previous, reasons, event, now) -> Alert:
         st = self.states[tunnel]
         st.last_alert = now
-        msg = format_message(tunnel, ike, health, previous, reasons, event, st.since)
+        msg = format_message(
+            tunnel, ike, health, previous, reasons, event, st.since, self.lngs.get(tunnel)
+        )
         return Alert(tunnel, SEVERITY.get(health, "warning"), msg)
 
     def forget_except(self, names: set[str]) -> None:
@@ -127,3 +142,57 @@ class AlertTracker:
                 self.states[name] = TunnelAlertState.from_dict(d)
             except (TypeError, ValueError, ArithmeticError):
                 continue
+
+
+def fields(message: str) -> dict[str, str]:
+    """The ``key=value`` fields of an alert line (values end at the next space; a quoted
+    value such as ``trigger="..."`` is not needed here)."""
+    out: dict[str, str] = {}
+    for part in message.split(" "):
+        k, sep, v = part.partition("=")
+        if sep and k.isidentifier() and k not in out:
+            out[k] = v
+    return out
+
+
+@dataclass
+class LngAlertFilter:
+    """Remediation events per LNG without an alert storm: a failing LNG (or one tunnel of
+    it) alerts when it starts failing; while it keeps failing the same way its repeats are
+    held back and one goes out every ``reminder_interval`` (0: none) with ``repeated=N``; the next
+    success of that LNG is told with ``recovered_after=<seconds>s``. Lines without ``lng=``
+    pass unchanged. Wraps the daemon's ``notify(severity, message)``."""
+
+    send: Callable[[str, str], None]
+    clock: Callable[[], float]
+    reminder_interval: float = 1800.0
+    failing: dict[tuple[str, str], list] = field(default_factory=dict)
+
+    def __call__(self, severity: str, message: str) -> None:
+        f = fields(message)
+        lng, event = f.get("lng"), f.get("event")
+        if not lng or event not in ("remediation_failed", "remediated", "remediation_attempt"):
+            self.send(severity, message)
+            return
+        key = (lng, f.get("tunnel", ""))
+        now = self.clock()
+        if event == "remediation_failed":
+            st = self.failing.get(key)  # [since, last sent, held back, step]
+            quiet = (
+                self.reminder_interval <= 0 or now - st[1] < self.reminder_interval if st else False
+            )
+            if st is not None and st[3] == f.get("step") and quiet:
+                st[2] += 1
+                return
+            if st is not None and st[2]:
+                message += f" repeated={st[2]}"
+            since = st[0] if st is not None else now
+            self.failing[key] = [since, now, 0, f.get("step")]
+            self.send(severity, message)
+            return
+        was = [st[0] for (name, _), st in self.failing.items() if name == lng]
+        for k in [k for k in self.failing if k[0] == lng]:
+            del self.failing[k]
+        if was:
+            message += f" recovered_after={now - min(was):.0f}s"
+        self.send(severity, message)

@@ -8,6 +8,10 @@ from __future__ import annotations
 import json
 import re
 
+from .metrics import metrics
+
+__all__ = ["check", "metrics", "plan_text", "status_text", "to_json"]
+
 NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
 _NAGIOS_WORD = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 
@@ -100,23 +104,28 @@ def status_text(doc: dict) -> str:
                 f"Azure writes {rem.get('azure_writes_last_hour', 0)} in the last hour"
                 + (", RUNNING" if rem.get("running") else "")
             )
-            if rem.get("lng"):  # several Azure tunnels: which LNG, which WAN now
+            if rem.get("lng"):  # which LNG (and where), which WAN now
                 lines.append(
                     f"  LNG {rem['lng']} (tunnels {', '.join(rem.get('lng_tunnels') or [])}), "
                     f"WAN source {rem.get('wan_source') or '?'}"
                     f" via {rem.get('wan_interface') or '?'}"
+                )
+                lines.append(
+                    f"  LNG {rem['lng']}: subscription {rem.get('lng_subscription') or '?'}, "
+                    f"resource group {rem.get('lng_resource_group') or '?'}, "
+                    f"profile {rem.get('lng_profile') or '?'}"
                 )
             plan = rem.get("plan") or {}
             if plan.get("blocked"):
                 lines.append(f"  blocked: {plan['blocked']}")
         az = t.get("azure")
         if az:
-            lines.append(
-                f"{t['name']}: Azure sees {az.get('status') or az.get('connection_status') or '?'}"
-                f", in {human_bytes(az.get('ingress_bytes'))}, out {human_bytes(az.get('egress_bytes'))}"
-                f" (read {az.get('read_at') or '?'})"
-                + (f"; error: {az['error']}" if az.get("error") else "")
-            )
+            lines.append(f"{t['name']}: {_azure_text(az)}")
+        tr = (t.get("tunnel_remediations") or [None])[0]
+        if isinstance(tr, dict):
+            result = {True: "ok", False: "FAILED"}.get(tr.get("ok"), "running")
+            steps = ", ".join(str(s.get("kind")) for s in tr.get("steps") or [])
+            lines.append(f"  tunnel remediation {tr.get('started')}: {result} [{steps}]")
         for r in (t.get("remediations") or [])[:3]:
             steps = ", ".join(
                 f"{s['kind']}{'' if s['ok'] else ' FAILED'}" for s in r.get("steps", [])
@@ -130,7 +139,72 @@ def status_text(doc: dict) -> str:
             lines.append(
                 f"  {e.get('time') or e.get('seen') or '-'} {e.get('kind')}: {e.get('message')}"
             )
+    lngs = [x for x in doc.get("lngs") or [] if isinstance(x, dict)]
+    if lngs:
+        lines.append("LNGs:")
+    for x in lngs:
+        lines.extend(_lng_text(x))
     return "\n".join(lines) + "\n"
+
+
+def _read_age(v: dict) -> str:
+    if v.get("age_seconds") is not None:
+        return f"read {human_age(v['age_seconds'])} ago"
+    return f"read {v.get('read_at') or 'never'}"
+
+
+def _azure_text(az: dict) -> str:
+    """A tunnel's Azure line: its connection as Azure sees it, and its LNG."""
+    text = (
+        f"Azure sees {az.get('name') or 'the connection'} "
+        f"{az.get('status') or az.get('connection_status') or '?'}"
+    )
+    if az.get("ingress_bytes") is not None or az.get("egress_bytes") is not None:
+        text += f", in {human_bytes(az.get('ingress_bytes'))}, out {human_bytes(az.get('egress_bytes'))}"
+    text += f" ({_read_age(az)})" + (f"; error: {az['error']}" if az.get("error") else "")
+    per = [x for x in az.get("tunnels") or [] if isinstance(x, dict)]
+    if per:  # an active-active gateway: Azure's status of each of its tunnels
+        text += " [" + ", ".join(f"{x.get('tunnel')} {x.get('status')}" for x in per) + "]"
+    lng = az.get("lng")
+    if isinstance(lng, dict):
+        text += (
+            f"; LNG {lng.get('name') or '?'} has {lng.get('ip') or '?'}"
+            f" ({lng.get('provisioning_state') or '?'}, {_read_age(lng)})"
+        )
+        if lng.get("error") and lng.get("error") != az.get("error"):
+            text += f"; LNG error: {lng['error']}"
+    return text
+
+
+def _lng_text(x: dict) -> list[str]:
+    """One LNG of the ``lngs`` section: where, which tunnels, addresses, budget, last run."""
+    az = x.get("azure") if isinstance(x.get("azure"), dict) else {}
+    match = {True: "matches the WAN", False: "DIFFERS from the WAN", None: "unknown"}.get(
+        x.get("ip_matches_wan"), "?"
+    )
+    out = [
+        f"  {x.get('name')} (subscription {x.get('subscription_id') or '?'}, resource group "
+        f"{x.get('resource_group') or '?'}, profile {x.get('profile') or '?'}): tunnels "
+        f"{', '.join(x.get('tunnels') or []) or '-'}",
+        f"    WAN {x.get('wan_ip') or '?'} ({x.get('wan_source') or '?'}), Azure has "
+        f"{az.get('ip') or '?'} ({_read_age(az)}): {match}; applied {x.get('applied_ip') or '-'}",
+        f"    Azure writes {x.get('writes_last_hour', 0)}/{x.get('write_limit', '?')} in the last "
+        "hour"
+        + (", RUNNING" if x.get("running") else "")
+        + (
+            f"; backing off until {x['backoff_until']} ({x.get('blocked') or 'backoff'})"
+            if x.get("backoff_until")
+            else (f"; blocked: {x['blocked']}" if x.get("blocked") else "")
+        ),
+    ]
+    if x.get("azure_error"):
+        out.append(f"    Azure read error: {x['azure_error']}")
+    r = x.get("last_remediation")
+    if isinstance(r, dict):
+        result = {True: "ok", False: "FAILED"}.get(r.get("ok"), "running")
+        took = f" in {r['seconds']}s" if r.get("seconds") is not None else ""
+        out.append(f"    last remediation {r.get('started')}: {result}{took}: {r.get('trigger')}")
+    return out
 
 
 def _probe_text(p: dict | None) -> str:
@@ -146,11 +220,30 @@ def _probe_text(p: dict | None) -> str:
     return text
 
 
-def check(doc: dict | None, *, stale_after: float | None = None, error: str | None = None):
-    """Nagios plugin result: (exit code, one line with perfdata)."""
+def check(
+    doc: dict | None,
+    *,
+    stale_after: float | None = None,
+    error: str | None = None,
+    tunnel: str | None = None,
+):
+    """Nagios plugin result: (exit code, one line with perfdata). The worst tunnel wins
+    (DOWN > UNKNOWN > DEGRADED); an LNG in trouble (its last remediation failed, Azure has
+    another address than the WAN, Azure's view unreadable) is at least WARNING; the line
+    names each failing tunnel and LNG first. ``tunnel``: check that tunnel (and its LNG) only."""
     if doc is None:
         return NAGIOS_UNKNOWN, f"S2S UNKNOWN - {error or 'no status available'}"
-    tunnels = doc.get("tunnels") or []
+    tunnels = [t for t in doc.get("tunnels") or [] if isinstance(t, dict)]
+    lngs = [x for x in doc.get("lngs") or [] if isinstance(x, dict)]
+    if tunnel is not None:
+        names = ", ".join(str(t.get("name")) for t in tunnels) or "none"
+        tunnels = [t for t in tunnels if t.get("name") == tunnel]
+        if not tunnels:
+            return (
+                NAGIOS_UNKNOWN,
+                f"S2S UNKNOWN - no tunnel {tunnel} in the status (tunnels: {names})",
+            )
+        lngs = [x for x in lngs if tunnel in (x.get("tunnels") or [])]
     if not tunnels:
         return NAGIOS_UNKNOWN, "S2S UNKNOWN - no tunnels in the status"
     age = doc.get("age_seconds") or 0
@@ -163,11 +256,17 @@ def check(doc: dict | None, *, stale_after: float | None = None, error: str | No
         code = NAGIOS_WARNING
     else:
         code = NAGIOS_OK
-    parts = []
+    troubles = [(x, _lng_trouble(x)) for x in lngs]
+    troubles = [(x, why) for x, why in troubles if why]
+    if troubles and code == NAGIOS_OK:
+        code = NAGIOS_WARNING
+    failing, fine = [], []
     for t in tunnels:
         reasons = ",".join(t.get("reasons") or [])
-        parts.append(f"{t.get('name')} {t.get('health')}" + (f" ({reasons})" if reasons else ""))
-    summary = "; ".join(parts)
+        text = f"{t.get('name')} {t.get('health')}" + (f" ({reasons})" if reasons else "")
+        (fine if t.get("health") == "UP" else failing).append(text)
+    failing += [f"LNG {x.get('name')} {why}" for x, why in troubles]
+    summary = "; ".join(failing + fine)
     if doc.get("source") == "state_file":
         summary += f"; daemon not running, state {int(age)}s old"
         if stale_after is not None and age > stale_after and code != NAGIOS_CRITICAL:
@@ -184,103 +283,34 @@ def check(doc: dict | None, *, stale_after: float | None = None, error: str | No
             perf.append(f"'{n}_probe_loss'={p['loss'] * 100:.0f}%;;;0;100")
         if isinstance(p.get("rtt_avg_ms"), int | float):
             perf.append(f"'{n}_probe_rtt'={p['rtt_avg_ms'] / 1000:.6f}s")
+    for x in lngs:
+        n = _perf_label(str(x.get("name", "?")))
+        if isinstance(x.get("writes_last_hour"), int):
+            limit = x.get("write_limit") if isinstance(x.get("write_limit"), int) else ""
+            perf.append(f"'{n}_azure_writes'={x['writes_last_hour']};;{limit};0;{limit}")
+        if isinstance(x.get("ip_matches_wan"), bool):
+            perf.append(f"'{n}_ip_matches_wan'={int(x['ip_matches_wan'])};;;0;1")
     return code, f"S2S {_NAGIOS_WORD[code]} - {summary} | {' '.join(perf)}"
+
+
+def _lng_trouble(x: dict) -> str | None:
+    """Why an LNG needs an admin's eye, or None."""
+    why = []
+    last = x.get("last_remediation")
+    if isinstance(last, dict) and last.get("ok") is False:
+        why.append("remediation failed")
+        if x.get("backoff_until"):
+            why.append(f"backing off until {x['backoff_until']}")
+    az = x.get("azure") if isinstance(x.get("azure"), dict) else {}
+    if x.get("ip_matches_wan") is False and not x.get("running"):
+        why.append(f"Azure has {az.get('ip')}, WAN is {x.get('wan_ip')}")
+    if x.get("azure_error"):
+        why.append("Azure's view unreadable")
+    return ", ".join(why) or None
 
 
 def _perf_label(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-
-
-def _esc(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def metrics(doc: dict) -> str:
-    """Prometheus text exposition format (for ``metrics`` and the node_exporter textfile)."""
-    out: list[str] = []
-
-    def family(name, help_text, kind, samples):
-        out.append(f"# HELP {name} {help_text}")
-        out.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            lab = ",".join(f'{k}="{_esc(v)}"' for k, v in labels.items())
-            out.append(f"{name}{{{lab}}} {value}" if lab else f"{name} {value}")
-
-    tunnels = doc.get("tunnels") or []
-
-    def per(fn):
-        samples = []
-        for t in tunnels:
-            v = fn(t)
-            if v is not None:
-                samples.append(({"tunnel": t.get("name", "?"), "ike": t.get("ike", "?")}, v))
-        return samples
-
-    family(
-        "s2s_agent_running",
-        "1 if the daemon answered, 0 if this is its last saved state",
-        "gauge",
-        [({}, 0 if doc.get("source") == "state_file" else 1)],
-    )
-    family(
-        "s2s_status_age_seconds",
-        "Age of the status shown",
-        "gauge",
-        [({}, doc.get("age_seconds") or 0)],
-    )
-    family(
-        "s2s_tunnel_up",
-        "1 if the tunnel is UP",
-        "gauge",
-        per(lambda t: 1 if t.get("health") == "UP" else 0),
-    )
-    health = []
-    for t in tunnels:
-        for state in ("UP", "DEGRADED", "DOWN", "UNKNOWN"):
-            health.append(
-                (
-                    {"tunnel": t.get("name", "?"), "state": state},
-                    1 if t.get("health") == state else 0,
-                )
-            )
-    family("s2s_tunnel_health", "Tunnel health, one series per state", "gauge", health)
-    family(
-        "s2s_tunnel_established_seconds",
-        "Seconds since the IKE SA was established",
-        "gauge",
-        per(lambda t: t.get("established_seconds")),
-    )
-    for key, text in (
-        ("bytes_in", "Bytes received"),
-        ("bytes_out", "Bytes sent"),
-        ("packets_in", "Packets received"),
-        ("packets_out", "Packets sent"),
-    ):
-        family(
-            f"s2s_tunnel_{key}",
-            f"{text} by the tunnel's CHILD SAs (resets on rekey)",
-            "gauge",
-            per(lambda t, k=key: t.get(k)),
-        )
-    family(
-        "s2s_probe_loss_ratio",
-        "In-tunnel probe packet loss (0..1)",
-        "gauge",
-        per(lambda t: (t.get("probe") or {}).get("loss")),
-    )
-    family(
-        "s2s_probe_rtt_seconds",
-        "In-tunnel probe average round-trip time",
-        "gauge",
-        per(
-            lambda t: (
-                None
-                if (t.get("probe") or {}).get("rtt_avg_ms") is None
-                else t["probe"]["rtt_avg_ms"] / 1000
-            )
-        ),
-    )
-    return "\n".join(out) + "\n"
 
 
 def plan_text(out: dict, *, dry_run: bool) -> str:

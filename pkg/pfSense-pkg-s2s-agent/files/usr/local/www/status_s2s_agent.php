@@ -3,8 +3,10 @@
  * status_s2s_agent.php: Status > s2s-agent.
  *
  * Renders "s2s-agent status --json": per tunnel health with reasons, IKE/CHILD state,
- * traffic, the in-tunnel probe, recent charon events, the Azure view and the last
- * remediations. Every value from the agent is escaped with htmlspecialchars.
+ * traffic, the in-tunnel probe, recent charon events, its Azure LNG and Azure's view of its
+ * connection and LNG, the last remediations; then one row per Azure LNG (addresses, write
+ * budget, backoff, last remediation). Every value from the agent is escaped with
+ * htmlspecialchars.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -33,14 +35,6 @@ list($status, $error) = s2s_agent_status();
 
 function s2s_agent_row($label, $value) {
 	echo '<tr><th>' . s2s_agent_h($label) . '</th><td>' . $value . "</td></tr>\n";
-}
-
-function s2s_agent_kv_table($obj) {
-	echo '<table class="table table-condensed table-striped"><tbody>';
-	foreach ($obj as $k => $v) {
-		s2s_agent_row($k, s2s_agent_h($v));
-	}
-	echo "</tbody></table>\n";
 }
 
 if ($error !== null) {
@@ -148,14 +142,22 @@ foreach ($status['tunnels'] as $t) {
 		</table>
 <?php
 	}
-	if (is_array($t['azure'] ?? null)) {
-		echo '<h4>' . gettext("Azure") . '</h4>';
-		s2s_agent_kv_table($t['azure']);
-	}
 	$rs = $t['remediation'] ?? null;
+	if (is_array($t['azure'] ?? null) || is_array($rs)) {
+		echo '<h4>' . gettext("Azure") . '</h4>';
+		echo '<table class="table table-condensed"><tbody>';
+		if (is_array($rs) && !empty($rs['lng'])) {
+			s2s_agent_row(gettext('LNG'), s2s_agent_lng_html($rs, $t['name'] ?? null));
+		}
+		s2s_agent_row(gettext("Azure's view"), s2s_agent_azure_html($t['azure'] ?? null));
+		echo '</tbody></table>';
+	}
 	if (is_array($rs)) {
 		echo '<h4>' . gettext("Remediation") . '</h4>';
 		echo '<table class="table table-condensed"><tbody>';
+		if (!empty($rs['wan_source'])) {
+			s2s_agent_row(gettext('WAN source'), s2s_agent_h($rs['wan_source']) . ' ' . gettext('via') . ' ' . s2s_agent_h($rs['wan_interface'] ?? '?'));
+		}
 		s2s_agent_row(gettext('Role'), s2s_agent_h($rs['role'] ?? '') . ' ' . s2s_agent_h($rs['role_detail'] ?? ''));
 		s2s_agent_row(gettext('WAN IP'), s2s_agent_h($rs['wan_ip'] ?? '?') .
 		    (empty($rs['wan_candidate']) ? '' : ' (' . gettext('pending') . ' ' . s2s_agent_h($rs['wan_candidate']) . ')'));
@@ -191,6 +193,52 @@ foreach ($status['tunnels'] as $t) {
 		echo "</tbody></table>\n";
 	}
 ?>
+	</div>
+</div>
+<?php
+}
+$lngs = is_array($status['lngs'] ?? null) ? $status['lngs'] : array();
+if ($lngs) {
+?>
+<div class="panel panel-default">
+	<div class="panel-heading"><h2 class="panel-title"><?=gettext("Azure Local Network Gateways")?></h2></div>
+	<div class="panel-body">
+		<table class="table table-condensed table-striped">
+			<thead><tr><th><?=gettext("LNG")?></th><th><?=gettext("Tunnels")?></th><th><?=gettext("WAN wanted")?></th>
+			<th><?=gettext("Azure has")?></th><th><?=gettext("Azure writes (last hour)")?></th><th><?=gettext("Now")?></th>
+			<th><?=gettext("Last remediation")?></th></tr></thead>
+			<tbody>
+<?php
+	foreach ($lngs as $x) {
+		if (!is_array($x)) {
+			continue;
+		}
+		$az = is_array($x['azure'] ?? null) ? $x['azure'] : null;
+		$match = $x['ip_matches_wan'] ?? null;
+		$has = s2s_agent_h($az['ip'] ?? '?') . ' (' . s2s_agent_read_age($az) . ')' .
+		    ($match === false ? ' <span class="text-danger">' . gettext('differs') . '</span>' : '') .
+		    (empty($x['azure_error']) ? '' : '<br/><span class="text-danger">' . s2s_agent_h($x['azure_error']) . '</span>');
+		$now = !empty($x['running']) ? gettext('remediation running') : s2s_agent_h($x['plan_reason'] ?? '');
+		if (!empty($x['backoff_until'])) {
+			$now .= '<br/>' . gettext('backing off until') . ' ' . s2s_agent_h($x['backoff_until']);
+		} elseif (!empty($x['blocked'])) {
+			$now .= '<br/>' . s2s_agent_h($x['blocked']);
+		}
+		$r = is_array($x['last_remediation'] ?? null) ? $x['last_remediation'] : null;
+		$last = $r === null ? '-' : s2s_agent_h($r['started'] ?? '') . ' ' .
+		    (array_key_exists('ok', $r) && $r['ok'] !== null ? ($r['ok'] ? 'ok' : '<b>FAILED</b>') : gettext('running')) .
+		    ' &mdash; ' . s2s_agent_h($r['trigger'] ?? '');
+		echo '<tr><td><b>' . s2s_agent_h($x['name'] ?? '') . '</b><br/><small>' . gettext('subscription') . ' ' .
+		    s2s_agent_h($x['subscription_id'] ?? '') . '<br/>' . gettext('resource group') . ' ' . s2s_agent_h($x['resource_group'] ?? '') .
+		    '<br/>' . gettext('profile') . ' ' . s2s_agent_h($x['profile'] ?? '') . '</small></td><td>' .
+		    s2s_agent_h(implode(', ', is_array($x['tunnels'] ?? null) ? $x['tunnels'] : array())) . '</td><td>' .
+		    s2s_agent_h($x['wan_ip'] ?? '?') . '<br/><small>' . s2s_agent_h($x['wan_source'] ?? '') . '</small></td><td>' . $has .
+		    '</td><td>' . s2s_agent_h($x['writes_last_hour'] ?? 0) . ' / ' . s2s_agent_h($x['write_limit'] ?? '?') . '</td><td>' .
+		    $now . '</td><td>' . $last . "</td></tr>\n";
+	}
+?>
+			</tbody>
+		</table>
 	</div>
 </div>
 <?php

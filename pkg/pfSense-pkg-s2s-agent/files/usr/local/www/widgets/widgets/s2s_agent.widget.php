@@ -1,6 +1,7 @@
 <?php
 /*
- * s2s_agent.widget.php: dashboard widget with the health of every watched tunnel.
+ * s2s_agent.widget.php: dashboard widget with the health of every watched tunnel, its Azure
+ * LNG and Azure's view of its connection and LNG.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -45,13 +46,20 @@ list($s2s_status, $s2s_error) = s2s_agent_status();
 		</tr>
 <?php
 		$az = is_array($t['azure'] ?? null) ? $t['azure'] : null;
+		$rem = is_array($t['remediation'] ?? null) ? $t['remediation'] : array();
 		$last = (is_array($t['remediations'] ?? null) && is_array($t['remediations'][0] ?? null)) ? $t['remediations'][0] : null;
-		if ($az !== null || $last !== null):
+		if ($az !== null || $last !== null || !empty($rem['lng'])):
 ?>
 		<tr>
 			<td colspan="4"><small>
+<?php		if (!empty($rem['lng'])): ?>
+				<?=gettext("LNG")?>: <?=s2s_agent_h($rem['lng'])?>
+<?php		endif; ?>
 <?php		if ($az !== null): ?>
 				<?=gettext("Azure")?>: <?=s2s_agent_h($az['status'] ?? '?')?><?=empty($az['error']) ? '' : ' (' . s2s_agent_h($az['error']) . ')'?>
+<?php			if (is_array($az['lng'] ?? null)): ?>
+				&mdash; <?=gettext("LNG has")?> <?=s2s_agent_h($az['lng']['ip'] ?? '?')?> (<?=s2s_agent_read_age($az['lng'])?>)
+<?php			endif; ?>
 <?php		endif; ?>
 <?php		if ($last !== null): ?>
 				<?=gettext("Last remediation")?>: <?=s2s_agent_h($last['started'] ?? '')?>
