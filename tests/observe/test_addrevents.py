@@ -23,8 +23,8 @@ from s2s_agent.core import osio
 from s2s_agent.observe.addrevents import (
     RTMGRP_IPV4_IFADDR,
     RTMGRP_LINK,
-    AddrEvent,
     AddressEvents,
+    AddrEvent,
     decode_netlink,
     decode_route,
 )
