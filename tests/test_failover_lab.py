@@ -14,13 +14,12 @@ event.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers.multiagent import local_hosts, run_agent, tunnels, wait_all
+from tests.helpers.multiagent import LogWatch, local_hosts, run_agent, tunnels, wait_all
 from tests.helpers.multiwan import PINGS, multiwan_lab, ping
 from tests.lab import config
 from tests.lab.lab import Lab
@@ -61,32 +60,6 @@ def local_ids(lab: Lab) -> dict[str, str]:
 def local_addrs(lab: Lab) -> dict[str, str]:
     out = lab.swanctl("onprem", "--list-conns").stdout
     return dict(re.findall(r"^(con\d+): IKEv\d, [^\n]*?\n\s+local:\s+(\S+)", out, re.M))
-
-
-class LogWatch:
-    """When a line containing ``needle`` first appears in the agent's stderr (a thread polls
-    the file every 10 ms from the moment it is created)."""
-
-    def __init__(self, path, needle: str):
-        self.path, self.needle = path, needle
-        self.offset = path.stat().st_size if path.exists() else 0
-        self.seen: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                if self.needle.encode() in f.read():
-                    self.seen = time.monotonic()
-                    return
-
-    def wait(self, timeout: float) -> float | None:
-        self._thread.join(timeout)
-        self._stop.set()
-        return self.seen
 
 
 def fail_over(lab: Lab, agent, member: str) -> float | None:

@@ -30,7 +30,7 @@ GROUP = {
 }
 
 
-def cfg(tmp_path, hold=5.0, count=2):
+def cfg(tmp_path, hold=5.0, count=2, backend="none", resolver="kernel"):
     prof = {
         "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
         "client_id": "11111111-2222-3333-4444-555555555555",
@@ -41,6 +41,7 @@ def cfg(tmp_path, hold=5.0, count=2):
         return {
             "ike": ike,
             "wan": wan,
+            **({"pfsense": {"ikeid": int(ike[3:])}} if backend == "pfsense" else {}),
             "azure": {
                 "profile": profile,
                 "subscription_id": sub,
@@ -54,11 +55,11 @@ def cfg(tmp_path, hold=5.0, count=2):
         "azure_profiles": {"a": prof, "b": {**prof, "client_secret_file": "/s/y.secret"}},
         "wan": {"hold_seconds": hold, "hold_count": count, "allow_private": True},
         "tunnels": [
-            t("con1", "lng-pfsense", SUB_A, "a", GROUP),
-            t("con4", "lng-pfsense", SUB_A, "a", GROUP),
+            t("con1", "lng-pfsense", SUB_A, "a", {**GROUP, "resolver": resolver}),
+            t("con4", "lng-pfsense", SUB_A, "a", {**GROUP, "resolver": resolver}),
             t("con2", "lng-pfsense-b", SUB_B, "b", {"source": "interface", "interface": "wan1"}),
         ],
-        "remediation": {"enabled": True, "local_backend": "none", "azure_status_interval": 0},
+        "remediation": {"enabled": True, "local_backend": backend, "azure_status_interval": 0},
     }
     return config.parse(data, str(tmp_path / "c.yaml"))
 
@@ -237,3 +238,74 @@ def test_wake_command_rereads_every_source_at_once(tmp_path, events, caplog):
     loop.close()
     d.remedy_loop = None
     assert d._wake_command({"reason": "x"})["woken"] is False
+
+
+def test_the_resolver_pfsense_when_the_backend_is_else_the_kernel(tmp_path, events, monkeypatch):
+    seen = []
+
+    def pf(*a, **k):
+        seen.append(("pf", a))
+        return WAN2, "", None
+
+    def kernel(*a, **k):
+        seen.append(("kernel", a))
+        return WAN1, "", None
+
+    monkeypatch.setattr(remedyloop, "pfsense_group_ip", pf)
+    monkeypatch.setattr(remedyloop, "kernel_group_ip", kernel)
+    loop, _ = make(cfg(tmp_path, resolver="auto"), {}, [100.0])
+    loop.monitors["gateway_group WAN_FAILOVER"].poll()
+    assert seen[-1][0] == "kernel"  # local_backend none: the kernel's member state
+    loop2, _ = make(cfg(tmp_path, backend="pfsense", resolver="auto"), {}, [100.0])
+    loop2.monitors["gateway_group WAN_FAILOVER"].poll()
+    assert seen[-1] == ("pf", ("WAN_FAILOVER", [1, 4]))  # one helper call for both phase 1s
+    loop.close()
+    loop2.close()
+
+
+def test_a_single_azure_tunnel_on_a_group_shows_its_active_member(tmp_path, events, monkeypatch):
+    world = {"active": "wan2"}
+    monkeypatch.setattr(remedyloop, "kernel_group_ip", resolver(world))
+    one = config.parse(
+        {
+            "agent": {"state_dir": str(tmp_path)},
+            "azure_profiles": {
+                "a": {
+                    "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                    "client_id": "11111111-2222-3333-4444-555555555555",
+                    "client_secret_file": "/s/x.secret",
+                }
+            },
+            "wan": {"hold_seconds": 0, "hold_count": 1, "allow_private": True},
+            "tunnels": [
+                {
+                    "ike": "con1",
+                    "wan": GROUP,
+                    "azure": {
+                        "profile": "a",
+                        "subscription_id": SUB_A,
+                        "resource_group": "rg",
+                        "local_network_gateway": "lng-pfsense",
+                    },
+                }
+            ],
+            "remediation": {"enabled": True, "local_backend": "none", "azure_status_interval": 0},
+        },
+        str(tmp_path / "one.yaml"),
+    )
+    loop = remedyloop.RemedyLoop(one, notify=lambda s, m: None, previous_wan=WAN1)
+    assert type(loop) is remedyloop.RemedyLoop and opened_watch(events) == {"wan0", "wan2"}
+    loop.wan.poll()
+    rem = loop.status()["remediation"]
+    assert (rem["wan_source"], rem["wan_gateway"], rem["wan_tier"], rem["wan_interface"]) == (
+        "gateway_group WAN_FAILOVER",
+        "WAN2GW",
+        2,
+        "wan2",
+    )
+    assert rem["wan_ip"] == WAN2
+    loop.close()
+
+
+def opened_watch(events) -> set:
+    return set(events[0][-1].interfaces)

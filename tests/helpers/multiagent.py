@@ -5,6 +5,8 @@ starting it with the fake Azure, and waiting on every tunnel's status."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 
 import yaml
 
@@ -128,3 +130,29 @@ def run_agent(
         "every tunnel UP with a known WAN IP",
     )
     return azure, agent
+
+
+class LogWatch:
+    """When a line containing ``needle`` first appears in the agent's stderr (a thread polls
+    the file every 10 ms from the moment it is created)."""
+
+    def __init__(self, path, needle: str):
+        self.path, self.needle = path, needle
+        self.offset = path.stat().st_size if path.exists() else 0
+        self.seen: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                if self.needle.encode() in f.read():
+                    self.seen = time.monotonic()
+                    return
+
+    def wait(self, timeout: float) -> float | None:
+        self._thread.join(timeout)
+        self._stop.set()
+        return self.seen

@@ -83,7 +83,9 @@ def choose_member(members: Sequence[Any], states: Mapping[str, MemberState]) -> 
     for m in ordered:
         if alive(m):
             state = states[m.interface]
-            return Choice(m, state.address, f"tier {m.tier} member {m.gateway} ({m.interface}) is up")
+            return Choice(
+                m, state.address, f"tier {m.tier} member {m.gateway} ({m.interface}) is up"
+            )
     if not ordered:
         return Choice(None, None, "the group has no members")
     first = ordered[0]  # Plan B: no member known up, every member counts: the first wins
