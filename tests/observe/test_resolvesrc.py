@@ -87,7 +87,6 @@ GOOD = json.loads(sample("tier1.out"))["phase1"][0]
         (json.dumps({"version": 1, "phase1": [{**GOOD, "ikeid": True}]}), "ikeid must be"),
         (json.dumps({"version": 1, "phase1": [{**GOOD, "kind": "ppp"}]}), "kind must be"),
         (json.dumps({"version": 1, "phase1": [{**GOOD, "address": "1.2.3"}]}), "IPv4 literal"),
-        (json.dumps({"version": 1, "phase1": [{**GOOD, "address": "2001:db8::1"}]}), "IPv4"),
         (json.dumps({"version": 1, "phase1": [{**GOOD, "address": None}]}), "neither"),
         (json.dumps({"version": 1, "phase1": [{**GOOD, "tier": "2"}]}), "tier must be"),
         (json.dumps({"version": 1, "phase1": [{**GOOD, "carp": "master"}]}), "carp must be"),
@@ -102,6 +101,29 @@ def test_malformed_answers_are_parse_errors(text, match):
         return
     with pytest.raises(ParseError, match=match):
         parse_resolve_src(text, 0, (1,))
+
+
+def test_entry_errors_of_the_real_helper():
+    """resolve-src.php answers an ikeid not in config.xml (or a phase 1 pfSense failed
+    resolving) with kind/interface null and an error; an IPv6 phase 1 is that entry's
+    error, not a broken answer."""
+    unknown = {**dict.fromkeys(GOOD, None), "ikeid": 7, "error": "no IPsec phase 1 with ikeid 7"}
+    v6 = {**GOOD, "ikeid": 3, "kind": "interface", "address": "2001:db8::1"}
+    got = parse_resolve_src(json.dumps({"version": 1, "phase1": [unknown, v6, GOOD]}), 0, (7, 3))
+    assert (got[7].kind, got[7].interface, got[7].address) == ("", "", None)
+    assert got[7].error == "no IPsec phase 1 with ikeid 7"
+    assert got[3].address is None and "IPv6 2001:db8::1" in got[3].error
+    assert got[1].address == "198.51.100.2"
+    ip, why, _ = pfsense_group_ip(
+        "G",
+        [7],
+        run=lambda argv, **kw: osio.Result(
+            list(argv), 0, json.dumps({"version": 1, "phase1": [unknown]}), ""
+        ),
+    )
+    assert ip is None and "no IPsec phase 1 with ikeid 7" in why
+    with pytest.raises(ParseError, match="kind must be"):  # null kind WITH an address: broken
+        parse_resolve_src(json.dumps({"version": 1, "phase1": [{**GOOD, "kind": None}]}), 0)
 
 
 def test_a_requested_phase1_missing_from_the_answer():

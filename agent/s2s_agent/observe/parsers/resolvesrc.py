@@ -16,12 +16,15 @@ Exit 0 and one JSON line on stdout::
 Schema of one entry (what :func:`parse_resolve_src` returns, as :class:`Phase1Source`):
 
 - ``ikeid`` int >= 1; ``interface`` str: the phase 1's ``<interface>`` as in config.xml;
-- ``kind``: ``interface`` | ``vip`` | ``gateway_group``;
+- ``kind``: ``interface`` | ``vip`` | ``gateway_group``; ``kind`` (and ``interface``) are
+  null only in an error entry (an ikeid not in config.xml, or pfSense failed resolving it);
 - ``group`` str or null (gateway_group only); ``gateway`` str or null and ``tier`` int 1-5
   or null: the active member (gateway_group only);
 - ``realif`` str or null: the OS interface (``igb1``); ``vip`` str or null: the VIP's
   uniqid when the source is a VIP (or a group member's VIP);
-- ``address`` IPv4 literal or null; when null, ``error`` says why (text);
+- ``address`` IPv4 literal or null; when null, ``error`` says why (text). An IPv6 source
+  (an IPv6 phase 1) is read as this entry's error (an LNG holds one IPv4 address), not as a
+  broken answer;
 - ``carp`` null or ``MASTER`` / ``BACKUP`` / ``INIT`` (the VIP's CARP state).
 
 Exit 1: ``{"error": "..."}`` (pfSense could not be asked); exit 2: usage (the same form).
@@ -91,7 +94,7 @@ def _entry(entry: Any, n: int) -> Phase1Source:
     if isinstance(ikeid, bool) or not isinstance(ikeid, int) or ikeid < 1:
         raise ParseError(SOURCE, f"phase1[{n}].ikeid must be an integer >= 1, got {ikeid!r:.40}")
     kind = entry.get("kind")
-    if kind not in KINDS:
+    if kind not in KINDS and not (kind is None and entry.get("address") is None):
         raise ParseError(SOURCE, f"phase1[{n}].kind must be one of {KINDS}, got {kind!r:.40}")
     tier = entry.get("tier")
     if tier is not None and (isinstance(tier, bool) or not isinstance(tier, int)):
@@ -105,17 +108,22 @@ def _entry(entry: Any, n: int) -> Phase1Source:
     error = _text(entry, "error", n)
     if address is not None:
         try:
-            ipaddress.IPv4Address(address)
+            ip = ipaddress.ip_address(address)
         except ValueError:
             raise ParseError(
                 SOURCE, f"phase1[{n}].address must be an IPv4 literal, got {address!r:.60}"
             ) from None
+        if ip.version == 6:
+            address, error = (
+                None,
+                (f"phase 1 {ikeid} sources from IPv6 {ip}: an Azure LNG holds an IPv4 address"),
+            )
     elif error is None:
         raise ParseError(SOURCE, f"phase1[{n}] has neither an address nor an error")
     return Phase1Source(
         ikeid=ikeid,
-        interface=_text(entry, "interface", n, nullable=False) or "",
-        kind=kind,
+        interface=_text(entry, "interface", n, nullable=kind is None) or "",
+        kind=kind or "",
         group=_text(entry, "group", n),
         realif=_text(entry, "realif", n),
         address=address,
