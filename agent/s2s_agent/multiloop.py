@@ -6,7 +6,7 @@ the WAN/CARP reads and Azure's view of the main connection. What differs:
 * one :class:`~.remedyloop.WanMonitor` per distinct WAN source of the Azure tunnels (the
   remediated tunnel's source is the loop's own ``wan``), all woken by one kernel event
   socket (address and link events of every watched interface); a gateway group follows
-  its active member (:func:`~.remedyloop.wan_monitor`: pfSense's own resolution, or the
+  its active member (:func:`~.observe.wanmonitor.wan_monitor`: pfSense's own resolution, or the
   kernel's member state) through the same hold as an address change;
 * planning is :func:`~.decide.multiplan.plan_all` (one plan per LNG) and running is
   :class:`~.act.multiexec.MultiRemediator` (parallel LNG updates, one local write, each
@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from .act.localapply import backend
 from .act.multiexec import MultiRemediator
 from .config import Config, TunnelSettings
 from .core.background import Background
@@ -68,25 +69,26 @@ class MultiRemedyLoop(RemedyLoop):
             cfg, workers=workers, actions=actions, clock=clock, notify=notify
         )
         main = cfg.remediated_tunnel()
-        ikeids: dict[str, list[int]] = {}
-        for t in cfg.azure_tunnels():
-            if t.ikeid is not None:
-                ikeids.setdefault(_source_key(t), []).append(t.ikeid)
-        if main.wan is not None and main.wan.source == "gateway_group":
-            # the loop's own monitor: the group's resolver with every tunnel's phase 1 on it
-            self.wan.close()
-            self.wan = wan_monitor(
-                cfg, main.wan, ikeids.get(_source_key(main), []), previous_wan, bg=self.wan.bg
-            )
+        pf = backend(cfg) == "pfsense"
         self.monitors: dict[str, WanMonitor] = {_source_key(main): self.wan}
         for t in cfg.azure_tunnels():
             key = _source_key(t)
             if key in self.monitors or t.wan is None:
                 continue
             bg = Background(f"wan-read-{key}", wake) if background else None
-            self.monitors[key] = wan_monitor(cfg, t.wan, ikeids.get(key, []), None, bg=bg)
+            self.monitors[key] = wan_monitor(
+                cfg, t.wan, self.source_ikeids(cfg, t), None, bg=bg, on_pfsense=pf
+            )
         self.open_events()  # one socket for every interface of every source
         self.health: dict[str, str] = {}
+
+    @staticmethod
+    def source_ikeids(cfg: Config, tunnel: TunnelSettings) -> list[int]:
+        """Every phase 1 on ``tunnel``'s WAN source: one resolve-src.php call for all."""
+        key = _source_key(tunnel)
+        return [
+            t.ikeid for t in cfg.azure_tunnels() if t.ikeid is not None and _source_key(t) == key
+        ]
 
     def wan_monitors(self) -> list[WanMonitor]:
         return list(getattr(self, "monitors", {}).values()) or [self.wan]

@@ -21,19 +21,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from .act.azureworker import AzureWorker
 from .act.executor import Remediator
+from .act.localapply import backend
 from .config import Config
 from .core.background import Background
 from .core.clock import iso
 from .core.errors import S2SError
 from .decide.plan import Plan
 from .observe.addrevents import open_events
-from .observe.gwgroup import kernel_group_ip, pfsense_group_ip
-from .observe.ha import carp_role, wan_reader
-from .observe.wanmonitor import READ_GUARD, WanMonitor
+from .observe.ha import carp_role
+from .observe.wanmonitor import READ_GUARD, WanMonitor, wan_monitor
 from .observe.wanwatch import read_wan_ip
 
 __all__ = ["READ_GUARD", "RemedyLoop", "WanMonitor", "read_wan_ip", "wan_monitor"]
@@ -41,50 +40,6 @@ __all__ = ["READ_GUARD", "RemedyLoop", "WanMonitor", "read_wan_ip", "wan_monitor
 log = logging.getLogger(__name__)
 
 ROLE_REFRESH = 5.0  # seconds between CARP state reads
-
-
-def wan_monitor(
-    cfg: Config,
-    src,
-    ikeids: list[int],
-    previous: str | None,
-    *,
-    bg: Background | None = None,
-    main: bool = False,
-) -> WanMonitor:
-    """The monitor of one WAN source (``src``: a tunnel's WanSource or None = ``cfg.wan``).
-
-    ``main``: the remediated tunnel's source, read as ``cfg.wan`` says (with its CARP VIP).
-    A gateway group is resolved by pfSense (``resolve-src.php``) when the local backend is
-    pfSense and the tunnels name their phase 1s, else by the kernel's member state
-    (``wan.resolver`` forces one)."""
-    if src is None or src.source != "gateway_group":
-        if main or src is None:
-            return WanMonitor(cfg.wan, previous, read=wan_reader(cfg), background=bg)
-        source = "http" if src.source == "http" else "interface"
-        settings = replace(cfg.wan, source=source, interface=src.interface)
-        return WanMonitor(settings, previous, background=bg, label=src.describe())
-    from .act.localapply import backend
-
-    resolver = src.resolver
-    if resolver == "auto":
-        resolver = "pfsense" if ikeids and backend(cfg) == "pfsense" else "kernel"
-    group, members = src.group, src.members
-    if resolver == "pfsense":
-
-        def read(settings, **_kw):
-            return pfsense_group_ip(group, ikeids, allow_private=settings.allow_private)
-    else:
-
-        def read(settings, **_kw):
-            return kernel_group_ip(group, members, allow_private=settings.allow_private)
-
-    settings = replace(cfg.wan, source="gateway_group", interface=members[0].interface)
-    watch = {m.interface for m in members}  # a member's link or address event: read now
-    log.info("WAN source %s: resolved by %s", src.describe(), resolver)
-    return WanMonitor(
-        settings, previous, read=read, background=bg, watch=watch, label=src.describe()
-    )
 
 
 class RemedyLoop:
@@ -108,10 +63,11 @@ class RemedyLoop:
         self.wan = wan_monitor(
             cfg,
             main.wan,
-            [main.ikeid] if main.ikeid is not None else [],
+            self.source_ikeids(cfg, main),
             previous_wan,
             bg=Background("wan-read", wake) if background else None,
             main=True,
+            on_pfsense=backend(cfg) == "pfsense",
         )
         self.events = None  # one socket: address and link events of every watched interface
         r = cfg.remediation
@@ -126,6 +82,11 @@ class RemedyLoop:
         self._azure_thread: threading.Thread | None = None
         self.predecessor = predecessor
         self.open_events()
+
+    @staticmethod
+    def source_ikeids(cfg: Config, tunnel) -> list[int]:
+        """The phase 1s whose source ``tunnel``'s WAN monitor resolves (pfSense resolver)."""
+        return [tunnel.ikeid] if tunnel.ikeid is not None else []
 
     def wan_monitors(self) -> list[WanMonitor]:
         """Every WAN source this loop watches (the multi-tunnel loop has several)."""

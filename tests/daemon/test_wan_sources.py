@@ -14,6 +14,7 @@ import pytest
 from s2s_agent import config, remedyloop
 from s2s_agent.daemon import Daemon
 from s2s_agent.multiloop import MultiRemedyLoop
+from s2s_agent.observe import wanmonitor
 from s2s_agent.observe.addrevents import AddressEvents
 
 SUB_A = "00000000-1111-2222-3333-444444444444"
@@ -180,7 +181,7 @@ def test_a_flapping_member_writes_nothing_a_real_failover_writes_once(
     tmp_path, events, monkeypatch
 ):
     world = {"active": "wan1"}
-    monkeypatch.setattr(remedyloop, "kernel_group_ip", resolver(world))
+    monkeypatch.setattr(wanmonitor, "kernel_group_ip", resolver(world))
     clock = [100.0]
     loop, calls = make(cfg(tmp_path, hold=5, count=2), world, clock)
     _, peers = events
@@ -251,8 +252,8 @@ def test_the_resolver_pfsense_when_the_backend_is_else_the_kernel(tmp_path, even
         seen.append(("kernel", a))
         return WAN1, "", None
 
-    monkeypatch.setattr(remedyloop, "pfsense_group_ip", pf)
-    monkeypatch.setattr(remedyloop, "kernel_group_ip", kernel)
+    monkeypatch.setattr(wanmonitor, "pfsense_group_ip", pf)
+    monkeypatch.setattr(wanmonitor, "kernel_group_ip", kernel)
     loop, _ = make(cfg(tmp_path, resolver="auto"), {}, [100.0])
     loop.monitors["gateway_group WAN_FAILOVER"].poll()
     assert seen[-1][0] == "kernel"  # local_backend none: the kernel's member state
@@ -265,7 +266,7 @@ def test_the_resolver_pfsense_when_the_backend_is_else_the_kernel(tmp_path, even
 
 def test_a_single_azure_tunnel_on_a_group_shows_its_active_member(tmp_path, events, monkeypatch):
     world = {"active": "wan2"}
-    monkeypatch.setattr(remedyloop, "kernel_group_ip", resolver(world))
+    monkeypatch.setattr(wanmonitor, "kernel_group_ip", resolver(world))
     one = config.parse(
         {
             "agent": {"state_dir": str(tmp_path)},

@@ -17,9 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from ..core.background import Background
 from ..decide.wan import WanTracker
+from .gwgroup import kernel_group_ip, pfsense_group_ip
+from .ha import wan_reader
 from .wanwatch import read_wan_ip
 
 log = logging.getLogger(__name__)
@@ -178,6 +181,49 @@ class WanMonitor:
     def close(self) -> None:
         if self.events is not None:
             self.events.close()
+
+
+def wan_monitor(
+    cfg,
+    src,
+    ikeids: list[int],
+    previous: str | None,
+    *,
+    bg: Background | None = None,
+    main: bool = False,
+    on_pfsense: bool = False,
+) -> WanMonitor:
+    """The monitor of one WAN source (``src``: a tunnel's WanSource or None = ``cfg.wan``).
+
+    ``main``: the remediated tunnel's source, read as ``cfg.wan`` says (with its CARP VIP).
+    A gateway group is resolved by pfSense (``resolve-src.php``) when the local backend is
+    pfSense (``on_pfsense``) and the tunnels name their phase 1s, else by the kernel's member
+    state (the source's ``resolver`` forces one)."""
+    if src is None or src.source != "gateway_group":
+        if main or src is None:
+            return WanMonitor(cfg.wan, previous, read=wan_reader(cfg), background=bg)
+        source = "http" if src.source == "http" else "interface"
+        settings = replace(cfg.wan, source=source, interface=src.interface)
+        return WanMonitor(settings, previous, background=bg, label=src.describe())
+    resolver = src.resolver
+    if resolver == "auto":
+        resolver = "pfsense" if ikeids and on_pfsense else "kernel"
+    group, members = src.group, src.members
+    if resolver == "pfsense":
+
+        def read(settings, **_kw):
+            return pfsense_group_ip(group, ikeids, allow_private=settings.allow_private)
+    else:
+
+        def read(settings, **_kw):
+            return kernel_group_ip(group, members, allow_private=settings.allow_private)
+
+    settings = replace(cfg.wan, source="gateway_group", interface=members[0].interface)
+    watch = {m.interface for m in members}  # a member's link or address event: read now
+    log.info("WAN source %s: resolved by %s", src.describe(), resolver)
+    return WanMonitor(
+        settings, previous, read=read, background=bg, watch=watch, label=src.describe()
+    )
 
 
 def _member(via: dict | None) -> str:
