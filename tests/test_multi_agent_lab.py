@@ -10,15 +10,14 @@ per-tunnel azure/wan).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
-import yaml
 
+from tests.helpers.multiagent import local_hosts, run_agent, tunnels, wait_all
 from tests.helpers.multiwan import NEW_WAN1, PINGS, multiwan_lab, ping
 from tests.lab import config
-from tests.lab.agent import FakeAzureProc, LabAgent
+from tests.lab.agent import LabAgent
 from tests.lab.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -31,112 +30,8 @@ def mlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     yield from multiwan_lab(tmp_path_factory.mktemp("magent"), "s2sa")
 
 
-def multi_agent(lab: Lab, azure: FakeAzureProc, name: str) -> LabAgent:
-    """A LabAgent whose config is rewritten into the tunnels form: two profiles (one per
-    subscription's principal), three tunnels, each with its LNG and WAN source."""
-    # a PUT that keeps failing (the SDK retries 5xx) must end well within the test's waits
-    agent = LabAgent(lab, name, azure=azure, remediation={"azure_deadline": 20})
-    cfg = yaml.safe_load(agent.config_path.read_text())
-    single = cfg.pop("azure")
-    info = azure.info
-    site_b = next(s for s in info["sites"] if s["lng_name"] == LNG_B)
-    secret_b = agent.dir / "azure-secret-b"
-    secret_b.write_text(site_b["client_secret"])
-    secret_b.chmod(0o600)
-    common = {k: single[k] for k in ("tenant_id", "authority", "arm_endpoint", "ca_bundle")}
-    cfg["azure_profiles"] = {
-        "corp": {
-            **common,
-            "client_id": single["client_id"],
-            "client_secret_file": single["client_secret_file"],
-        },
-        "branch": {
-            **common,
-            "client_id": site_b["client_id"],
-            "client_secret_file": str(secret_b),
-        },
-    }
-    a = {
-        "profile": "corp",
-        "subscription_id": single["subscription_id"],
-        "resource_group": single["resource_group"],
-        "local_network_gateway": LNG_A,
-        "connection": single["connection"],
-    }
-    b = {
-        "profile": "branch",
-        "subscription_id": site_b["subscription_id"],
-        "resource_group": site_b["resource_group"],
-        "local_network_gateway": LNG_B,
-        "connection": site_b["connection_name"],
-    }
-    wan = {"source": "interface", "interface": "wan0"}
-    cfg["tunnels"] = [
-        {
-            "name": ike,
-            "ike": ike,
-            "children": [ike],
-            "probe": {"source": src, "target": dst, "count": 2, "timeout": 1},
-            "wan": wan,
-            "azure": b if ike == "con2" else a,
-        }
-        for ike, (src, dst) in PINGS.items()
-    ]
-    agent.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return agent
-
-
-def tunnels(agent: LabAgent) -> dict[str, dict]:
-    return {t["name"]: t for t in agent.status()["tunnels"]}
-
-
-def wait_all(agent: LabAgent, pred, timeout: float, what: str) -> dict[str, dict]:
-    out: dict = {}
-
-    def check():
-        nonlocal out
-        agent.alerts()  # keep the syslog socket drained (its queue holds 10 datagrams)
-        try:
-            out = tunnels(agent)
-        except Exception:
-            return False
-        return all(pred(out[n]) for n in PINGS) if all(n in out for n in PINGS) else False
-
-    try:
-        agent.lab.wait_for(check, timeout, what=what)
-    except Exception as exc:
-        brief = {
-            n: (t.get("health"), t.get("remediation"), t.get("remediations", [])[:2])
-            for n, t in out.items()
-        }
-        raise AssertionError(f"{exc}: {brief}; agent stderr: {agent.stderr_tail(30)}") from None
-    return out
-
-
-def local_hosts(lab: Lab) -> dict[str, str]:
-    out = lab.swanctl("onprem", "--list-sas").stdout
-    return dict(
-        re.findall(
-            r"^(con\d+): #\d+, ESTABLISHED, IKEv2.*?\n\s+local\s+'[^']*' @ ([\d.]+)", out, re.M
-        )
-    )
-
-
 def lngs_sub(agent: LabAgent, lng: str) -> str:
     return next(x["subscription_id"] for x in agent.status()["lngs"] if x["name"] == lng)
-
-
-def run_agent(lab: Lab, name: str, **azure_opts):
-    azure = FakeAzureProc(lab, second_site=True, **azure_opts)
-    agent = multi_agent(lab, azure, name)
-    agent.start()
-    wait_all(
-        agent,
-        lambda t: t["health"] == "UP" and t.get("remediation", {}).get("wan_ip"),
-        40,
-        "every tunnel UP with a known WAN IP",
-    )
-    return azure, agent
 
 
 def test_wan1_change_heals_both_lngs_and_every_tunnel_one_put_per_lng(mlab: Lab):

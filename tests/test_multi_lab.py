@@ -117,6 +117,7 @@ def test_failover_to_wan2_and_back_heals_after_each_lng_learns(mlab: Lab, azure:
         for lng in (LNG_A, LNG_B):
             put_lng_ip(azure, lng, config.ONPREM_WAN2)
         assert mlab.lng_ips == {LNG_A: config.ONPREM_WAN2, LNG_B: config.ONPREM_WAN2}
+        mlab.reconfigure_onprem(config.ONPREM_WAN2)  # the agent's My identifier step
         bring_up(mlab)
         assert sa_local_hosts(mlab) == dict.fromkeys(PINGS, config.ONPREM_WAN2)
         # one PUT per LNG, not per tunnel (con1 and con4 share lng-pfsense)
@@ -127,6 +128,7 @@ def test_failover_to_wan2_and_back_heals_after_each_lng_learns(mlab: Lab, azure:
         assert cannot_initiate(mlab, "con2")
         for lng in (LNG_A, LNG_B):
             put_lng_ip(azure, lng, config.ONPREM_WAN)
+        mlab.reconfigure_onprem(config.ONPREM_WAN)
         bring_up(mlab)
         assert sa_local_hosts(mlab) == dict.fromkeys(PINGS, config.ONPREM_WAN)
         assert (azure.lng_writes(LNG_A), azure.lng_writes(LNG_B)) == (2, 2)
@@ -177,6 +179,7 @@ def test_fake_azure_process_hook_reprograms_only_the_written_lng(mlab: Lab) -> N
         with pytest.raises(CommandError, match="HTTP 500"):
             azure.put_lng_ip(LNG_B, config.ONPREM_WAN2)
         assert mlab.lng_ips == {LNG_A: config.ONPREM_WAN2, LNG_B: config.ONPREM_WAN}
+        mlab.reconfigure_onprem(config.ONPREM_WAN2)  # the agent's My identifier step
         for ike in ("con1", "con4"):  # gateway A learnt the new address: both of its tunnels
             mlab.initiate(ike)
             mlab.wait_for(lambda i=ike: ping(mlab, i), 20, what=f"ping over {ike}")

@@ -329,9 +329,22 @@ class Daemon:
 
     def _on_address_event(self, _mask) -> None:
         loop = self.remedy_loop
-        if loop is not None and loop.wake():
-            log.info("address change event: checking the WAN IP now")
+        if loop is not None and loop.wake():  # the loop logs which interface and source
             loop.tick(self.tunnels, self.observed_at)
+
+    def _wake_command(self, req: dict) -> dict:
+        """``wake``: re-read every WAN source now (pfSense's ``plugin_gateway`` hook sends it
+        on a gateway up/down); answers at once, the reads run on their worker threads."""
+        reason = req.get("reason")
+        reason = _printable(reason) if isinstance(reason, str) and reason else "no reason given"
+        loop = self.remedy_loop
+        if loop is None:
+            log.info("wake (%s): remediation is off, nothing to read", reason)
+            return {"woken": False, "reason": "remediation disabled (remediation.enabled)"}
+        log.info("wake (%s): reading every WAN source now", reason)
+        loop.wake_all()
+        loop.kick()
+        return {"woken": True}
 
     def _remediated_health(self) -> str:
         name = self.cfg.remediated_tunnel().name
@@ -372,6 +385,7 @@ class Daemon:
                 "ping": lambda _r: {"pong": True},
                 "plan": self._plan,
                 "remediate": self._remediate,
+                "wake": self._wake_command,
             },
             self.selector,
         )
@@ -468,6 +482,10 @@ class Daemon:
 def _tunnel_lngs(cfg: Config) -> dict[str, str]:
     """tunnel -> its Azure LNG's name, for the alert lines (``lng=``)."""
     return {t.name: t.azure.local_network_gateway for t in cfg.azure_tunnels()}
+
+def _printable(text: str, limit: int = 200) -> str:
+    """A client's free text made safe for one log line."""
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
 
 
 def _load_checked(path: str) -> Config:

@@ -4,8 +4,10 @@ Same interface as :class:`~.remedyloop.RemedyLoop` (the daemon uses either), bui
 the WAN/CARP reads and Azure's view of the main connection. What differs:
 
 * one :class:`~.remedyloop.WanMonitor` per distinct WAN source of the Azure tunnels (the
-  remediated tunnel's source is the loop's own ``wan``); a gateway group is followed through
-  its preferred member's interface until the package reports the resolved source;
+  remediated tunnel's source is the loop's own ``wan``), all woken by one kernel event
+  socket (address and link events of every watched interface); a gateway group follows
+  its active member (:func:`~.observe.wanmonitor.wan_monitor`: pfSense's own resolution, or the
+  kernel's member state) through the same hold as an address change;
 * planning is :func:`~.decide.multiplan.plan_all` (one plan per LNG) and running is
   :class:`~.act.multiexec.MultiRemediator` (parallel LNG updates, one local write, each
   tunnel restarted and verified);
@@ -18,14 +20,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from .act.azureview import AzureViews, view_targets
+from .act.localapply import backend
 from .act.multiexec import MultiRemediator
 from .config import Config, TunnelSettings
 from .core.background import Background
 from .core.clock import iso
-from .remedyloop import RemedyLoop, WanMonitor
+from .remedyloop import RemedyLoop, WanMonitor, wan_monitor
 from .tell import lngstatus
 
 log = logging.getLogger(__name__)
@@ -77,17 +79,29 @@ class MultiRemedyLoop(RemedyLoop):
             notify=self.notify,
         )
         main = cfg.remediated_tunnel()
+        pf = backend(cfg) == "pfsense"
         self.monitors: dict[str, WanMonitor] = {_source_key(main): self.wan}
         for t in cfg.azure_tunnels():
             key = _source_key(t)
             if key in self.monitors or t.wan is None:
                 continue
-            iface = t.wan.interface or (t.wan.members[0].interface if t.wan.members else None)
-            source = "http" if t.wan.source == "http" else "interface"
-            settings = replace(cfg.wan, source=source, interface=iface)
             bg = Background(f"wan-read-{key}", wake) if background else None
-            self.monitors[key] = WanMonitor(settings, None, background=bg)
+            self.monitors[key] = wan_monitor(
+                cfg, t.wan, self.source_ikeids(cfg, t), None, bg=bg, on_pfsense=pf
+            )
+        self.open_events()  # one socket for every interface of every source
         self.health: dict[str, str] = {}
+
+    @staticmethod
+    def source_ikeids(cfg: Config, tunnel: TunnelSettings) -> list[int]:
+        """Every phase 1 on ``tunnel``'s WAN source: one resolve-src.php call for all."""
+        key = _source_key(tunnel)
+        return [
+            t.ikeid for t in cfg.azure_tunnels() if t.ikeid is not None and _source_key(t) == key
+        ]
+
+    def wan_monitors(self) -> list[WanMonitor]:
+        return list(getattr(self, "monitors", {}).values()) or [self.wan]
 
     def monitor(self, t: TunnelSettings) -> WanMonitor:
         return self.monitors.get(_source_key(t), self.wan)
@@ -247,7 +261,7 @@ class MultiRemedyLoop(RemedyLoop):
                     "role_detail": self.role_why,
                     **lngstatus.lng_fields(t.azure, self.multi.groups[t.azure.lng_key]),
                     "wan_source": t.wan.describe() if t.wan else None,
-                    "wan_interface": m.settings.interface,
+                    **m.status(),
                     "wan_ip": m.tracker.current,
                     "wan_candidate": m.tracker.candidate,
                     "wan_error": m.last_reason or None,

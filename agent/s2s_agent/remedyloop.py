@@ -24,110 +24,22 @@ from collections.abc import Callable
 from .act.azureview import AzureViews, view_targets
 from .act.azureworker import AzureWorker
 from .act.executor import Remediator
+from .act.localapply import backend
 from .config import Config
 from .core.background import Background
 from .decide.plan import Plan
-from .decide.wan import WanTracker
-from .observe.ha import carp_role, wan_reader
-from .observe.wanwatch import open_events, read_wan_ip
+from .observe.addrevents import open_events
+from .observe.ha import carp_role
+from .observe.wanmonitor import READ_GUARD, WanMonitor, wan_monitor
+from .observe.wanwatch import read_wan_ip
 from .tell import lngstatus
 from .tell.alerts import LngAlertFilter
+
+__all__ = ["READ_GUARD", "RemedyLoop", "WanMonitor", "read_wan_ip", "wan_monitor"]
 
 log = logging.getLogger(__name__)
 
 ROLE_REFRESH = 5.0  # seconds between CARP state reads
-READ_GUARD = 120.0  # a background read never takes this long (each has its own deadline)
-
-
-class WanMonitor:
-    """Polls the WAN IP (every ``poll_interval``, sooner while a change is pending or after
-    an address event) through the hysteresis tracker."""
-
-    def __init__(
-        self,
-        settings,
-        previous: str | None,
-        *,
-        read=read_wan_ip,
-        monotonic: Callable[[], float] = time.monotonic,
-        background: Background | None = None,
-    ):
-        self.settings = settings
-        self.read = read
-        self.monotonic = monotonic
-        self.tracker = WanTracker(settings.hold_seconds, settings.hold_count, previous)
-        self.events = open_events(settings.interface) if settings.source == "interface" else None
-        self.next_poll = 0.0
-        self.last_reason = ""
-        self.observed: str | None = None
-        self.bg = background
-        self._inflight = False  # a background read was started and not yet collected
-        self._reread = False  # an address event came while it was in flight: read again
-
-    def due(self) -> bool:
-        return self.monotonic() >= self.next_poll and not (self.bg is not None and self.bg.busy)
-
-    def wake(self) -> bool:
-        """Drain the event socket; True if the WAN address may have changed."""
-        if self.events is not None and self.events.drain():
-            self.next_poll = 0.0
-            # a read already in flight may have read the old address: its result must not
-            # push the next read out to poll_interval (the event would be lost until then)
-            self._reread = self._inflight
-            return True
-        return False
-
-    def poll(self) -> str | None:
-        """Read the WAN IP now (blocking) and feed the tracker."""
-        ip, reason = self.read(self.settings)
-        self._observe(ip, reason)
-        return self.tracker.current
-
-    def start_poll(self) -> bool:
-        """Start a background read when one is due (needs ``background``)."""
-        if self.bg is None or not self.due():
-            return False
-        self.next_poll = self.monotonic() + READ_GUARD  # rescheduled when the result is in
-        settings, read = self.settings, self.read
-        self._inflight = self.bg.start(lambda: read(settings))
-        return self._inflight
-
-    def collect(self) -> bool:
-        """Take a finished background read into the tracker; True if there was one."""
-        if self.bg is None:
-            return False
-        done, value, error = self.bg.take()
-        if not done:
-            return False
-        if error is not None:
-            log.error("reading the WAN IP failed unexpectedly: %r", error)
-            value = (None, f"WAN IP read failed: {type(error).__name__}: {error}")
-        self._observe(*value)
-        self._inflight = False
-        if self._reread:
-            self._reread = False
-            self.next_poll = 0.0
-        return True
-
-    def _observe(self, ip: str | None, reason: str) -> None:
-        now = self.monotonic()
-        self.observed, self.last_reason = ip, reason
-        d = self.tracker.observe(ip, now)
-        if ip is None:
-            log.warning("WAN IP unknown: %s", reason)
-        pending = d.candidate is not None
-        step = max(0.2, min(self.settings.hold_seconds / max(1, self.settings.hold_count), 1.0))
-        self.next_poll = now + (step if pending else self.settings.poll_interval)
-        if d.changed:
-            log.info("WAN IP confirmed: %s -> %s", d.old, d.current)
-
-    def next_wake(self) -> float:
-        """When the main loop must come back for this monitor (a monotonic time)."""
-        return float("inf") if self.bg is not None and self.bg.busy else self.next_poll
-
-    def close(self) -> None:
-        if self.events is not None:
-            self.events.close()
 
 
 class RemedyLoop:
@@ -150,12 +62,17 @@ class RemedyLoop:
         self.notify = notify
         self.worker = worker or AzureWorker(cfg.path)
         self.remedy = Remediator(cfg, worker=self.worker, clock=clock, notify=notify)
-        self.wan = WanMonitor(
-            cfg.wan,
+        main = cfg.remediated_tunnel()
+        self.wan = wan_monitor(
+            cfg,
+            main.wan,
+            self.source_ikeids(cfg, main),
             previous_wan,
-            read=wan_reader(cfg),
-            background=Background("wan-read", wake) if background else None,
+            bg=Background("wan-read", wake) if background else None,
+            main=True,
+            on_pfsense=backend(cfg) == "pfsense",
         )
+        self.events = None  # one socket: address and link events of every watched interface
         r = cfg.remediation
         self.carp = bool(r.carp_interface and r.carp_vhid is not None)
         # until CARP was read this node acts like a BACKUP: it must never act as standalone
@@ -171,9 +88,26 @@ class RemedyLoop:
         )
         self._finished_seen: dict = {}
         self.predecessor = predecessor
+        self.open_events()
+
+    @staticmethod
+    def source_ikeids(cfg: Config, tunnel) -> list[int]:
+        """The phase 1s whose source ``tunnel``'s WAN monitor resolves (pfSense resolver)."""
+        return [tunnel.ikeid] if tunnel.ikeid is not None else []
+
+    def wan_monitors(self) -> list[WanMonitor]:
+        """Every WAN source this loop watches (the multi-tunnel loop has several)."""
+        return [self.wan]
+
+    def open_events(self) -> None:
+        """(Re)open the one event socket for every interface the monitors watch."""
+        if self.events is not None:
+            self.events.close()
+        watched = set().union(*(m.watch for m in self.wan_monitors()))
+        self.events = open_events(sorted(watched)) if watched else None
 
     def fileno(self) -> int | None:
-        return self.wan.events.fileno() if self.wan.events is not None else None
+        return self.events.fileno() if self.events is not None else None
 
     def use_background(self, wake: Callable[[], None]) -> None:
         """From now on run the WAN and CARP reads on worker threads (the daemon's loop)."""
@@ -313,6 +247,8 @@ class RemedyLoop:
             "wan_ip": self.wan.tracker.current,
             "wan_candidate": self.wan.tracker.candidate,
             "wan_error": self.wan.last_reason or None,
+            "wan_source": self._main_source(),
+            **self.wan.status(),
             "applied_ip": mem["applied_ip"],
             "lng_ip": mem["lng_ip"],
             "running": self.busy,
@@ -338,6 +274,10 @@ class RemedyLoop:
                 main.azure, (main,), self.remedy, self.views, wan_ip=wan, running=self.busy
             )
         ]
+
+    def _main_source(self) -> str | None:
+        src = self.cfg.remediated_tunnel().wan
+        return src.describe() if src is not None else None
 
     def tunnel_status(self) -> dict[str, dict]:
         """:meth:`status` by tunnel name (the multi-tunnel loop has one entry per tunnel)."""
@@ -375,8 +315,26 @@ class RemedyLoop:
         return self.predecessor if self.busy else None
 
     def wake(self) -> bool:
-        """An address-change event arrived: True when the WAN IP should be read now."""
-        return self.wan.wake()
+        """An address or link event arrived: True when a WAN source should be read now
+        (each monitor watching a hit interface is read at once)."""
+        if self.events is None:
+            return False
+        names = self.events.drain_names()
+        hit = [m for m in self.wan_monitors() if "*" in names or m.watch & names]
+        for m in hit:
+            m.poke()
+        if hit:
+            log.info(
+                "address/link event on %s: reading %s now",
+                ", ".join(sorted(names)),
+                ", ".join(m.label or "the WAN" for m in hit),
+            )
+        return bool(hit)
+
+    def wake_all(self) -> None:
+        """Read every WAN source now (the ``wake`` control command)."""
+        for m in self.wan_monitors():
+            m.poke()
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the running remediation (this loop's and its predecessor's)."""
@@ -406,5 +364,8 @@ class RemedyLoop:
 
     def close(self) -> None:
         self.wan.close()
+        if self.events is not None:
+            self.events.close()
+            self.events = None
         if self.predecessor is not None and not self.predecessor.remedy.busy:
             self.predecessor.close()

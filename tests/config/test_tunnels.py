@@ -230,3 +230,20 @@ def test_credential_files_are_checked_per_profile(tmp_path):
     assert "s2" not in msg.replace(str(bad), "")
     bad.chmod(0o600)
     check_credential_file(config.parse(data, "c.yaml"))
+
+
+def test_gateway_group_resolver_key():
+    cfg = config.parse(three(), "c.yaml")
+    assert cfg.tunnels[0].wan.resolver == "auto"  # pfSense when the backend is, else kernel
+    data = three()
+    data["tunnels"][0]["wan"] = {**GROUP, "resolver": "kernel"}
+    assert config.parse(data, "c.yaml").tunnels[0].wan.resolver == "kernel"
+    data["tunnels"][0]["wan"] = {**GROUP, "resolver": "dpinger"}
+    with pytest.raises(ConfigError, match=r"tunnels\[0\]\.wan\.resolver.*auto, pfsense, kernel"):
+        config.parse(data, "c.yaml")
+    data = three()
+    data["tunnels"][0] = tunnel(
+        "con1", "lng-office", wan={**GROUP, "resolver": "pfsense"}, ikeid=False
+    )
+    with pytest.raises(ConfigError, match=r"tunnels\[0\]\.wan\.resolver.*pfsense: \{ikeid: N\}"):
+        config.parse(data, "c.yaml")

@@ -6,7 +6,9 @@ Mixed into :class:`tests.lab.lab.Lab`. Terms as on pfSense:
   is veth ``wan2`` (``lab.wan2_ip``). ``lab.active_wan`` (``"wan1"``/``"wan2"``) is the
   gateway group's active member: the path to the Azure gateways goes through it, and every
   phase 1 sources from its address (``lab.source_ip``), as pfSense writes ``local_addrs``
-  from the resolved gateway-group interface.
+  from the resolved gateway-group interface. Only ``local_addrs``: the local identifier
+  (``myid_type`` address) stays what config.xml says until someone -- the agent -- changes
+  it, so a failover alone leaves every phase 1 with the old WAN's identifier.
 - **LNG**: what Azure believes the office's address is, per Local Network Gateway
   (``lab.lng_ips``). The azure charon's connections follow their tunnel's LNG; the fake
   Azure's gateway hook (:meth:`on_lng_change`) calls :meth:`reprogram_azure_peer`.
@@ -14,6 +16,7 @@ Mixed into :class:`tests.lab.lab.Lab`. Terms as on pfSense:
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from s2s_agent.core.osio import run
@@ -36,6 +39,7 @@ class WanControl:
     if TYPE_CHECKING:  # provided by Lab
 
         def netns(self, side: str) -> str: ...
+        def dir(self, side: str) -> Any: ...
         def _write_configs(self, side: str, *, onprem_ip: str | None = None) -> None: ...
         def _save_state(self) -> None: ...
         def swanctl(self, side: str, *args: str, **kw: Any) -> Any: ...
@@ -65,7 +69,9 @@ class WanControl:
     # ---- gateway-group failover (multiwan) -----------------------------------------------
     def failover(self, member: str = "wan2", *, link_down: bool = True) -> None:
         """The gateway group switches to ``member``: the Azure path moves to its veth and
-        every phase 1 is re-sourced from its address (pfSense's ``ipsec_configure()``).
+        every phase 1 is re-sourced from its address (pfSense's ``ipsec_configure()`` after
+        rc.ipsec, at once instead of after its 15 s sleep): ``local_addrs`` only, the local
+        identifier is left as it is (:meth:`resource_onprem`).
 
         ``link_down`` (to WAN2 only): WAN1 dies (its onprem veth end goes down, so nothing
         can leave through it). The onprem IKE SAs of the old source are deleted (their
@@ -84,7 +90,7 @@ class WanControl:
         dev = WAN_DEVS[member]
         run(["ip", "-n", ns, "route", "replace", topology.AZURE_NET, "dev", dev])
         self.active_wan = member
-        self.reconfigure_onprem(self.source_ip)
+        self.resource_onprem(self.source_ip)
         for t in topology.tunnels(self.scenario):
             self.terminate_ike(t.ike, "onprem", timeout=3, force=True)
         self._save_state()
@@ -122,6 +128,23 @@ class WanControl:
     def on_lng_change(self, old: dict, new: dict) -> None:
         """The fake Azure's ``on_lng_change`` hook: reprogram the gateways of that LNG."""
         self.reprogram_azure_peer(new["properties"]["gatewayIpAddress"], lng=new["name"])
+
+    def onprem_swanctl_conf(self) -> Any:
+        return self.dir("onprem") / "etc" / "swanctl" / "swanctl.conf"
+
+    def resource_onprem(self, local_ip: str) -> None:
+        """What pfSense's ``ipsec_configure()`` does on a gateway-group failover: every phase
+        1's ``local_addrs`` becomes the group's new source; the local identifier stays what
+        the configuration says (here: what swanctl.conf holds now, the agent's last write
+        included), as pfSense keeps ``myid_data`` from config.xml."""
+        from . import netns
+
+        path = self.onprem_swanctl_conf()
+        text = re.sub(
+            r"(?m)^(\s*local_addrs\s*=\s*)\S+[ \t]*$", rf"\g<1>{local_ip}", path.read_text()
+        )
+        netns.write_private(path, text)
+        self.swanctl("onprem", "--load-all", "--noprompt", timeout=15)
 
     def reconfigure_onprem(self, local_ip: str) -> None:
         """What pfSense's ``ipsec_configure()`` does after the local identifier changed."""

@@ -27,6 +27,7 @@ from .azure import AzureSettings, check_profile, read_profile, read_target
 from .reader import Reader
 
 WAN_SOURCES = ("interface", "http", "gateway_group")
+RESOLVERS = ("auto", "pfsense", "kernel")
 _PROFILE = re.compile(r"^[A-Za-z0-9][-\w.]{0,63}$")
 
 
@@ -49,6 +50,7 @@ class WanSource:
     interface: str | None = None
     group: str | None = None
     members: tuple[GroupMember, ...] = ()
+    resolver: str = "auto"  # gateway_group: auto | pfsense | kernel (see observe.gwgroup)
 
     @property
     def identity(self) -> tuple[str, str | None]:
@@ -135,7 +137,8 @@ def parse_wan_source(t: Reader, default: WanSource | None) -> WanSource | None:
             )
             m.done()
         members.sort(key=lambda m: m.tier)
-        src = WanSource(source, group=group, members=tuple(members))
+        resolver = r.choice("resolver", RESOLVERS, "auto")
+        src = WanSource(source, group=group, members=tuple(members), resolver=resolver)
     r.done()
     return src
 
@@ -240,6 +243,13 @@ def join_forms(multi: bool, tunnels, rem, azure, wan, pfsense, path: str):
                 "source to the top-level wan",
                 path=path,
                 key=f"tunnels[{i}].wan",
+            )
+        if t.wan.resolver == "pfsense" and t.ikeid is None:
+            raise ConfigError(
+                f"tunnel {t.name} resolves its gateway group through pfSense but names no "
+                "phase 1: add pfsense: {ikeid: N} to it, or use resolver: kernel",
+                path=path,
+                key=f"tunnels[{i}].wan.resolver",
             )
         if t.wan.source == "http" and len(shared.http_endpoints) < max(2, shared.quorum):
             raise ConfigError(

@@ -12,10 +12,8 @@ Interface lookup runs ``ip -4 -o addr show dev IF`` (Linux) or ``ifconfig IF ine
 and needs per-OS struct layouts, while the command lists every address with its flags
 (secondary / CARP ``vhid``), which the primary-address rule needs; one fork per poll is cheap.
 
-Events only *wake* the daemon early: a lost or unsupported event socket costs latency, never
-correctness, because the daemon also polls. Linux: netlink ``NETLINK_ROUTE`` bound to
-``RTMGRP_IPV4_IFADDR``. FreeBSD: a ``PF_ROUTE`` raw socket reading ``RTM_NEWADDR`` /
-``RTM_DELADDR`` (``struct ifa_msghdr`` of ``net/if.h``, sockaddrs as in ``net/route.h``).
+The kernel events that wake the daemon (address and link changes of every watched
+interface) are in :mod:`.addrevents`; their names are re-exported here.
 """
 
 from __future__ import annotations
@@ -23,13 +21,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import struct
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any
 
 from ..config.wan import WanSettings
@@ -46,6 +42,13 @@ from ..decide.wan import (
     parse_ifconfig,
     parse_ip_addr,
     pick_primary,
+)
+from .addrevents import (  # noqa: F401  (re-exported: the event half moved there)
+    AddressEvents,
+    AddrEvent,
+    decode_netlink,
+    decode_route,
+    open_events,
 )
 
 log = logging.getLogger(__name__)
@@ -88,175 +91,6 @@ def interface_wan_ip(
     if why:
         return None, f"{interface}: {why} (behind NAT? use wan.source: http)"
     return ip, ""
-
-
-# ---- address-change events ------------------------------------------------------------
-
-NETLINK_ROUTE = 0
-RTMGRP_IPV4_IFADDR = 0x10
-NLMSG_HDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
-IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
-RTATTR = struct.Struct("=HH")  # len, type
-RTM_NEWADDR, RTM_DELADDR = 20, 21
-IFA_ADDRESS, IFA_LOCAL, IFA_LABEL = 1, 2, 3
-
-AF_ROUTE_FREEBSD = 17
-RTM_VERSION = 5
-FB_RTM_NEWADDR, FB_RTM_DELADDR = 0xC, 0xD
-IFA_MSGHDR = struct.Struct("=HBBiiHHi")  # msglen, version, type, addrs, flags, index, spare, metric
-RTAX_IFP, RTAX_IFA, RTAX_MAX = 4, 5, 8
-AF_INET_FREEBSD, AF_LINK_FREEBSD = 2, 18
-LONG_SIZE = 8  # sizeof(long) on amd64/arm64, the SA_SIZE() rounding of net/route.h
-
-
-@dataclass(frozen=True)
-class AddrEvent:
-    kind: str  # "new" | "del"
-    ifindex: int
-    ifname: str | None  # netlink IFA_LABEL or the FreeBSD sockaddr_dl name, if present
-    address: str | None
-
-
-def _align(n: int, to: int) -> int:
-    return (n + to - 1) & ~(to - 1)
-
-
-def decode_netlink(data: bytes) -> list[AddrEvent]:
-    """RTM_NEWADDR/RTM_DELADDR events of one netlink datagram (others are skipped)."""
-    out, off = [], 0
-    while off + NLMSG_HDR.size <= len(data):
-        length, mtype, _, _, _ = NLMSG_HDR.unpack_from(data, off)
-        if length < NLMSG_HDR.size or off + length > len(data):
-            break
-        if mtype in (RTM_NEWADDR, RTM_DELADDR) and length >= NLMSG_HDR.size + IFADDRMSG.size:
-            body = off + NLMSG_HDR.size
-            family, _, _, _, index = IFADDRMSG.unpack_from(data, body)
-            attrs: dict[int, bytes] = {}
-            a, end = body + IFADDRMSG.size, off + length
-            while a + RTATTR.size <= end:
-                alen, atype = RTATTR.unpack_from(data, a)
-                if alen < RTATTR.size:
-                    break
-                attrs[atype] = data[a + RTATTR.size : a + alen]
-                a += _align(alen, 4)
-            raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
-            label = attrs.get(IFA_LABEL)
-            out.append(
-                AddrEvent(
-                    "new" if mtype == RTM_NEWADDR else "del",
-                    index,
-                    label.split(b"\0", 1)[0].decode(errors="replace") if label else None,
-                    socket.inet_ntoa(raw)
-                    if family == socket.AF_INET and raw and len(raw) == 4
-                    else None,
-                )
-            )
-        off += _align(length, 4)
-    return out
-
-
-def decode_route(data: bytes) -> list[AddrEvent]:
-    """RTM_NEWADDR/RTM_DELADDR events of one FreeBSD routing-socket read."""
-    out, off = [], 0
-    while off + 4 <= len(data):
-        msglen, version, mtype = struct.unpack_from("=HBB", data, off)
-        if msglen < 4 or off + msglen > len(data):
-            break
-        if (
-            version == RTM_VERSION
-            and mtype in (FB_RTM_NEWADDR, FB_RTM_DELADDR)
-            and msglen >= IFA_MSGHDR.size
-        ):
-            _, _, _, addrs, _, index, _, _ = IFA_MSGHDR.unpack_from(data, off)
-            sa, end = off + IFA_MSGHDR.size, off + msglen
-            ifname = address = None
-            for bit in range(RTAX_MAX):
-                if not addrs & (1 << bit) or sa >= end:
-                    continue
-                sa_len, family = data[sa], data[sa + 1] if sa + 1 < end else 0
-                if bit == RTAX_IFA and family == AF_INET_FREEBSD and sa_len >= 8:
-                    address = socket.inet_ntoa(data[sa + 4 : sa + 8])
-                if bit == RTAX_IFP and family == AF_LINK_FREEBSD and sa_len >= 8:
-                    nlen = data[sa + 5]
-                    ifname = data[sa + 8 : sa + 8 + nlen].decode(errors="replace") or None
-                sa += _align(sa_len, LONG_SIZE) if sa_len else LONG_SIZE
-            kind = "new" if mtype == FB_RTM_NEWADDR else "del"
-            out.append(AddrEvent(kind, index, ifname, address))
-        off += msglen
-    return out
-
-
-class AddressEvents:
-    """A non-blocking event socket for the daemon's selector; ``drain()`` says if the
-    watched interface (None = any) had an IPv4 address added or removed."""
-
-    def __init__(self, sock: socket.socket, interface: str | None, kind: str):
-        if kind not in ("netlink", "route"):
-            raise ValueError(f"unknown event socket kind {kind!r}")
-        sock.setblocking(False)
-        self.sock, self.interface, self.kind = sock, interface, kind
-        self.last: list[AddrEvent] = []
-
-    @classmethod
-    def open(cls, interface: str | None, system: str = sys.platform) -> AddressEvents:
-        """Open the platform's address-event socket (OSError if it cannot)."""
-        if system.startswith("linux"):
-            sock = socket.socket(
-                socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE
-            )
-            try:
-                sock.bind((0, RTMGRP_IPV4_IFADDR))
-            except OSError:
-                sock.close()
-                raise
-            return cls(sock, interface, "netlink")
-        if system.startswith("freebsd"):
-            family = getattr(socket, "AF_ROUTE", AF_ROUTE_FREEBSD)
-            return cls(socket.socket(family, socket.SOCK_RAW, 0), interface, "route")
-        raise OSError(f"no address-event socket on {system}")
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def matches(self, ev: AddrEvent) -> bool:
-        if self.interface is None:
-            return True
-        if ev.ifname:
-            return ev.ifname == self.interface or ev.ifname.startswith(self.interface + ":")
-        try:
-            return ev.ifindex == socket.if_nametoindex(self.interface)
-        except OSError:
-            return True  # cannot tell: waking up for nothing is harmless
-
-    def drain(self) -> bool:
-        """Read every pending message; True if the watched interface may have changed."""
-        decode = decode_netlink if self.kind == "netlink" else decode_route
-        changed, self.last = False, []
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except (BlockingIOError, InterruptedError):
-                return changed
-            except OSError as exc:  # ENOBUFS: the kernel dropped events, assume a change
-                log.debug("address event socket: %s", exc)
-                return True
-            if not data:
-                return changed
-            events = decode(data)
-            self.last.extend(events)
-            changed |= any(self.matches(e) for e in events)
-
-
-def open_events(interface: str | None) -> AddressEvents | None:
-    """The event socket, or None (logged) when the platform has none: polling only."""
-    try:
-        return AddressEvents.open(interface)
-    except OSError as exc:
-        log.warning("no address-change events (%s); polling the WAN address only", exc)
-        return None
 
 
 # ---- HTTP echo source ------------------------------------------------------------------
