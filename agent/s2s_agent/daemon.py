@@ -483,6 +483,7 @@ def _tunnel_lngs(cfg: Config) -> dict[str, str]:
     """tunnel -> its Azure LNG's name, for the alert lines (``lng=``)."""
     return {t.name: t.azure.local_network_gateway for t in cfg.azure_tunnels()}
 
+
 def _printable(text: str, limit: int = 200) -> str:
     """A client's free text made safe for one log line."""
     return "".join(c if c.isprintable() else "?" for c in text[:limit])
