@@ -53,7 +53,7 @@ def test_the_whole_group_is_killed_on_timeout(tmp_path):
     pid = int(marker.read_text())
     time.sleep(0.2)
     r = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
-    assert r.stdout.strip() in ("", "Z"), r.stdout
+    assert r.stdout.strip()[:1] in ("", "Z"), r.stdout  # "ZN" under nice(1)
 
 
 def test_kill_running_ends_commands_started_by_other_threads():
