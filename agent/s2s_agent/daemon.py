@@ -32,7 +32,7 @@ from .observe.observer import Observer
 from .tell import render
 from .tell.alerts import AlertTracker
 from .tell.control import ControlServer
-from .tell.syslogsend import SyslogSender
+from .tell.syslogsend import QueuedSender, SyslogSender
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Daemon:
         cfg: Config,
         *,
         observer: Observer | None = None,
-        sender: SyslogSender | None = None,
+        sender: SyslogSender | QueuedSender | None = None,
         clock=time.time,
     ):
         self.cfg = cfg
@@ -102,9 +102,10 @@ class Daemon:
             self._wake_w.send(b"\0")
 
     @staticmethod
-    def _sender(cfg: Config) -> SyslogSender:
+    def _sender(cfg: Config) -> QueuedSender:
         a = cfg.alerts
-        return SyslogSender(a.syslog_socket, facility=a.facility, tag=a.tag)
+        # queued: the main loop never waits on syslogd (its socket queue may be full)
+        return QueuedSender(SyslogSender(a.syslog_socket, facility=a.facility, tag=a.tag))
 
     # ---- state -------------------------------------------------------------------------
     def _restore_state(self) -> dict:

@@ -40,7 +40,8 @@ def remediation(tmp_path) -> str:
         azure: {{tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47,
                  client_id: 11111111-2222-3333-4444-555555555555, client_secret_file: {secret},
                  subscription_id: 00000000-1111-2222-3333-444444444444, resource_group: rg,
-                 local_network_gateway: lng, connection: conn}}
+                 local_network_gateway: lng, connection: conn,
+                 authority: "https://127.0.0.1:9/", arm_endpoint: "https://127.0.0.1:9/"}}
         wan: {{source: interface, interface: lo, allow_private: true}}
         remediation: {{enabled: true, local_backend: none, azure_status_interval: 1}}
     """)

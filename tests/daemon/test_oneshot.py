@@ -44,7 +44,8 @@ def env(tmp_path, monkeypatch):
         azure: {{tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47,
                  client_id: 11111111-2222-3333-4444-555555555555, client_secret_file: {secret},
                  subscription_id: 00000000-1111-2222-3333-444444444444, resource_group: rg,
-                 local_network_gateway: lng}}
+                 local_network_gateway: lng,
+                 authority: "https://127.0.0.1:9/", arm_endpoint: "https://127.0.0.1:9/"}}
         wan: {{source: interface, interface: lo, allow_private: true, hold_seconds: 0.2, hold_count: 2}}
         remediation: {{enabled: true, local_backend: none, max_azure_writes_per_hour: 2,
                        carp_interface: carp0, carp_vhid: 1}}

@@ -17,6 +17,7 @@ valid names; the config validator can call them).
 
 from __future__ import annotations
 
+import collections
 import errno
 import logging
 import os
@@ -205,3 +206,90 @@ class SyslogSender:
                 reason,
             )
         self._outage = reason
+
+
+MAX_QUEUE = 256
+"""Alert lines held for a slow syslogd; beyond it the oldest are dropped (and counted)."""
+
+
+class QueuedSender:
+    """A :class:`SyslogSender` behind a bounded queue and one sending thread.
+
+    ``send`` only validates the severity and queues the line, so the daemon's main loop never
+    waits on syslogd: a full datagram queue (Linux holds 10 by default) or a stalled syslogd
+    costs this thread up to :data:`SEND_TIMEOUT` per try, never the loop. Order is kept. When
+    more than ``max_queue`` lines wait, the oldest are dropped; the next line that gets
+    through is preceded by ``event=alerts_dropped count=N`` so the gap is visible in syslog.
+    ``close`` sends what is queued within ``flush_timeout`` seconds, then stops.
+    """
+
+    def __init__(self, sender: SyslogSender, *, max_queue: int = MAX_QUEUE):
+        self.sender = sender
+        self.max_queue = max(1, int(max_queue))
+        self._queue: collections.deque[tuple[str, str]] = collections.deque()
+        self._dropped = 0
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.sender.ok
+
+    @property
+    def socket_path(self) -> str:
+        return self.sender.socket_path
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def send(self, severity: str, message: str) -> bool:
+        """Queue one line (True), or False after :meth:`close`. ValueError for a bad severity."""
+        severity_code(severity)
+        with self._cond:
+            if self._closing:
+                return False
+            if len(self._queue) >= self.max_queue:
+                self._queue.popleft()
+                self._dropped += 1
+            self._queue.append((severity, message))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="syslog-send", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                severity, message = self._queue.popleft()
+                dropped, self._dropped = self._dropped, 0
+            try:
+                if dropped:
+                    self.sender.send(
+                        "warning",
+                        f"event=alerts_dropped count={dropped} reason=syslog_too_slow "
+                        f"socket={self.sender.socket_path}",
+                    )
+                self.sender.send(severity, message)
+            except Exception:  # a bug here must not end alerting
+                log.exception("sending an alert to syslog failed")
+
+    def close(self, flush_timeout: float = 2.0) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(flush_timeout)
+            if thread.is_alive():
+                with self._cond:
+                    left = len(self._queue)
+                    self._queue.clear()
+                log.warning("syslog did not take %d alert line(s) before shutdown", left)
+        self.sender.close()
