@@ -289,7 +289,9 @@ class MultiRemediator:
                 return
 
     def _tunnel_run(self, d, t: TunnelSettings, steps, rec: Record, results: dict) -> None:
-        trec = {"started": self.clock(), "lng": d.name, "trigger": d.plan.reason, "steps": []}
+        now = self.clock()
+        trec = {"started": now, "started_ts": now, "lng": d.name, "trigger": d.plan.reason}
+        trec["steps"] = []
         ok = True
         for step in steps:
             t0 = time.monotonic()
@@ -308,6 +310,7 @@ class MultiRemediator:
                 )
                 break
         trec["ok"], trec["finished"] = ok, self.clock()
+        trec["finished_ts"] = trec["finished"]
         self.tunnel_records[t.name].append(trec)
         results[t.name] = ok
 
