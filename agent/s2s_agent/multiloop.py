@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from .act import lngmemory
 from .act.multiexec import MultiRemediator
 from .config import Config, TunnelSettings
 from .core.background import Background
@@ -103,46 +104,39 @@ class MultiRemedyLoop(RemedyLoop):
         if self.predecessor is not None:
             self.predecessor.wait(timeout)
 
-    def _adopt(self) -> None:
-        old = self.predecessor
-        if old is None or old.busy:
-            return
-        self.predecessor = None
-        self.load(old.to_dict())
-        old.close()
+    # ---- memory (per LNG key, the same format as the single loop's: lngmemory) --------
+    def lng_remediators(self) -> dict:
+        return self.multi.lngs
 
-    # ---- memory --------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        lngs = {d.name: r.to_dict() for d, r in self._lngs()}
-        records = sorted(
-            (rec for r in lngs.values() for rec in r["records"]), key=lambda r: r["started_ts"]
-        )
-        main = self.multi.lngs[self.cfg.remediated_tunnel().azure.lng_key].to_dict()
+        main_key = self.cfg.remediated_tunnel().azure.lng_key
+        lngs = lngmemory.export(self.multi.lngs, self.dormant)
+        mine = [lngs[lngmemory.lng_id(k)] for k in self.multi.lngs]
+        records = sorted((rec for r in mine for rec in r["records"]), key=lambda r: r["started_ts"])
         return {
-            **main,
+            **lngs[lngmemory.lng_id(main_key)],
             "records": records,
+            "lng_key": lngmemory.lng_id(main_key),
             "wan_ip": self.wan.tracker.current,
             "wan_ips": {k: m.tracker.current for k, m in self.monitors.items()},
             "lngs": lngs,
+            "tunnel_records": {n: list(q) for n, q in self.multi.tunnel_records.items()},
             "azure_view": self.remedy.azure_view,
         }
 
     def load(self, data: dict) -> None:
-        super().load(data)
+        super().load(data)  # every LNG's memory, by key
         if not isinstance(data, dict):
             return
-        saved = data.get("lngs") if isinstance(data.get("lngs"), dict) else {}
-        for d, r in self._lngs():
-            if isinstance(saved.get(d.name), dict):
-                r.load(saved[d.name])
+        for name, recs in (data.get("tunnel_records") or {}).items():
+            q = self.multi.tunnel_records.get(name)
+            if q is not None and isinstance(recs, list):
+                q.clear()
+                q.extend(r for r in recs if _tunnel_record(r))
         for key, ip in (data.get("wan_ips") or {}).items():
             m = self.monitors.get(key)
             if m is not None and m is not self.wan and isinstance(ip, str):
                 m.tracker.current = m.tracker.current or ip
-
-    def _lngs(self):
-        for key, r in self.multi.lngs.items():
-            yield _Named(r.cfg.azure.local_network_gateway, key), r
 
     # ---- the reads ---------------------------------------------------------------------------
     def kick(self) -> None:
@@ -267,6 +261,9 @@ class MultiRemedyLoop(RemedyLoop):
         super().close()
 
 
-class _Named:
-    def __init__(self, name: str, key):
-        self.name, self.key = name, key
+def _tunnel_record(r) -> bool:
+    """A saved tunnel record status can show (its times are numbers)."""
+    return isinstance(r, dict) and all(
+        isinstance(r.get(k), int | float) and not isinstance(r.get(k), bool)
+        for k in ("started", "finished")
+    )

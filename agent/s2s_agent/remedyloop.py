@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from .act import lngmemory
 from .act.azureworker import AzureWorker
 from .act.executor import Remediator
 from .config import Config
@@ -164,6 +165,7 @@ class RemedyLoop:
         self._azure_next = 0.0
         self._azure_thread: threading.Thread | None = None
         self.predecessor = predecessor
+        self.dormant: dict[str, dict] = {}  # LNGs the config no longer names (lngmemory)
 
     def fileno(self) -> int | None:
         return self.wan.events.fileno() if self.wan.events is not None else None
@@ -176,35 +178,57 @@ class RemedyLoop:
     @property
     def busy(self) -> bool:
         """A remediation runs (this loop's, or the one still running from before a reload)."""
-        return self.remedy.busy or (self.predecessor is not None and self.predecessor.remedy.busy)
+        # the predecessor may be either loop kind (a reload between one and several tunnels)
+        return self.remedy.busy or (self.predecessor is not None and self.predecessor.busy)
+
+    def lng_remediators(self) -> dict:
+        """LNG key -> the :class:`Remediator` holding that LNG's memory."""
+        return {self.cfg.azure.lng_key: self.remedy} if self.cfg.azure is not None else {}
 
     def to_dict(self) -> dict:
+        lngs = self.lng_remediators()
         return {
             **self.remedy.to_dict(),
+            "lng_key": lngmemory.lng_id(next(iter(lngs))) if lngs else None,
+            "lngs": lngmemory.export(lngs, self.dormant),
             "wan_ip": self.wan.tracker.current,
             "azure_view": self.remedy.azure_view,
         }
 
     def load(self, data: dict) -> None:
+        """The memory of each of this loop's LNGs from ``data`` (either loop's ``to_dict``
+        or state.json), by LNG key (:mod:`.act.lngmemory`)."""
         if not isinstance(data, dict):
             return
+        main = self.cfg.azure.lng_key if self.cfg.azure is not None else None
         try:
-            self.remedy.load(data)
+            for key, r in self.lng_remediators().items():
+                name = r.cfg.azure.local_network_gateway
+                entry = lngmemory.entry_for(data, key, name, main=key == main)
+                if entry is not None:
+                    lngmemory.restore(r, entry)
+            ids = {lngmemory.lng_id(k) for k in self.lng_remediators()}
+            self.dormant = lngmemory.dormant(data, ids, self.clock())
         except Exception as exc:  # persisted state of an odd shape: start without it
             log.warning("ignoring unreadable remediation state: %s: %s", type(exc).__name__, exc)
-        if isinstance(data.get("azure_view"), dict):
+        if isinstance(data.get("azure_view"), dict) and data.get("lng_key") in (
+            None,
+            lngmemory.lng_id(main) if main else None,
+        ):
             self.remedy.azure_view = data["azure_view"]
 
     def _adopt(self) -> None:
         """After a reload: take over the memory of the old loop once its remediation ended."""
         old = self.predecessor
-        if old is None or old.remedy.busy:
+        if old is None or old.busy:
             return
         self.predecessor = None
         self.load(old.to_dict())
-        self.remedy.records.extend(old.remedy.records)
-        if old.remedy.last_plan is not None and self.remedy.last_plan is None:
-            self.remedy.last_plan = old.remedy.last_plan
+        mine = self.lng_remediators()
+        for key, o in old.lng_remediators().items():
+            r = mine.get(key)
+            if r is not None and r.last_plan is None:
+                r.last_plan = o.last_plan
         old.close()
 
     # ---- the blocking reads ------------------------------------------------------------
@@ -361,7 +385,7 @@ class RemedyLoop:
         """Wait for the running remediation (this loop's and its predecessor's)."""
         self.remedy.wait(timeout)
         if self.predecessor is not None:
-            self.predecessor.remedy.wait(timeout)
+            self.predecessor.wait(timeout)
 
     def last_record(self) -> dict | None:
         records = self.remedy.to_dict()["records"]
@@ -396,5 +420,5 @@ class RemedyLoop:
 
     def close(self) -> None:
         self.wan.close()
-        if self.predecessor is not None and not self.predecessor.remedy.busy:
+        if self.predecessor is not None and not self.predecessor.busy:
             self.predecessor.close()
