@@ -220,8 +220,8 @@ class MultiRemediator:
                         [(t, old, new) for _, t, old, new in items]
                     )
                 ok = True
-            except S2SError as exc:
-                detail, ok = str(exc), False
+            except Exception as exc:  # noqa: BLE001 - a bug fails these LNGs, not the daemon
+                detail, ok = _why(exc), False
             for key in dict.fromkeys(k for k, *_ in items):
                 ip = next(new for k, _, _, new in items if k == key)
                 sr = StepRecord("apply_local_id", ok, time.monotonic() - t0, detail, ip)
@@ -272,8 +272,8 @@ class MultiRemediator:
             try:
                 detail = r.actions[step.kind](step, step.ip)
                 sr = StepRecord(step.kind, True, time.monotonic() - t0, detail, step.ip)
-            except S2SError as exc:
-                sr = StepRecord(step.kind, False, time.monotonic() - t0, str(exc), step.ip)
+            except Exception as exc:  # noqa: BLE001 - a bug fails this LNG, not the others
+                sr = StepRecord(step.kind, False, time.monotonic() - t0, _why(exc), step.ip)
             self._add(d.key, rec, sr, d.plan.target or step.ip)
             if not sr.ok:
                 self._fail(d.key, failed, step.kind, sr.detail)
@@ -297,8 +297,8 @@ class MultiRemediator:
             t0 = time.monotonic()
             try:
                 detail = self.actions[step.kind](t, step)
-            except S2SError as exc:
-                detail, ok = str(exc), False
+            except Exception as exc:  # noqa: BLE001 - a bug fails this tunnel, not the others
+                detail, ok = _why(exc), False
             sr = StepRecord(step.kind, ok, time.monotonic() - t0, f"{t.name}: {detail}", step.ip)
             self._add(d.key, rec, sr, d.plan.target)
             trec["steps"].append(sr.to_dict())
@@ -369,6 +369,14 @@ class MultiRemediator:
             return one.actions[kind](step, step.ip)
 
         return run
+
+
+def _why(exc: Exception) -> str:
+    """A step's failure text: the error's own message, or a bug's type and message."""
+    if isinstance(exc, S2SError):
+        return str(exc)
+    log.error("remediation step failed unexpectedly", exc_info=exc)
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 class _NoAzure:
