@@ -146,7 +146,8 @@ class RemedyLoop:
     ):
         self.cfg = cfg
         self.clock = clock
-        self.worker = worker or AzureWorker(cfg.path)
+        lng = lngmemory.lng_id(cfg.azure.lng_key) if cfg.azure is not None else None
+        self.worker = worker or AzureWorker(cfg.path, lng=lng)  # the LNG planned for
         self.remedy = Remediator(cfg, worker=self.worker, clock=clock, notify=notify)
         self.wan = WanMonitor(
             cfg.wan,

@@ -79,7 +79,9 @@ def _row(st: dict[str, dict], t0: float, replies: dict[str, float | None]) -> di
             if s["kind"] == "update_lng":
                 put_done[lng] = round(at - t0, 3)
                 break
-        apply_s += [s["seconds"] for s in rec["steps"] if s["kind"] == "apply_local_id"]
+        apply_s += [
+            (s["seconds"], s["detail"]) for s in rec["steps"] if s["kind"] == "apply_local_id"
+        ]
     trecs = [st[n]["tunnel_remediations"][0] for n in TUNNELS]
     total = [r - t0 if r else None for r in replies.values()]
     return {
@@ -90,8 +92,8 @@ def _row(st: dict[str, dict], t0: float, replies: dict[str, float | None]) -> di
         },
         "detect_s": round(min(r["started_ts"] for r in lngs.values()) - t0, 3),
         "put_done_s": put_done,
-        "local_apply_s": round(max(apply_s), 3) if apply_s else None,
-        "one_local_write": len(set(apply_s)) == 1,
+        "local_apply_s": round(max(a for a, _ in apply_s), 3) if apply_s else None,
+        "one_local_write": len(set(apply_s)) == 1,  # the same write in both LNGs' records
         "restarts_begin_s": round(min(r["started_ts"] for r in trecs) - t0, 3),
         "all_verified_s": round(max(r["finished_ts"] for r in trecs) - t0, 3),
     }

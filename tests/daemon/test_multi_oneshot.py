@@ -62,7 +62,9 @@ def write(tmp):
 def test_one_shot_with_several_tunnels_holds_the_write_limit_per_lng(tmp_path, monkeypatch):
     write(tmp_path)
     calls: list = []
-    monkeypatch.setattr(multiexec, "AzureWorker", lambda path, tunnel=None: Worker(tunnel, calls))
+    monkeypatch.setattr(
+        multiexec, "AzureWorker", lambda path, tunnel=None, lng=None: Worker(tunnel, calls)
+    )
     monkeypatch.setattr(multiexec.MultiRemediator, "_apply_local_ids", lambda self, items: "ok")
     monkeypatch.setattr(
         multiexec.MultiRemediator, "_tunnel_step", lambda self, kind: lambda t, s: "ok"

@@ -348,3 +348,40 @@ def test_a_restart_reads_either_loops_state_by_lng(tmp_path, az):
     assert d4.remedy_loop.status()["remediation"]["azure_writes_last_hour"] == 1
     for x in (d3, d4):
         x.remedy_loop.close()
+
+
+def test_disabling_and_enabling_remediation_by_reload_keeps_the_lngs_memory(tmp_path, az):
+    """Old code dropped the loop when a reload disabled remediation: enabling it again
+    started from nothing (the write count per LNG reset, a running heal unseen)."""
+    wan, steps = {"ip": NEW}, []
+    tunnels = [("con1", A), ("con2", B)]
+    d = start(tmp_path, tunnels, az, wan, steps)
+    az.hold = (SUB_A, "lng-a")
+    tick(d, ["con1", "con2"])
+    assert az.entered.wait(5)
+    text = (tmp_path / "cfg.yaml").read_text()
+    (tmp_path / "cfg.yaml").write_text(text.replace("enabled: true", "enabled: false"))
+    d.reload()
+    assert d.remedy_loop is None
+    d.persist(time.time(), force=True)  # the memory is still saved while disabled
+    import json
+
+    saved = json.loads((tmp_path / "state" / "state.json").read_text())["remediation"]
+    assert {v["lng"] for v in saved["lngs"].values()} == {"lng-a", "lng-b"}
+    (tmp_path / "cfg.yaml").write_text(text)
+    d.reload()  # enabled again while the heal still runs
+    new = d.remedy_loop
+    fake(new, az, wan, steps)
+    assert new.busy
+    tick(d, ["con1", "con2"])
+    assert not new.multi.busy
+    az.release.set()
+    new.wait(10)
+    tick(d, ["con1", "con2"], "UP")
+    assert new.predecessor is None and not az.overlaps
+    st = new.tunnel_status()
+    assert [st[n]["remediation"]["azure_writes_last_hour"] for n in ("con1", "con2")] == [1, 1]
+    wan["ip"] = NEWER
+    tick(d, ["con1", "con2"])
+    new.wait(10)
+    assert len(az.writes) == 2  # the limit (1 an hour per LNG) still holds

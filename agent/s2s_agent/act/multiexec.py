@@ -75,7 +75,8 @@ class MultiRemediator:
         self.cfg, self.clock, self.notify = cfg, clock, notify
         self.groups = lng_groups(cfg)
         self.tunnels = {t.name: t for ts in self.groups.values() for t in ts}
-        make = workers or (lambda name: AzureWorker(cfg.path, tunnel=name))
+        lng_of = {ts[0].name: "/".join(key) for key, ts in self.groups.items()}
+        make = workers or (lambda name: AzureWorker(cfg.path, tunnel=name, lng=lng_of[name]))
         self.lngs: dict[M.LngKey, Remediator] = {}
         for key, ts in self.groups.items():
             sub = lng_config(cfg, ts)
@@ -222,9 +223,10 @@ class MultiRemediator:
                 ok = True
             except Exception as exc:  # noqa: BLE001 - a bug fails these LNGs, not the daemon
                 detail, ok = _why(exc), False
+            took = time.monotonic() - t0  # one write for every LNG of the batch
             for key in dict.fromkeys(k for k, *_ in items):
                 ip = next(new for k, _, _, new in items if k == key)
-                sr = StepRecord("apply_local_id", ok, time.monotonic() - t0, detail, ip)
+                sr = StepRecord("apply_local_id", ok, took, detail, ip)
                 self._add(key, recs[key], sr, ip)
                 if not ok:
                     self._fail(key, failed, "apply_local_id", detail)
