@@ -121,6 +121,12 @@ class MultiRemedyLoop(RemedyLoop):
             "wan_ips": {k: m.tracker.current for k, m in self.monitors.items()},
             "lngs": lngs,
             "tunnel_records": {n: list(q) for n, q in self.multi.tunnel_records.items()},
+            "tunnel_ips": {
+                t.name: self.multi.lngs[t.azure.lng_key].applied_ip
+                if self.multi.tunnel_ips[t.name] == "="
+                else self.multi.tunnel_ips[t.name]
+                for t in self.cfg.azure_tunnels()
+            },
             "azure_view": self.remedy.azure_view,
         }
 
@@ -128,6 +134,11 @@ class MultiRemedyLoop(RemedyLoop):
         super().load(data)  # every LNG's memory, by key
         if not isinstance(data, dict):
             return
+        ips = data.get("tunnel_ips")
+        if isinstance(ips, dict):  # a tunnel the old memory did not know: its id is unknown
+            for name in self.multi.tunnel_ips:
+                ip = ips.get(name)
+                self.multi.tunnel_ips[name] = ip if isinstance(ip, str) else None
         for name, recs in (data.get("tunnel_records") or {}).items():
             q = self.multi.tunnel_records.get(name)
             if q is not None and isinstance(recs, list):

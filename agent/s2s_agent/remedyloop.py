@@ -192,6 +192,7 @@ class RemedyLoop:
             **self.remedy.to_dict(),
             "lng_key": lngmemory.lng_id(next(iter(lngs))) if lngs else None,
             "lngs": lngmemory.export(lngs, self.dormant),
+            "tunnel_ips": {self.tunnel: self.remedy.applied_ip},  # whose local id is applied
             "wan_ip": self.wan.tracker.current,
             "azure_view": self.remedy.azure_view,
         }

@@ -385,3 +385,36 @@ def test_disabling_and_enabling_remediation_by_reload_keeps_the_lngs_memory(tmp_
     tick(d, ["con1", "con2"])
     new.wait(10)
     assert len(az.writes) == 2  # the limit (1 an hour per LNG) still holds
+
+
+def test_a_tunnel_added_to_a_healed_lng_gets_its_own_id_applied(tmp_path, az):
+    """One -> several after the single loop healed lng-a: con4 (added, same LNG) still has
+    the old local id. Old code only ran the DOWN ladder (restarts) for it, forever."""
+    wan, steps = {"ip": NEW}, []
+    d = start(tmp_path, [("con1", A)], az, wan, steps)
+    tick(d, ["con1"])
+    d.remedy_loop.wait(10)
+    assert az.writes == [(SUB_A, "lng-a", NEW)]
+    write_cfg(tmp_path, [("con1", A), ("con4", A)], limit=5)
+    d.reload()
+    new = d.remedy_loop
+    fake(new, az, wan, steps)
+    applied = []
+    new.multi.actions["apply_local_ids"] = lambda items: (
+        applied.append([(t.name, old, ip) for t, old, ip in items]) or "ok"
+    )
+    d.tunnels = [
+        {"name": "con1", "ike": "con1", "health": "UP", "reasons": []},
+        {"name": "con4", "ike": "con4", "health": "DOWN", "reasons": []},
+    ]
+    new.tick(d.tunnels, time.time())
+    new.wait(10)
+    assert applied == [[("con4", None, NEW)]]  # its old id is unknown: charon is asked
+    assert ("restart", "con4") in steps and ("restart", "con1") not in steps
+    assert az.writes == [(SUB_A, "lng-a", NEW)]  # no second write
+    st = new.tunnel_status()
+    assert st["con4"]["tunnel_remediations"][0]["ok"] is True
+    d.tunnels[1]["health"] = "UP"
+    new.tick(d.tunnels, time.time())
+    assert not new.multi.busy and new.multi.tunnel_ips["con4"] == NEW
+    assert new.to_dict()["tunnel_ips"] == {"con1": NEW, "con4": NEW}

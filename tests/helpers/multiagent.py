@@ -13,8 +13,12 @@ from tests.lab import config
 
 def rewrite_as_tunnels(agent, azure, tunnels=tuple(PINGS), wan: dict | None = None) -> None:
     """Rewrite ``agent``'s single-tunnel config (a ``LabAgent`` built with ``azure``) into
-    the tunnels form for ``tunnels`` (names of :data:`PINGS`), all on ``wan``."""
-    cfg = yaml.safe_load(agent.config_path.read_text())
+    the tunnels form for ``tunnels`` (names of :data:`PINGS`), all on ``wan``; again for
+    another set of tunnels (a reload test)."""
+    original = agent.dir / "single-tunnel.yaml"  # kept: the tunnels form may be rewritten
+    if not original.exists():
+        original.write_text(agent.config_path.read_text())
+    cfg = yaml.safe_load(original.read_text())
     single = cfg.pop("azure")
     site_b = next(s for s in azure.info["sites"] if s["lng_name"] == config.LNG_B)
     secret_b = agent.dir / "azure-secret-b"

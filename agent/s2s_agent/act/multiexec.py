@@ -33,30 +33,15 @@ from ..decide import multiplan as M
 from ..decide import plan as R
 from .azureworker import AzureWorker
 from .executor import RECORDS_KEPT, Record, Remediator, StepRecord
+from .multiparts import NoAzure, failure_text, lng_config, lng_groups
+from .swanctl_conf import is_ip
+
+__all__ = ["BATCH_GRACE", "MultiRemediator", "lng_config", "lng_groups"]
 
 log = logging.getLogger(__name__)
 LNG_STEPS = ("update_lng", "check_lng", "reset_connection")
 BATCH_GRACE = 5.0
 """Seconds after the first LNG is done during which other LNGs still join its local write."""
-
-
-def lng_groups(cfg: Config) -> dict[M.LngKey, tuple[TunnelSettings, ...]]:
-    """The Azure tunnels grouped by LNG key, in config order."""
-    out: dict[M.LngKey, list[TunnelSettings]] = {}
-    for t in cfg.azure_tunnels():
-        assert t.azure is not None
-        out.setdefault(t.azure.lng_key, []).append(t)
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def lng_config(cfg: Config, tunnels: tuple[TunnelSettings, ...]) -> Config:
-    """The single-tunnel view of one LNG (its first tunnel, its target, its phase 1)."""
-    first = tunnels[0]
-    pf = cfg.pfsense
-    if pf is not None and first.ikeid is not None:
-        pf = replace(pf, ikeid=first.ikeid, descr=None)
-    rem = replace(cfg.remediation, tunnel=first.name)
-    return replace(cfg, azure=first.azure, remediation=rem, pfsense=pf)
 
 
 class MultiRemediator:
@@ -87,6 +72,9 @@ class MultiRemediator:
         self.tunnel_records: dict[str, deque[dict]] = {
             n: deque(maxlen=RECORDS_KEPT) for n in self.tunnels
         }
+        # the address each tunnel's local id was last applied with; "=" = its LNG's
+        # applied_ip (the memory of before), None = not known (a reload added the tunnel)
+        self.tunnel_ips: dict[str, str | None] = dict.fromkeys(self.tunnels, "=")
         self.actions: dict[str, Callable] = {
             "apply_local_ids": self._apply_local_ids,
             "restart_ike": self._tunnel_step("restart_ike"),
@@ -114,7 +102,9 @@ class MultiRemediator:
         """One decision per LNG from each tunnel's health and WAN address (pure planner);
         memory changes are recorded per LNG unless ``dry_run``."""
         tviews = [
-            M.TunnelView(t.name, k, health.get(t.name, "UNKNOWN"), wan.get(t.name))
+            M.TunnelView(
+                t.name, k, health.get(t.name, "UNKNOWN"), wan.get(t.name), self.tunnel_ips[t.name]
+            )
             for k, ts in self.groups.items()
             for t in ts
         ]
@@ -130,6 +120,8 @@ class MultiRemediator:
                 with r._lock:
                     r._record(d.decision.changes)
                     r.last_plan = d.plan
+                for name in d.adopt:  # UP on the LNG's address: its id is right
+                    self.tunnel_ips[name] = "="
             self.last = out
         return out
 
@@ -162,7 +154,7 @@ class MultiRemediator:
         failed: set[M.LngKey] = set()
         # the steps each tunnel of the LNG follows with (the plan lists them per tunnel)
         follow: dict[M.LngKey, list] = {
-            d.key: [s for t, s in d.steps if t == d.tunnels[0]] for d in todo
+            d.key: [s for t, s in d.steps if t == self.acting(d)[0].name] for d in todo
         }
         # 1. every LNG's own steps, in parallel; each LNG reports when it is done
         done: queue.Queue = queue.Queue()
@@ -210,8 +202,8 @@ class MultiRemediator:
                 continue
             for s in follow[d.key]:
                 if s.kind == "apply_local_id" and s.ip:
-                    for t in self.groups[d.key]:
-                        items.append((d.key, t, self.lngs[d.key].applied_ip, s.ip))
+                    for t in self.acting(d):
+                        items.append((d.key, t, self._old_ip(d.key, t, s.ip), s.ip))
                     break
         if items:
             t0 = time.monotonic()
@@ -222,8 +214,11 @@ class MultiRemediator:
                     )
                 ok = True
             except Exception as exc:  # noqa: BLE001 - a bug fails these LNGs, not the daemon
-                detail, ok = _why(exc), False
+                detail, ok = failure_text(exc), False
             took = time.monotonic() - t0  # one write for every LNG of the batch
+            if ok:
+                for _, t, _, new in items:
+                    self.tunnel_ips[t.name] = new
             for key in dict.fromkeys(k for k, *_ in items):
                 ip = next(new for k, _, _, new in items if k == key)
                 sr = StepRecord("apply_local_id", ok, took, detail, ip)
@@ -236,7 +231,7 @@ class MultiRemediator:
             if d.key in failed:
                 continue
             steps = [s for s in follow[d.key] if s.kind != "apply_local_id"]
-            for t in self.groups[d.key]:
+            for t in self.acting(d):
                 threads.append(
                     threading.Thread(
                         target=self._tunnel_run,
@@ -250,6 +245,19 @@ class MultiRemediator:
             th.join()
         for d in todo:
             self._finish(d, recs[d.key], failed, results)
+
+    def acting(self, d: M.LngDecision) -> list[TunnelSettings]:
+        """The tunnels of ``d``'s LNG its plan acts on (all of them for a heal; only those
+        behind for a follow-up of tunnels a reload added)."""
+        names = {t for t, _ in d.steps if t is not None} or set(d.tunnels)
+        return [t for t in self.groups[d.key] if t.name in names]
+
+    def _old_ip(self, key, t: TunnelSettings, new: str) -> str | None:
+        """The address ``t``'s local id holds now, as far as the memory knows: its own
+        applied address, else its LNG's; None when unknown (the swanctl apply asks charon)."""
+        own = self.tunnel_ips.get(t.name)
+        old = self.lngs[key].applied_ip if own == "=" else own
+        return old if old != new else None
 
     def _add(self, key, rec: Record, sr: StepRecord, target: str | None) -> None:
         r = self.lngs[key]
@@ -275,7 +283,7 @@ class MultiRemediator:
                 detail = r.actions[step.kind](step, step.ip)
                 sr = StepRecord(step.kind, True, time.monotonic() - t0, detail, step.ip)
             except Exception as exc:  # noqa: BLE001 - a bug fails this LNG, not the others
-                sr = StepRecord(step.kind, False, time.monotonic() - t0, _why(exc), step.ip)
+                sr = StepRecord(step.kind, False, time.monotonic() - t0, failure_text(exc), step.ip)
             self._add(d.key, rec, sr, d.plan.target or step.ip)
             if not sr.ok:
                 self._fail(d.key, failed, step.kind, sr.detail)
@@ -300,7 +308,7 @@ class MultiRemediator:
             try:
                 detail = self.actions[step.kind](t, step)
             except Exception as exc:  # noqa: BLE001 - a bug fails this tunnel, not the others
-                detail, ok = _why(exc), False
+                detail, ok = failure_text(exc), False
             sr = StepRecord(step.kind, ok, time.monotonic() - t0, f"{t.name}: {detail}", step.ip)
             self._add(d.key, rec, sr, d.plan.target)
             trec["steps"].append(sr.to_dict())
@@ -318,7 +326,7 @@ class MultiRemediator:
 
     def _finish(self, d: M.LngDecision, rec: Record, failed: set, results: dict) -> None:
         r = self.lngs[d.key]
-        ok = d.key not in failed and all(results.get(t.name, False) for t in self.groups[d.key])
+        ok = d.key not in failed and all(results.get(t.name, False) for t in self.acting(d))
         verified = any(s.kind == "verify" and s.ok for s in rec.steps)
         with r._lock:
             rec.finished, rec.ok = self.clock(), ok
@@ -346,8 +354,19 @@ class MultiRemediator:
             def ids(ike):
                 return lambda: tunnelctl.conn_local_ids(ike, socket_path=sock)
 
+            def known(ike, old, new):
+                """Unknown old address: the IP id charon has loaded (never local_addrs
+                guessed: behind NAT they differ, and rewrite_local_id leaves them then)."""
+                if old is not None:
+                    return old
+                try:
+                    loaded = ids(ike)()
+                except S2SError:
+                    return None
+                return next((i for i in loaded if is_ip(i) and i != new), None)
+
             changes = swanctl_apply.apply_local_ids(
-                [(t.ike, old, new, ids(t.ike)) for t, old, new in items],
+                [(t.ike, known(t.ike, old, new), new, ids(t.ike)) for t, old, new in items],
                 path=path,
                 swanctl=self.cfg.strongswan.swanctl,
             )
@@ -367,22 +386,7 @@ class MultiRemediator:
 
     def _tunnel_step(self, kind: str) -> Callable[[TunnelSettings, R.Step], str]:
         def run(t: TunnelSettings, step: R.Step) -> str:
-            one = Remediator(lng_config(self.cfg, (t,)), worker=_NoAzure(), clock=self.clock)
+            one = Remediator(lng_config(self.cfg, (t,)), worker=NoAzure(), clock=self.clock)
             return one.actions[kind](step, step.ip)
 
         return run
-
-
-def _why(exc: Exception) -> str:
-    """A step's failure text: the error's own message, or a bug's type and message."""
-    if isinstance(exc, S2SError):
-        return str(exc)
-    log.error("remediation step failed unexpectedly", exc_info=exc)
-    return f"internal error: {type(exc).__name__}: {exc}"
-
-
-class _NoAzure:
-    """The tunnel steps never call Azure."""
-
-    def call(self, op, arg=None, *, deadline=0.0):
-        raise S2SError(f"internal: tunnel step asked Azure for {op}")
