@@ -43,9 +43,11 @@ def wait(agent: LabAgent, pred, timeout: float, what: str) -> dict[str, dict]:
         nonlocal last
         try:
             last = by_name(agent)
-        except Exception:
+            return last if pred(last) else None
+        except (KeyError, TypeError, IndexError):  # a tunnel or field not there (yet)
             return None
-        return last if pred(last) else None
+        except Exception:  # the control socket while the agent is busy
+            return None
 
     try:
         return agent.lab.wait_for(check, timeout, what=what)
@@ -65,8 +67,7 @@ def start(lab: Lab, name: str, tunnels: tuple[str, ...]):
     wait(
         agent,
         lambda st: all(
-            n in st and st[n]["health"] == "UP" and st[n]["remediation"]["wan_ip"]
-            for n in tunnels
+            n in st and st[n]["health"] == "UP" and st[n]["remediation"]["wan_ip"] for n in tunnels
         ),
         40,
         "every tunnel UP with a known WAN IP",

@@ -79,6 +79,7 @@ class MultiRemedyLoop(RemedyLoop):
             bg = Background(f"wan-read-{key}", wake) if background else None
             self.monitors[key] = WanMonitor(settings, None, background=bg)
         self.health: dict[str, str] = {}
+        self.seen: dict[str, str | None] = {}  # each tunnel's IKE SA local identity
 
     def monitor(self, t: TunnelSettings) -> WanMonitor:
         return self.monitors.get(_source_key(t), self.wan)
@@ -186,10 +187,11 @@ class MultiRemedyLoop(RemedyLoop):
         )
         stale = observed_at is not None and finished is not None and observed_at < finished
         self.health = {t["name"]: "UNKNOWN" if stale else t["health"] for t in tunnels}
+        self.seen = {t["name"]: t.get("local_id") for t in tunnels if not stale}
         if not self.busy and self.predecessor is None:
             role = "backup" if self.role in ("backup", "unknown") else self.role
             health, wan = self._inputs()
-            decisions = self.multi.decide(health, wan, role)
+            decisions = self.multi.decide(health, wan, role, seen=self.seen)
             self.multi.start(decisions)
         self._maybe_read_azure()
 
@@ -199,7 +201,7 @@ class MultiRemedyLoop(RemedyLoop):
     def _plan(self, health: str, dry_run: bool) -> tuple[dict, tuple]:
         h, wan = self._inputs()
         h.setdefault(self.tunnel, health)
-        ds = self.multi.decide(h, wan, self.current_role(), dry_run=dry_run)
+        ds = self.multi.decide(h, wan, self.current_role(), dry_run=dry_run, seen=self.seen)
         out = {
             "enabled": True,
             "tunnel": self.tunnel,

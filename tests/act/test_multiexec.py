@@ -255,3 +255,21 @@ def test_an_unexpected_error_in_one_lng_fails_that_lng_only():
     assert local == [[("con1", NEW), ("con4", NEW)]]  # con2 does not follow a broken LNG
     assert ("con2", "restart") not in tsteps
     assert any(s == "err" and "lng=lng-pfsense-b" in msg for s, msg in alerts)
+
+
+def test_an_unknown_tunnel_id_is_read_from_its_ike_sa():
+    up = {"con1": "UP", "con4": "UP", "con2": "UP"}
+    for sa_id, follows, memory in (
+        (NEW, False, NEW),  # its SA already uses the address: adopted
+        ("office.example.com", False, "="),  # an FQDN identity: nothing to re-apply
+        (OLD, True, OLD),  # a stale SA on the old address: re-apply, restart, verify
+        (None, True, None),  # no SA to tell: the same
+    ):
+        m, *_ = make(cfg())
+        for r in m.lngs.values():
+            r.applied_ip = r.lng_ip = NEW
+        m.tunnel_ips["con4"] = None
+        da, db = m.decide(up, WAN, "standalone", seen={"con1": NEW, "con4": sa_id})
+        assert ([t for t, _ in da.steps] == ["con4"] * 3) is follows, sa_id
+        assert not da.updates_lng and not db.steps
+        assert m.tunnel_ips["con4"] == memory

@@ -124,8 +124,8 @@ def test_property_writes_per_lng_never_exceed_the_limit_and_one_update_per_lng(c
 
 
 def test_a_tunnel_whose_own_id_is_not_on_the_lngs_address_follows_it_alone():
-    """A reload added con4 to an LNG already on NEW: its own local id is unknown. DOWN: it
-    alone gets apply + restart + verify (no Azure write, before any ladder rung); UP: adopted."""
+    """A reload added con4 to an LNG already on NEW: its own local id is unknown (no SA to
+    tell). It alone gets apply + restart + verify (no Azure write, before any ladder rung)."""
     pol = Policy(True, 6, 0, 30, 900)
     tv = [
         TunnelView("con1", A, "UP", NEW, NEW),
@@ -140,9 +140,13 @@ def test_a_tunnel_whose_own_id_is_not_on_the_lngs_address_follows_it_alone():
     hist = {A: History([Attempt(1000.0, "restart_ike", False, NEW)], [])}
     da, _ = plan_all(1001.0, tv, lngs(NEW), hist, pol)
     assert not da.steps and da.plan.blocked and da.plan.wait_until
-    # UP on the address: adopted, nothing to do; a BACKUP node never acts
-    up = [TunnelView("con1", A, "UP", NEW, NEW), TunnelView("con4", A, "UP", NEW, None)]
+    # UP on the old address (a stale SA) follows too; on the address: nothing to do
+    up = [TunnelView("con1", A, "UP", NEW, NEW), TunnelView("con4", A, "UP", NEW, OLD)]
     [da] = plan_all(1000.0, up, {A: lngs(NEW)[A]}, {}, pol)
-    assert not da.steps and da.adopt == ("con4",)
+    assert [t for t, _ in da.steps] == ["con4"] * 3
+    up[1] = TunnelView("con4", A, "UP", NEW, NEW)
+    [da] = plan_all(1000.0, up, {A: lngs(NEW)[A]}, {}, pol)
+    assert not da.steps
+    # a BACKUP node never acts
     [da] = plan_all(1000.0, tv[:2], {A: lngs(NEW)[A]}, {}, pol, role="backup")
     assert not da.steps

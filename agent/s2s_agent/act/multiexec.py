@@ -33,7 +33,7 @@ from ..decide import multiplan as M
 from ..decide import plan as R
 from .azureworker import AzureWorker
 from .executor import RECORDS_KEPT, Record, Remediator, StepRecord
-from .multiparts import NoAzure, failure_text, lng_config, lng_groups
+from .multiparts import NoAzure, failure_text, lng_config, lng_groups, tunnel_id
 from .swanctl_conf import is_ip
 
 __all__ = ["BATCH_GRACE", "MultiRemediator", "lng_config", "lng_groups"]
@@ -97,14 +97,22 @@ class MultiRemediator:
         }
 
     def decide(
-        self, health: dict[str, str], wan: dict[str, str | None], role: str, *, dry_run=False
+        self,
+        health: dict[str, str],
+        wan: dict[str, str | None],
+        role: str,
+        *,
+        dry_run=False,
+        seen: dict[str, str | None] | None = None,
     ) -> tuple[M.LngDecision, ...]:
         """One decision per LNG from each tunnel's health and WAN address (pure planner);
-        memory changes are recorded per LNG unless ``dry_run``."""
+        memory changes are recorded per LNG unless ``dry_run``. ``seen``: the local
+        identity of each tunnel's IKE SA, which tells a tunnel's unknown id."""
+        ids = {n: tunnel_id(self.tunnel_ips[n], (seen or {}).get(n)) for n in self.tunnels}
+        if not dry_run:
+            self.tunnel_ips.update(ids)
         tviews = [
-            M.TunnelView(
-                t.name, k, health.get(t.name, "UNKNOWN"), wan.get(t.name), self.tunnel_ips[t.name]
-            )
+            M.TunnelView(t.name, k, health.get(t.name, "UNKNOWN"), wan.get(t.name), ids[t.name])
             for k, ts in self.groups.items()
             for t in ts
         ]
@@ -120,8 +128,6 @@ class MultiRemediator:
                 with r._lock:
                     r._record(d.decision.changes)
                     r.last_plan = d.plan
-                for name in d.adopt:  # UP on the LNG's address: its id is right
-                    self.tunnel_ips[name] = "="
             self.last = out
         return out
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from ..config import Config, TunnelSettings
 from ..core.errors import S2SError
 from ..decide.multiplan import LngKey
+from .swanctl_conf import is_ip
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,14 @@ def lng_config(cfg: Config, tunnels: tuple[TunnelSettings, ...]) -> Config:
         pf = replace(pf, ikeid=first.ikeid, descr=None)
     rem = replace(cfg.remediation, tunnel=first.name)
     return replace(cfg, azure=first.azure, remediation=rem, pfsense=pf)
+
+
+def tunnel_id(known: str | None, sa_id: str | None) -> str | None:
+    """The address a tunnel's local id holds: the memory's (``known``), or when that is not
+    known, its IKE SA's local identity (an FQDN or key id: nothing to re-apply, "=")."""
+    if known is not None or not sa_id:
+        return known
+    return sa_id.strip() if is_ip(sa_id) else "="
 
 
 def failure_text(exc: Exception) -> str:

@@ -28,8 +28,8 @@ class TunnelView:
     lng_key: LngKey
     health: str
     wan_ip: str | None  # the confirmed address of this tunnel's WAN source; None = unknown
-    # the address this tunnel's local identifier was last applied with (None = not known,
-    # e.g. a tunnel a reload added to an LNG); SAME = whatever its LNG's applied_ip is
+    # the address this tunnel's local identifier holds (None = not known: a tunnel a reload
+    # added, without an SA to tell); "=" = whatever its LNG's applied_ip is
     applied_ip: str | None = "="
 
 
@@ -51,7 +51,6 @@ class LngDecision:
     tunnels: tuple[str, ...]
     decision: Decision
     steps: tuple[tuple[str | None, Step], ...] = field(default=())  # (tunnel or None, step)
-    adopt: tuple[str, ...] = ()  # tunnels UP on the LNG's address: their id is applied
 
     @property
     def plan(self) -> Plan:
@@ -109,17 +108,15 @@ def plan_all(
             d = Decision(Plan(reason=why, blocked=why), d.changes)
         names = tuple(t.name for t in members)
         applied = d.changes.applied_ip or lng.applied_ip
-        adopt, behind = (), []
+        behind = []
         if ip and applied == ip and not why and policy.enabled:
             # the LNG is on the address; a tunnel whose own id is not (a reload added it)
             # follows it before any DOWN ladder rung, which could never bring it up
-            off = [t for t in members if t.applied_ip not in ("=", ip)]
-            adopt = tuple(t.name for t in off if t.health == "UP")
-            behind = [t.name for t in off if t.health != "UP"]
+            behind = [t.name for t in members if t.applied_ip not in ("=", ip)]
             if behind and role != "backup":
                 d = Decision(_follow_plan(now, lng.name, behind, ip, hist, policy), d.changes)
         acting = tuple(behind) if behind and d.plan.steps else names
-        out.append(LngDecision(key, lng.name, names, d, spread(d.plan, acting), adopt))
+        out.append(LngDecision(key, lng.name, names, d, spread(d.plan, acting)))
     return tuple(out)
 
 
