@@ -273,3 +273,24 @@ def test_an_unknown_tunnel_id_is_read_from_its_ike_sa():
         assert ([t for t, _ in da.steps] == ["con4"] * 3) is follows, sa_id
         assert not da.updates_lng and not db.steps
         assert m.tunnel_ips["con4"] == memory
+
+
+def test_the_ladders_check_lng_that_finds_a_stale_lng_writes_only_through_its_gate():
+    """check_lng finds LNG b stale and turns into a heal: its PUT still takes a slot of
+    LNG b's own gate, which is full, so nothing reaches Azure; LNG a's gate is not touched."""
+    import time as _time
+
+    m, calls, local, alerts, tsteps = make(cfg(limit=1))
+    a, b = list(m.groups)
+    for r in m.lngs.values():
+        r.applied_ip, r.lng_ip = None, None  # first run: the ladder asks Azure first
+    m.lngs[b].history.azure_writes.append(_time.time() - 60)
+    m.lngs[b].worker.worker.call = lambda op, arg=None, *, deadline=0.0: (
+        calls.append(("con2", op, arg, "")) or ({"ip": OLD} if op == "get-lng" else {})
+    )
+    ds = m.decide({"con1": "UP", "con4": "UP", "con2": "DOWN"}, WAN, "standalone")
+    recs = run_bounded(m, ds)
+    assert [op for n, op, *_ in calls if n == "con2"] == ["get-lng"]  # no update-lng sent
+    assert recs[b].ok is False and "write limit" in recs[b].steps[-1].detail
+    assert m.lngs[a].worker.writes_last_hour() == 0
+    assert any(s == "err" and "lng=lng-pfsense-b" in msg for s, msg in alerts)
