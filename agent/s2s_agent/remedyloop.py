@@ -178,8 +178,8 @@ class RemedyLoop:
 
     @property
     def busy(self) -> bool:
-        """A remediation runs (this loop's, or the one still running from before a reload)."""
-        # the predecessor may be either loop kind (a reload between one and several tunnels)
+        """A remediation runs (this loop's, or the one still running from before a reload,
+        of either loop kind: a reload may switch between one Azure tunnel and several)."""
         return self.remedy.busy or (self.predecessor is not None and self.predecessor.busy)
 
     def lng_remediators(self) -> dict:
@@ -198,25 +198,13 @@ class RemedyLoop:
         }
 
     def load(self, data: dict) -> None:
-        """The memory of each of this loop's LNGs from ``data`` (either loop's ``to_dict``
-        or state.json), by LNG key (:mod:`.act.lngmemory`)."""
+        """Each LNG's memory from either loop's ``to_dict`` or state.json, by LNG key."""
         if not isinstance(data, dict):
             return
         main = self.cfg.azure.lng_key if self.cfg.azure is not None else None
-        try:
-            for key, r in self.lng_remediators().items():
-                name = r.cfg.azure.local_network_gateway
-                entry = lngmemory.entry_for(data, key, name, main=key == main)
-                if entry is not None:
-                    lngmemory.restore(r, entry)
-            ids = {lngmemory.lng_id(k) for k in self.lng_remediators()}
-            self.dormant = lngmemory.dormant(data, ids, self.clock())
-        except Exception as exc:  # persisted state of an odd shape: start without it
-            log.warning("ignoring unreadable remediation state: %s: %s", type(exc).__name__, exc)
-        if isinstance(data.get("azure_view"), dict) and data.get("lng_key") in (
-            None,
-            lngmemory.lng_id(main) if main else None,
-        ):
+        self.dormant = lngmemory.load_all(self.lng_remediators(), data, main, self.clock())
+        mine = lngmemory.lng_id(main) if main else None
+        if isinstance(data.get("azure_view"), dict) and data.get("lng_key") in (None, mine):
             self.remedy.azure_view = data["azure_view"]
 
     def _adopt(self) -> None:
@@ -226,11 +214,7 @@ class RemedyLoop:
             return
         self.predecessor = None
         self.load(old.to_dict())
-        mine = self.lng_remediators()
-        for key, o in old.lng_remediators().items():
-            r = mine.get(key)
-            if r is not None and r.last_plan is None:
-                r.last_plan = o.last_plan
+        lngmemory.keep_plans(self.lng_remediators(), old.lng_remediators())
         old.close()
 
     # ---- the blocking reads ------------------------------------------------------------

@@ -77,6 +77,29 @@ def dormant(data: dict, current: Iterable[str], now: float) -> dict[str, dict]:
     return {k: keep[k] for k in newest[:DORMANT_KEPT]}
 
 
+def load_all(lngs: dict, data: dict, main, now: float) -> dict[str, dict]:
+    """Load each of ``lngs`` (LNG key -> :class:`Remediator`) from ``data``; returns the
+    dormant entries. ``main``: the remediated tunnel's LNG key. State of an odd shape is
+    logged and ignored (the daemon starts without it)."""
+    try:
+        for key, r in lngs.items():
+            entry = entry_for(data, key, r.cfg.azure.local_network_gateway, main=key == main)
+            if entry is not None:
+                restore(r, entry)
+        return dormant(data, {lng_id(k) for k in lngs}, now)
+    except Exception as exc:  # noqa: BLE001 - persisted state of any odd shape
+        log.warning("ignoring unreadable remediation state: %s: %s", type(exc).__name__, exc)
+        return {}
+
+
+def keep_plans(mine: dict, theirs: dict) -> None:
+    """After a reload: an LNG without a plan yet shows the old loop's last one."""
+    for key, o in theirs.items():
+        r = mine.get(key)
+        if r is not None and r.last_plan is None:
+            r.last_plan = o.last_plan
+
+
 def restore(r: Remediator, entry: dict) -> None:
     """Load one LNG's memory, its records included (a reload or restart keeps them)."""
     r.load(entry)
