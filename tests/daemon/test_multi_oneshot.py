@@ -94,3 +94,49 @@ def test_one_shot_with_several_tunnels_holds_the_write_limit_per_lng(tmp_path, m
     calls.clear()
     out = cli._remediate_locally(config.load(str(tmp_path / "cfg.yaml")), dry_run=False)
     assert [c for c in calls if c[1] == "update-lng"] == []
+
+
+def test_one_shot_reads_every_wan_source_not_only_the_remediated_tunnels(tmp_path, monkeypatch):
+    """con2 follows another WAN source: the one-shot must read it too (old code read only
+    the remediated tunnel's source, so lng-b was never planned)."""
+    from s2s_agent import multiloop
+    from s2s_agent.remedyloop import WanMonitor
+
+    write(tmp_path)
+    text = (tmp_path / "cfg.yaml").read_text()
+    text = text.replace(
+        "local_network_gateway: lng-b}}",
+        "local_network_gateway: lng-b}, wan: {source: interface, interface: wan9}}",
+    )
+    (tmp_path / "cfg.yaml").write_text(text)
+    reads = []
+
+    def monitor(settings, previous, **kw):
+        def read(s):
+            reads.append(s.interface)
+            return NEW, ""
+
+        return WanMonitor(settings, previous, read=read, **kw)
+
+    monkeypatch.setattr(multiloop, "WanMonitor", monitor)
+    calls: list = []
+    monkeypatch.setattr(
+        multiexec, "AzureWorker", lambda path, tunnel=None, lng=None: Worker(tunnel, calls)
+    )
+    monkeypatch.setattr(multiexec.MultiRemediator, "_apply_local_ids", lambda self, items: "ok")
+    monkeypatch.setattr(
+        multiexec.MultiRemediator, "_tunnel_step", lambda self, kind: lambda t, s: "ok"
+    )
+    d = Daemon(config.load(str(tmp_path / "cfg.yaml")))
+    for r in d.remedy_loop.multi.lngs.values():
+        r.applied_ip = r.lng_ip = OLD
+    for m in d.remedy_loop.monitors.values():
+        m.tracker.current = OLD
+    d.persist(time.time(), force=True)
+    d.remedy_loop.close()
+
+    out = cli._remediate_locally(config.load(str(tmp_path / "cfg.yaml")), dry_run=False)
+    assert "wan9" in reads
+    assert out["started"] is True
+    puts = sorted((t, ip) for t, op, ip in calls if op == "update-lng")
+    assert puts == [("con1", NEW), ("con2", NEW)]
