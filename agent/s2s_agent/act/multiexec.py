@@ -340,7 +340,7 @@ class MultiRemediator:
                 r.applied_ip = d.plan.target
                 r.history.attempts.clear()
         if ok:
-            names = ",".join(t.name for t in self.groups[d.key])
+            names = ",".join(t.name for t in self.acting(d))
             self.notify(
                 "notice",
                 f"lng={d.name} tunnels={names} event={'remediated' if verified else 'remediation_attempt'} "
