@@ -251,7 +251,8 @@ def _remediate_locally(cfg, dry_run: bool) -> dict:
     loop = d.remedy_loop
     loop.refresh_role()  # a BACKUP does not act
     d.tunnels = d.observer.cycle()
-    _confirm_wan(loop.wan)
+    for monitor in getattr(loop, "monitors", {"": loop.wan}).values():  # several WAN sources
+        _confirm_wan(monitor)
     if dry_run:
         return d._plan({})
     out = d._remediate({})

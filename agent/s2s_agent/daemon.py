@@ -72,6 +72,9 @@ class Daemon:
         self._observe_again = False
         self._reloading = Background("reload", self._wake)
         self.remedy_loop = None
+        # remediation disabled by a reload: the last loop, closed, keeps its memory (write
+        # history per LNG, records) and any heal still running for the next enabling reload
+        self._parked = None
         state = self._restore_state()
         if cfg.remediation.enabled:
             self.remedy_loop = self._make_remedy_loop(cfg, state.get("remediation") or {})
@@ -154,7 +157,8 @@ class Daemon:
 
     def persist(self, now: float, *, force: bool = False) -> None:
         key = [(t["name"], t["health"], tuple(t["reasons"])) for t in self.tunnels]
-        rem = self.remedy_loop.to_dict() if self.remedy_loop else None
+        loop = self.remedy_loop or self._parked
+        rem = loop.to_dict() if loop else None
         if rem:
             key.append(
                 (
@@ -302,21 +306,24 @@ class Daemon:
 
     def _swap_remedy_loop(self, new: Config) -> None:
         """A running remediation goes on; the new loop adopts it when it ends (no wait)."""
-        old = self.remedy_loop
-        running = None
+        old, parked = self.remedy_loop, self._parked
         if old is not None:
             self._unwatch(old)
-            running = old.running()
             old.close()
+        else:
+            old = parked  # disabled before: its memory (and a heal it still runs) comes back
+        running = old.running() if old is not None else None
         saved = old.to_dict() if old else {}
         background = self.control is not None
-        self.remedy_loop = (
-            self._make_remedy_loop(new, saved, background=background, predecessor=running)
-            if new.remediation.enabled
-            else None
-        )
-        if self.remedy_loop is None and running is not None:
-            log.info("remediation disabled by the reload; the running one finishes on its own")
+        self.remedy_loop = self._parked = None
+        if new.remediation.enabled:
+            self.remedy_loop = self._make_remedy_loop(
+                new, saved, background=background, predecessor=running
+            )
+        else:
+            self._parked = old
+            if running is not None:
+                log.info("remediation disabled by the reload; the running one finishes on its own")
         self._watch(self.remedy_loop)
 
     def _watch(self, loop) -> None:
@@ -459,7 +466,7 @@ class Daemon:
         signal.set_wakeup_fd(old_wakeup)
         for s, h in handlers.items():
             signal.signal(s, h)
-        loop = self.remedy_loop
+        loop = self.remedy_loop or self._parked  # a heal may outlive a disabling reload
         if loop is not None and loop.busy:
             log.info("waiting up to 30s for the running remediation step to be recorded")
             deadline = time.monotonic() + 30

@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from .act import lngmemory
 from .act.azureview import AzureViews, view_targets
 from .act.localapply import backend
 from .act.multiexec import MultiRemediator
@@ -91,6 +92,7 @@ class MultiRemedyLoop(RemedyLoop):
             )
         self.open_events()  # one socket for every interface of every source
         self.health: dict[str, str] = {}
+        self.seen: dict[str, str | None] = {}  # each tunnel's IKE SA local identity
 
     @staticmethod
     def source_ikeids(cfg: Config, tunnel: TunnelSettings) -> list[int]:
@@ -127,47 +129,51 @@ class MultiRemedyLoop(RemedyLoop):
         if self.predecessor is not None:
             self.predecessor.wait(timeout)
 
-    def _adopt(self) -> None:
-        old = self.predecessor
-        if old is None or old.busy:
-            return
-        self.predecessor = None
-        self.load(old.to_dict())
-        old.close()
+    # ---- memory (per LNG key, the same format as the single loop's: lngmemory) --------
+    def lng_remediators(self) -> dict:
+        return self.multi.lngs
 
-    # ---- memory --------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        lngs = {d.name: r.to_dict() for d, r in self._lngs()}
-        records = sorted(
-            (rec for r in lngs.values() for rec in r["records"]), key=lambda r: r["started_ts"]
-        )
-        main = self.multi.lngs[self.cfg.remediated_tunnel().azure.lng_key].to_dict()
+        main_key = self.cfg.remediated_tunnel().azure.lng_key
+        lngs = lngmemory.export(self.multi.lngs, self.dormant)
+        mine = [lngs[lngmemory.lng_id(k)] for k in self.multi.lngs]
+        records = sorted((rec for r in mine for rec in r["records"]), key=lambda r: r["started_ts"])
         return {
-            **main,
+            **lngs[lngmemory.lng_id(main_key)],
             "records": records,
+            "lng_key": lngmemory.lng_id(main_key),
             "wan_ip": self.wan.tracker.current,
             "wan_ips": {k: m.tracker.current for k, m in self.monitors.items()},
             "lngs": lngs,
+            "tunnel_records": {n: list(q) for n, q in self.multi.tunnel_records.items()},
+            "tunnel_ips": {
+                t.name: self.multi.lngs[t.azure.lng_key].applied_ip
+                if self.multi.tunnel_ips[t.name] == "="
+                else self.multi.tunnel_ips[t.name]
+                for t in self.cfg.azure_tunnels()
+            },
             "azure_view": self.status()["azure"],
             "azure_views": self.views.to_dict(),
         }
 
     def load(self, data: dict) -> None:
-        super().load(data)
+        super().load(data)  # every LNG's memory, by key
         if not isinstance(data, dict):
             return
-        saved = data.get("lngs") if isinstance(data.get("lngs"), dict) else {}
-        for d, r in self._lngs():
-            if isinstance(saved.get(d.name), dict):
-                r.load(saved[d.name])
+        ips = data.get("tunnel_ips")
+        if isinstance(ips, dict):  # a tunnel the old memory did not know: its id is unknown
+            for name in self.multi.tunnel_ips:
+                ip = ips.get(name)
+                self.multi.tunnel_ips[name] = ip if isinstance(ip, str) else None
+        for name, recs in (data.get("tunnel_records") or {}).items():
+            q = self.multi.tunnel_records.get(name)
+            if q is not None and isinstance(recs, list):
+                q.clear()
+                q.extend(r for r in recs if _tunnel_record(r))
         for key, ip in (data.get("wan_ips") or {}).items():
             m = self.monitors.get(key)
             if m is not None and m is not self.wan and isinstance(ip, str):
                 m.tracker.current = m.tracker.current or ip
-
-    def _lngs(self):
-        for key, r in self.multi.lngs.items():
-            yield _Named(r.cfg.azure.local_network_gateway, key), r
 
     # ---- the reads ---------------------------------------------------------------------------
     def kick(self) -> None:
@@ -206,10 +212,11 @@ class MultiRemedyLoop(RemedyLoop):
         )
         stale = observed_at is not None and finished is not None and observed_at < finished
         self.health = {t["name"]: "UNKNOWN" if stale else t["health"] for t in tunnels}
+        self.seen = {t["name"]: t.get("local_id") for t in tunnels if not stale}
         if not self.busy and self.predecessor is None:
             role = "backup" if self.role in ("backup", "unknown") else self.role
             health, wan = self._inputs()
-            decisions = self.multi.decide(health, wan, role)
+            decisions = self.multi.decide(health, wan, role, seen=self.seen)
             self.multi.start(decisions)
         self._maybe_read_azure()
 
@@ -219,7 +226,7 @@ class MultiRemedyLoop(RemedyLoop):
     def _plan(self, health: str, dry_run: bool) -> tuple[dict, tuple]:
         h, wan = self._inputs()
         h.setdefault(self.tunnel, health)
-        ds = self.multi.decide(h, wan, self.current_role(), dry_run=dry_run)
+        ds = self.multi.decide(h, wan, self.current_role(), dry_run=dry_run, seen=self.seen)
         out = {
             "enabled": True,
             "tunnel": self.tunnel,
@@ -308,6 +315,9 @@ class MultiRemedyLoop(RemedyLoop):
         super().close()
 
 
-class _Named:
-    def __init__(self, name: str, key):
-        self.name, self.key = name, key
+def _tunnel_record(r) -> bool:
+    """A saved tunnel record status can show (its times are numbers)."""
+    return isinstance(r, dict) and all(
+        isinstance(r.get(k), int | float) and not isinstance(r.get(k), bool)
+        for k in ("started", "finished")
+    )

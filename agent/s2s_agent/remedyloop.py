@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from .act import lngmemory
 from .act.azureview import AzureViews, view_targets
 from .act.azureworker import AzureWorker
 from .act.executor import Remediator
@@ -60,7 +61,8 @@ class RemedyLoop:
         # a failing LNG alerts once per state change, then every reminder_interval
         notify = LngAlertFilter(notify, clock, cfg.alerts.reminder_interval)
         self.notify = notify
-        self.worker = worker or AzureWorker(cfg.path)
+        lng = lngmemory.lng_id(cfg.azure.lng_key) if cfg.azure is not None else None
+        self.worker = worker or AzureWorker(cfg.path, lng=lng)  # the LNG planned for
         self.remedy = Remediator(cfg, worker=self.worker, clock=clock, notify=notify)
         main = cfg.remediated_tunnel()
         self.wan = wan_monitor(
@@ -88,6 +90,7 @@ class RemedyLoop:
         )
         self._finished_seen: dict = {}
         self.predecessor = predecessor
+        self.dormant: dict[str, dict] = {}  # LNGs the config no longer names (lngmemory)
         self.open_events()
 
     @staticmethod
@@ -116,22 +119,33 @@ class RemedyLoop:
 
     @property
     def busy(self) -> bool:
-        """A remediation runs (this loop's, or the one still running from before a reload)."""
-        return self.remedy.busy or (self.predecessor is not None and self.predecessor.remedy.busy)
+        """A remediation runs (this loop's, or the one still running from before a reload,
+        of either loop kind: a reload may switch between one Azure tunnel and several)."""
+        return self.remedy.busy or (self.predecessor is not None and self.predecessor.busy)
+
+    def lng_remediators(self) -> dict:
+        """LNG key -> the :class:`Remediator` holding that LNG's memory."""
+        return {self.cfg.azure.lng_key: self.remedy} if self.cfg.azure is not None else {}
 
     def to_dict(self) -> dict:
+        lngs = self.lng_remediators()
         return {
             **self.remedy.to_dict(),
+            "lng_key": lngmemory.lng_id(next(iter(lngs))) if lngs else None,
+            "lngs": lngmemory.export(lngs, self.dormant),
+            "tunnel_ips": {self.tunnel: self.remedy.applied_ip},  # whose local id is applied
             "wan_ip": self.wan.tracker.current,
             "azure_view": self.status()["azure"],
             "azure_views": self.views.to_dict(),
         }
 
     def load(self, data: dict) -> None:
+        """Each LNG's memory from either loop's ``to_dict`` or state.json, by LNG key."""
         if not isinstance(data, dict):
             return
+        main = self.cfg.azure.lng_key if self.cfg.azure is not None else None
         try:
-            self.remedy.load(data)
+            self.dormant = lngmemory.load_all(self.lng_remediators(), data, main, self.clock())
         except Exception as exc:  # persisted state of an odd shape: start without it
             log.warning("ignoring unreadable remediation state: %s: %s", type(exc).__name__, exc)
         self.views.load(data.get("azure_views"))
@@ -139,13 +153,11 @@ class RemedyLoop:
     def _adopt(self) -> None:
         """After a reload: take over the memory of the old loop once its remediation ended."""
         old = self.predecessor
-        if old is None or old.remedy.busy:
+        if old is None or old.busy:
             return
         self.predecessor = None
         self.load(old.to_dict())
-        self.remedy.records.extend(old.remedy.records)
-        if old.remedy.last_plan is not None and self.remedy.last_plan is None:
-            self.remedy.last_plan = old.remedy.last_plan
+        lngmemory.keep_plans(self.lng_remediators(), old.lng_remediators())
         old.close()
 
     # ---- the blocking reads ------------------------------------------------------------
@@ -340,7 +352,7 @@ class RemedyLoop:
         """Wait for the running remediation (this loop's and its predecessor's)."""
         self.remedy.wait(timeout)
         if self.predecessor is not None:
-            self.predecessor.remedy.wait(timeout)
+            self.predecessor.wait(timeout)
 
     def last_record(self) -> dict | None:
         records = self.remedy.to_dict()["records"]
@@ -367,5 +379,5 @@ class RemedyLoop:
         if self.events is not None:
             self.events.close()
             self.events = None
-        if self.predecessor is not None and not self.predecessor.remedy.busy:
+        if self.predecessor is not None and not self.predecessor.busy:
             self.predecessor.close()

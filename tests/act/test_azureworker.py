@@ -227,3 +227,29 @@ def test_worker_uses_the_named_tunnels_target_and_profile(fake, tmp_path, capsys
     assert emitted(capsys)["result"]["ip"] == n.gateway_ip
     assert worker_main(["-c", str(cfg), "--tunnel", "nope", "get-lng"]) == 2
     assert "nope" in emitted(capsys)["error"]["message"]
+
+
+def test_the_worker_refuses_a_target_that_changed_under_a_running_remediation(tmp_path, capsys):
+    """The worker re-reads the config file; after a reload changed the tunnel's subscription
+    it must not write the new LNG for a plan made for the old one (``--lng``)."""
+    r = Runner(stdout='{"version": 1, "ok": true, "result": {}}\n')
+    AzureWorker("c.yaml", runner=r, tunnel="con2", lng="public/s/rg/lng-b").call("get-lng")
+    assert r.calls[0][0][-5:] == ["--tunnel", "con2", "--lng", "public/s/rg/lng-b", "get-lng"]
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        textwrap.dedent("""
+        azure_profiles:
+          b: {tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47,
+              client_id: 11111111-2222-3333-4444-555555555555, client_secret_file: /s/b.secret}
+        tunnels:
+          - {name: con2, ike: con2, wan: {source: interface, interface: igb0},
+             azure: {profile: b, resource_group: RG, local_network_gateway: lng-b,
+                     subscription_id: 00000000-1111-2222-3333-666666666666}}
+        """)
+    )
+    planned = "public/00000000-1111-2222-3333-555555555555/rg/lng-b"
+    argv = ["-c", str(cfg), "--tunnel", "con2", "--lng", planned, "update-lng", NEW_IP]
+    assert worker_main(argv) == 2
+    err = emitted(capsys)["error"]
+    assert err["type"] == "ConfigError" and "changed while it ran" in err["message"]
+    assert "tunnels.con2.azure" in err["message"]

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from s2s_agent.observe.parsers import classify_line, parse_list_sas, parse_statusall
+from tests.bench import multiheal
 from tests.bench.adversarial import bench_adversarial
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,12 +246,15 @@ def main(argv=None) -> int:
     ap.add_argument("--cycles", type=int, default=9)
     ap.add_argument("--heal-runs", type=int, default=10)
     ap.add_argument("--parsers", action="store_true", help="only the parser benchmarks")
+    ap.add_argument("--multi-heal-runs", type=int, default=10, help="2 tunnels on 2 LNGs")
     args = ap.parse_args(argv)
     results = {"parsers": bench_parsers(), "adversarial_ms": bench_adversarial()}
     if not args.parsers:
         results["azure_import"] = bench_azure_import()
     if not (args.quick or args.parsers):
         results["daemon"] = bench_daemon(args.cycles, args.heal_runs)
+        if args.multi_heal_runs:
+            results["multi_heal"] = multiheal.bench_multi_heal(args.multi_heal_runs)
     targets = [
         ("statusall, 1,000 tunnels", results["parsers"]["statusall_1000_ms"], "ms", "<= 50"),
         (
@@ -302,13 +306,21 @@ def main(argv=None) -> int:
             ("  heals ok", f"{h['ok']}/{h['runs']}", "", "all"),
             ("daemon RSS after the heals", d.get("rss_mib_after_heals"), "MiB", "<= 30"),
         ]
+    failures = []
+    m = results.get("multi_heal") or {}
+    if "median_total_s" in m:
+        m.update(multiheal.verdict(m, h))
+        targets += multiheal.targets(m, m["ratio"])
+        failures += m["failures"]
     for name, value, unit, target in targets:
         print(f"{name:40s} {value:>12} {unit:8s} target {target}")
     out = ROOT / "dist" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written {out}")
-    return 0
+    for f in failures:
+        print(f"FAILED: {f}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

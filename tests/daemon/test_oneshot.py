@@ -133,7 +133,7 @@ def test_one_shot_on_a_carp_backup_does_not_act(env, monkeypatch):
     for where in ("s2s_agent.observe.ha.carp_role", "s2s_agent.remedyloop.carp_role"):
         monkeypatch.setattr(where, lambda i, v: roles["carp_role"])
     worker = FakeWorker(ip=OLD)
-    monkeypatch.setattr("s2s_agent.remedyloop.AzureWorker", lambda path: worker)
+    monkeypatch.setattr("s2s_agent.remedyloop.AzureWorker", lambda path, **kw: worker)
     cfg = config.load(str(env / "cfg.yaml"))
     out = cli._remediate_locally(cfg, dry_run=False)
     assert out["role"] == "backup" and not out.get("started") and "BACKUP" in out["plan"]["reason"]
@@ -226,7 +226,7 @@ def test_one_shot_write_is_in_the_history_the_daemon_reads(env, monkeypatch):
     for where in ("s2s_agent.observe.ha.carp_role", "s2s_agent.remedyloop.carp_role"):
         monkeypatch.setattr(where, lambda i, v: ("master", "MASTER"))
     worker = FakeWorker(ip=OLD)
-    monkeypatch.setattr("s2s_agent.remedyloop.AzureWorker", lambda path: worker)
+    monkeypatch.setattr("s2s_agent.remedyloop.AzureWorker", lambda path, **kw: worker)
     for name in ("_restart_ike", "_initiate_child", "_verify"):
         monkeypatch.setattr(executor.Remediator, name, lambda self, s, w: "ok")
     cfg = config.load(str(env / "cfg.yaml"))

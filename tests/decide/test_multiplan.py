@@ -121,3 +121,32 @@ def test_property_writes_per_lng_never_exceed_the_limit_and_one_update_per_lng(c
     for h in hist.values():
         for t in h.azure_writes:
             assert len([w for w in h.azure_writes if t <= w < t + 3600]) <= limit
+
+
+def test_a_tunnel_whose_own_id_is_not_on_the_lngs_address_follows_it_alone():
+    """A reload added con4 to an LNG already on NEW: its own local id is unknown (no SA to
+    tell). It alone gets apply + restart + verify (no Azure write, before any ladder rung)."""
+    pol = Policy(True, 6, 0, 30, 900)
+    tv = [
+        TunnelView("con1", A, "UP", NEW, NEW),
+        TunnelView("con4", A, "DOWN", NEW, None),
+        TunnelView("con2", B, "UP", NEW),
+    ]
+    da, db = plan_all(1000.0, tv, lngs(NEW), {}, pol)
+    assert kinds(da) == [("con4", "apply_local_id"), ("con4", "restart_ike"), ("con4", "verify")]
+    assert not da.updates_lng and da.plan.target == NEW and "con4" in da.plan.reason
+    assert not db.steps
+    # after a failed attempt towards NEW it backs off like a heal
+    hist = {A: History([Attempt(1000.0, "restart_ike", False, NEW)], [])}
+    da, _ = plan_all(1001.0, tv, lngs(NEW), hist, pol)
+    assert not da.steps and da.plan.blocked and da.plan.wait_until
+    # UP on the old address (a stale SA) follows too; on the address: nothing to do
+    up = [TunnelView("con1", A, "UP", NEW, NEW), TunnelView("con4", A, "UP", NEW, OLD)]
+    [da] = plan_all(1000.0, up, {A: lngs(NEW)[A]}, {}, pol)
+    assert [t for t, _ in da.steps] == ["con4"] * 3
+    up[1] = TunnelView("con4", A, "UP", NEW, NEW)
+    [da] = plan_all(1000.0, up, {A: lngs(NEW)[A]}, {}, pol)
+    assert not da.steps
+    # a BACKUP node never acts
+    [da] = plan_all(1000.0, tv[:2], {A: lngs(NEW)[A]}, {}, pol, role="backup")
+    assert not da.steps

@@ -1,6 +1,7 @@
 """The agent on the multi-WAN lab, shared by the agent e2e tests (tests/test_multi_agent_lab.py,
 tests/test_failover_lab.py): its tunnels-form config (two profiles, three tunnels on two LNGs),
-starting it with the fake Azure, and waiting on every tunnel's status."""
+starting it with the fake Azure, and waiting on every tunnel's status; also the multi-heal
+benchmark (tests/bench/multiheal.py) and the reload lab test (tests/test_reload_lab.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,57 @@ from tests.lab.lab import Lab
 LNG_A, LNG_B = config.LNG_A, config.LNG_B
 
 
+def rewrite_as_tunnels(agent, azure, tunnels=tuple(PINGS), wan: dict | None = None) -> None:
+    """Rewrite ``agent``'s single-tunnel config (a ``LabAgent`` built with ``azure``) into
+    the tunnels form for ``tunnels`` (names of :data:`PINGS`), all on ``wan``; again for
+    another set of tunnels (a reload test)."""
+    original = agent.dir / "single-tunnel.yaml"  # kept: the tunnels form may be rewritten
+    if not original.exists():
+        original.write_text(agent.config_path.read_text())
+    cfg = yaml.safe_load(original.read_text())
+    single = cfg.pop("azure")
+    site_b = next(s for s in azure.info["sites"] if s["lng_name"] == config.LNG_B)
+    secret_b = agent.dir / "azure-secret-b"
+    secret_b.write_text(site_b["client_secret"])
+    secret_b.chmod(0o600)
+    common = {k: single[k] for k in ("tenant_id", "authority", "arm_endpoint", "ca_bundle")}
+    cfg["azure_profiles"] = {
+        "corp": {
+            **common,
+            "client_id": single["client_id"],
+            "client_secret_file": single["client_secret_file"],
+        },
+        "branch": {**common, "client_id": site_b["client_id"], "client_secret_file": str(secret_b)},
+    }
+    a = {
+        "profile": "corp",
+        "subscription_id": single["subscription_id"],
+        "resource_group": single["resource_group"],
+        "local_network_gateway": config.LNG_A,
+        "connection": single["connection"],
+    }
+    b = {
+        "profile": "branch",
+        "subscription_id": site_b["subscription_id"],
+        "resource_group": site_b["resource_group"],
+        "local_network_gateway": config.LNG_B,
+        "connection": site_b["connection_name"],
+    }
+    wan = wan or {"source": "interface", "interface": "wan0"}
+    cfg["tunnels"] = [
+        {
+            "name": ike,
+            "ike": ike,
+            "children": [ike],
+            "probe": {"source": PINGS[ike][0], "target": PINGS[ike][1], "count": 2, "timeout": 1},
+            "wan": wan,
+            "azure": b if ike == "con2" else a,
+        }
+        for ike in tunnels
+    ]
+    agent.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
 def multi_agent(
     lab: Lab,
     azure: FakeAzureProc,
@@ -31,53 +83,7 @@ def multi_agent(
     (``wan_source``, default WAN1's interface ``wan0``; ``wan``: tracker settings)."""
     # a PUT that keeps failing (the SDK retries 5xx) must end well within the test's waits
     agent = LabAgent(lab, name, azure=azure, remediation={"azure_deadline": 20}, wan=wan)
-    cfg = yaml.safe_load(agent.config_path.read_text())
-    single = cfg.pop("azure")
-    info = azure.info
-    site_b = next(s for s in info["sites"] if s["lng_name"] == LNG_B)
-    secret_b = agent.dir / "azure-secret-b"
-    secret_b.write_text(site_b["client_secret"])
-    secret_b.chmod(0o600)
-    common = {k: single[k] for k in ("tenant_id", "authority", "arm_endpoint", "ca_bundle")}
-    cfg["azure_profiles"] = {
-        "corp": {
-            **common,
-            "client_id": single["client_id"],
-            "client_secret_file": single["client_secret_file"],
-        },
-        "branch": {
-            **common,
-            "client_id": site_b["client_id"],
-            "client_secret_file": str(secret_b),
-        },
-    }
-    a = {
-        "profile": "corp",
-        "subscription_id": single["subscription_id"],
-        "resource_group": single["resource_group"],
-        "local_network_gateway": LNG_A,
-        "connection": single["connection"],
-    }
-    b = {
-        "profile": "branch",
-        "subscription_id": site_b["subscription_id"],
-        "resource_group": site_b["resource_group"],
-        "local_network_gateway": LNG_B,
-        "connection": site_b["connection_name"],
-    }
-    source = wan_source or {"source": "interface", "interface": "wan0"}
-    cfg["tunnels"] = [
-        {
-            "name": ike,
-            "ike": ike,
-            "children": [ike],
-            "probe": {"source": src, "target": dst, "count": 2, "timeout": 1},
-            "wan": source,
-            "azure": b if ike == "con2" else a,
-        }
-        for ike, (src, dst) in PINGS.items()
-    ]
-    agent.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    rewrite_as_tunnels(agent, azure, wan=wan_source)
     return agent
 
 

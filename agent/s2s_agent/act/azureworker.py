@@ -60,9 +60,13 @@ class AzureWorker:
         runner: Callable[..., osio.Result] = osio.run,
         python: str = sys.executable,
         tunnel: str | None = None,
+        lng: str | None = None,
     ):
         self.config_path = config_path
         self.tunnel = tunnel  # several Azure tunnels: the worker uses this tunnel's target
+        # the LNG key ("cloud/subscription/rg/lng", lowercase) the caller planned for: the
+        # worker re-reads the config file, which a reload may have changed meanwhile
+        self.lng = lng
         self.runner = runner
         self.python = python
 
@@ -82,6 +86,7 @@ class AzureWorker:
             "--deadline",
             f"{deadline:g}",
             *(["--tunnel", self.tunnel] if self.tunnel else []),
+            *(["--lng", self.lng] if self.lng else []),
             op,
             *([arg] if arg else []),
         ]
@@ -170,6 +175,7 @@ def worker_main(argv: list[str]) -> int:
     ap.add_argument("-c", "--config", required=True)
     ap.add_argument("--deadline", type=float, default=120.0)
     ap.add_argument("--tunnel", default=None)
+    ap.add_argument("--lng", default=None, help="the LNG key the caller planned for")
     ap.add_argument("op", choices=OPS)
     ap.add_argument("arg", nargs="?")
     args = ap.parse_args(argv)
@@ -191,6 +197,15 @@ def worker_main(argv: list[str]) -> int:
                 )
         if target is None:
             raise ConfigError("is not configured", path=args.config, key="azure")
+        if args.lng and "/".join(target.lng_key) != args.lng:
+            raise ConfigError(
+                f"names LNG {target.local_network_gateway} (subscription "
+                f"{target.subscription_id}, resource group {target.resource_group}) now, not the "
+                "LNG this remediation was planned for: the file changed while it ran; nothing "
+                "was sent, the next plan uses the new config",
+                path=args.config,
+                key=f"tunnels.{args.tunnel}.azure" if args.tunnel else "azure",
+            )
         client = AzureClient(target)
         if args.op == "get-view":
             result = _read_view(client, _view_connections(cfg, target), args.deadline)

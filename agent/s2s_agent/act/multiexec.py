@@ -9,9 +9,8 @@ for that LNG's target (``--tunnel``). One run:
    parallel, one thread per LNG (If-Match and the long-running operation as always, in the
    worker);
 2. the local identifiers of every tunnel whose LNG is right are re-applied at once:
-   swanctl: one file write and one reload; pfSense: one run of the package's apply-myid
-   (one write_config, one ipsec_configure); a phase 1 that fails there fails only its
-   tunnel (its record and alert), the others go on;
+   swanctl: one file write and one reload; pfSense: the package's apply-myid per phase 1
+   (its PHP helper takes one ikeid per call);
 3. each of those tunnels is restarted and verified, in parallel.
 
 A failing LNG stops only its own tunnels; every LNG gets its record, its alert and its
@@ -34,31 +33,16 @@ from ..decide import multiplan as M
 from ..decide import plan as R
 from .azureworker import AzureWorker
 from .executor import RECORDS_KEPT, Record, Remediator, StepRecord
+from .multiparts import NoAzure, failure_text, lng_config, lng_groups, tunnel_id
 from .pfsense import PhaseOneErrors, apply_tunnel_myids
+from .swanctl_conf import is_ip
+
+__all__ = ["BATCH_GRACE", "MultiRemediator", "lng_config", "lng_groups"]
 
 log = logging.getLogger(__name__)
 LNG_STEPS = ("update_lng", "check_lng", "reset_connection")
 BATCH_GRACE = 5.0
 """Seconds after the first LNG is done during which other LNGs still join its local write."""
-
-
-def lng_groups(cfg: Config) -> dict[M.LngKey, tuple[TunnelSettings, ...]]:
-    """The Azure tunnels grouped by LNG key, in config order."""
-    out: dict[M.LngKey, list[TunnelSettings]] = {}
-    for t in cfg.azure_tunnels():
-        assert t.azure is not None
-        out.setdefault(t.azure.lng_key, []).append(t)
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def lng_config(cfg: Config, tunnels: tuple[TunnelSettings, ...]) -> Config:
-    """The single-tunnel view of one LNG (its first tunnel, its target, its phase 1)."""
-    first = tunnels[0]
-    pf = cfg.pfsense
-    if pf is not None and first.ikeid is not None:
-        pf = replace(pf, ikeid=first.ikeid, descr=None)
-    rem = replace(cfg.remediation, tunnel=first.name)
-    return replace(cfg, azure=first.azure, remediation=rem, pfsense=pf)
 
 
 class MultiRemediator:
@@ -77,7 +61,8 @@ class MultiRemediator:
         self.cfg, self.clock, self.notify = cfg, clock, notify
         self.groups = lng_groups(cfg)
         self.tunnels = {t.name: t for ts in self.groups.values() for t in ts}
-        make = workers or (lambda name: AzureWorker(cfg.path, tunnel=name))
+        lng_of = {ts[0].name: "/".join(key) for key, ts in self.groups.items()}
+        make = workers or (lambda name: AzureWorker(cfg.path, tunnel=name, lng=lng_of[name]))
         self.lngs: dict[M.LngKey, Remediator] = {}
         for key, ts in self.groups.items():
             sub = lng_config(cfg, ts)
@@ -88,6 +73,9 @@ class MultiRemediator:
         self.tunnel_records: dict[str, deque[dict]] = {
             n: deque(maxlen=RECORDS_KEPT) for n in self.tunnels
         }
+        # the address each tunnel's local id was last applied with; "=" = its LNG's
+        # applied_ip (the memory of before), None = not known (a reload added the tunnel)
+        self.tunnel_ips: dict[str, str | None] = dict.fromkeys(self.tunnels, "=")
         self.actions: dict[str, Callable] = {
             "apply_local_ids": self._apply_local_ids,
             "restart_ike": self._tunnel_step("restart_ike"),
@@ -110,12 +98,22 @@ class MultiRemediator:
         }
 
     def decide(
-        self, health: dict[str, str], wan: dict[str, str | None], role: str, *, dry_run=False
+        self,
+        health: dict[str, str],
+        wan: dict[str, str | None],
+        role: str,
+        *,
+        dry_run=False,
+        seen: dict[str, str | None] | None = None,
     ) -> tuple[M.LngDecision, ...]:
         """One decision per LNG from each tunnel's health and WAN address (pure planner);
-        memory changes are recorded per LNG unless ``dry_run``."""
+        memory changes are recorded per LNG unless ``dry_run``. ``seen``: the local
+        identity of each tunnel's IKE SA, which tells a tunnel's unknown id."""
+        ids = {n: tunnel_id(self.tunnel_ips[n], (seen or {}).get(n)) for n in self.tunnels}
+        if not dry_run:
+            self.tunnel_ips.update(ids)
         tviews = [
-            M.TunnelView(t.name, k, health.get(t.name, "UNKNOWN"), wan.get(t.name))
+            M.TunnelView(t.name, k, health.get(t.name, "UNKNOWN"), wan.get(t.name), ids[t.name])
             for k, ts in self.groups.items()
             for t in ts
         ]
@@ -163,7 +161,7 @@ class MultiRemediator:
         failed: set[M.LngKey] = set()
         # the steps each tunnel of the LNG follows with (the plan lists them per tunnel)
         follow: dict[M.LngKey, list] = {
-            d.key: [s for t, s in d.steps if t == d.tunnels[0]] for d in todo
+            d.key: [s for t, s in d.steps if t == self.acting(d)[0].name] for d in todo
         }
         # 1. every LNG's own steps, in parallel; each LNG reports when it is done
         done: queue.Queue = queue.Queue()
@@ -204,7 +202,8 @@ class MultiRemediator:
 
     def _follow(self, todo: list, recs: dict, failed: set, follow: dict) -> None:
         """One local write for the tunnels of ``todo``'s good LNGs, then restart + verify
-        each tunnel in parallel, then each LNG's record is closed."""
+        each tunnel in parallel, then each LNG's record is closed. A phase 1 the pfSense
+        backend could not re-apply (``PhaseOneErrors``) fails only its tunnel."""
         results: dict[str, bool] = {}
         items = []
         for d in todo:
@@ -212,8 +211,8 @@ class MultiRemediator:
                 continue
             for s in follow[d.key]:
                 if s.kind == "apply_local_id" and s.ip:
-                    for t in self.groups[d.key]:
-                        items.append((d.key, t, self.lngs[d.key].applied_ip, s.ip))
+                    for t in self.acting(d):
+                        items.append((d.key, t, self._old_ip(d.key, t, s.ip), s.ip))
                     break
         if items:
             t0 = time.monotonic()
@@ -223,21 +222,24 @@ class MultiRemediator:
                         [(t, old, new) for _, t, old, new in items]
                     )
                 ok = True
-            except S2SError as exc:
-                detail, ok = str(exc), False
-                if isinstance(exc, PhaseOneErrors):  # only these tunnels failed (pfSense)
-                    detail, ok = exc.done, True
-                    for d in todo:
-                        for t in self.groups[d.key]:
-                            if t.name in exc.failed:
-                                self._local_failed(
-                                    d, t, recs[d.key], str(exc.failed[t.name]), results
-                                )
+            except PhaseOneErrors as exc:  # only these tunnels failed (pfSense)
+                detail, ok = exc.done, True
+                for d in todo:
+                    for t in self.acting(d):
+                        if t.name in exc.failed:
+                            self._local_failed(d, t, recs[d.key], str(exc.failed[t.name]), results)
+            except Exception as exc:  # noqa: BLE001 - a bug fails these LNGs, not the daemon
+                detail, ok = failure_text(exc), False
+            took = time.monotonic() - t0  # one write for every LNG of the batch
+            if ok:
+                for _, t, _, new in items:
+                    if t.name not in results:
+                        self.tunnel_ips[t.name] = new
             for key in dict.fromkeys(k for k, *_ in items):
                 if all(t.name in results for k, t, *_ in items if k == key):
                     continue  # every tunnel of this LNG failed alone: their records say why
                 ip = next(new for k, _, _, new in items if k == key)
-                sr = StepRecord("apply_local_id", ok, time.monotonic() - t0, detail, ip)
+                sr = StepRecord("apply_local_id", ok, took, detail, ip)
                 self._add(key, recs[key], sr, ip)
                 if not ok:
                     self._fail(key, failed, "apply_local_id", detail)
@@ -246,7 +248,7 @@ class MultiRemediator:
             if d.key in failed:
                 continue
             steps = [s for s in follow[d.key] if s.kind != "apply_local_id"]
-            for t in self.groups[d.key]:
+            for t in self.acting(d):
                 if t.name in results:  # its phase 1 did not take the address
                     continue
                 threads.append(
@@ -278,6 +280,19 @@ class MultiRemediator:
             f"error={why}",
         )
 
+    def acting(self, d: M.LngDecision) -> list[TunnelSettings]:
+        """The tunnels of ``d``'s LNG its plan acts on (all of them for a heal; only those
+        behind for a follow-up of tunnels a reload added)."""
+        names = {t for t, _ in d.steps if t is not None} or set(d.tunnels)
+        return [t for t in self.groups[d.key] if t.name in names]
+
+    def _old_ip(self, key, t: TunnelSettings, new: str) -> str | None:
+        """The address ``t``'s local id holds now, as far as the memory knows: its own
+        applied address, else its LNG's; None when unknown (the swanctl apply asks charon)."""
+        own = self.tunnel_ips.get(t.name)
+        old = self.lngs[key].applied_ip if own == "=" else own
+        return old if old != new else None
+
     def _add(self, key, rec: Record, sr: StepRecord, target: str | None) -> None:
         r = self.lngs[key]
         with r._lock:
@@ -301,8 +316,8 @@ class MultiRemediator:
             try:
                 detail = r.actions[step.kind](step, step.ip)
                 sr = StepRecord(step.kind, True, time.monotonic() - t0, detail, step.ip)
-            except S2SError as exc:
-                sr = StepRecord(step.kind, False, time.monotonic() - t0, str(exc), step.ip)
+            except Exception as exc:  # noqa: BLE001 - a bug fails this LNG, not the others
+                sr = StepRecord(step.kind, False, time.monotonic() - t0, failure_text(exc), step.ip)
             self._add(d.key, rec, sr, d.plan.target or step.ip)
             if not sr.ok:
                 self._fail(d.key, failed, step.kind, sr.detail)
@@ -318,14 +333,16 @@ class MultiRemediator:
                 return
 
     def _tunnel_run(self, d, t: TunnelSettings, steps, rec: Record, results: dict) -> None:
-        trec = {"started": self.clock(), "lng": d.name, "trigger": d.plan.reason, "steps": []}
+        now = self.clock()
+        trec = {"started": now, "started_ts": now, "lng": d.name, "trigger": d.plan.reason}
+        trec["steps"] = []
         ok = True
         for step in steps:
             t0 = time.monotonic()
             try:
                 detail = self.actions[step.kind](t, step)
-            except S2SError as exc:
-                detail, ok = str(exc), False
+            except Exception as exc:  # noqa: BLE001 - a bug fails this tunnel, not the others
+                detail, ok = failure_text(exc), False
             sr = StepRecord(step.kind, ok, time.monotonic() - t0, f"{t.name}: {detail}", step.ip)
             self._add(d.key, rec, sr, d.plan.target)
             trec["steps"].append(sr.to_dict())
@@ -337,12 +354,13 @@ class MultiRemediator:
                 )
                 break
         trec["ok"], trec["finished"] = ok, self.clock()
+        trec["finished_ts"] = trec["finished"]
         self.tunnel_records[t.name].append(trec)
         results[t.name] = ok
 
     def _finish(self, d: M.LngDecision, rec: Record, failed: set, results: dict) -> None:
         r = self.lngs[d.key]
-        ok = d.key not in failed and all(results.get(t.name, False) for t in self.groups[d.key])
+        ok = d.key not in failed and all(results.get(t.name, False) for t in self.acting(d))
         verified = any(s.kind == "verify" and s.ok for s in rec.steps)
         with r._lock:
             rec.finished, rec.ok = self.clock(), ok
@@ -350,7 +368,7 @@ class MultiRemediator:
                 r.applied_ip = d.plan.target
                 r.history.attempts.clear()
         if ok:
-            names = ",".join(t.name for t in self.groups[d.key])
+            names = ",".join(t.name for t in self.acting(d))
             self.notify(
                 "notice",
                 f"lng={d.name} tunnels={names} event={'remediated' if verified else 'remediation_attempt'} "
@@ -370,8 +388,19 @@ class MultiRemediator:
             def ids(ike):
                 return lambda: tunnelctl.conn_local_ids(ike, socket_path=sock)
 
+            def known(ike, old, new):
+                """Unknown old address: the IP id charon has loaded (never local_addrs
+                guessed: behind NAT they differ, and rewrite_local_id leaves them then)."""
+                if old is not None:
+                    return old
+                try:
+                    loaded = ids(ike)()
+                except S2SError:
+                    return None
+                return next((i for i in loaded if is_ip(i) and i != new), None)
+
             changes = swanctl_apply.apply_local_ids(
-                [(t.ike, old, new, ids(t.ike)) for t, old, new in items],
+                [(t.ike, known(t.ike, old, new), new, ids(t.ike)) for t, old, new in items],
                 path=path,
                 swanctl=self.cfg.strongswan.swanctl,
             )
@@ -394,14 +423,7 @@ class MultiRemediator:
 
     def _tunnel_step(self, kind: str) -> Callable[[TunnelSettings, R.Step], str]:
         def run(t: TunnelSettings, step: R.Step) -> str:
-            one = Remediator(lng_config(self.cfg, (t,)), worker=_NoAzure(), clock=self.clock)
+            one = Remediator(lng_config(self.cfg, (t,)), worker=NoAzure(), clock=self.clock)
             return one.actions[kind](step, step.ip)
 
         return run
-
-
-class _NoAzure:
-    """The tunnel steps never call Azure."""
-
-    def call(self, op, arg=None, *, deadline=0.0):
-        raise S2SError(f"internal: tunnel step asked Azure for {op}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .plan import Decision, History, Plan, Policy, Step, View, decide
+from .plan import Decision, History, Plan, Policy, Step, View, backoff, decide
 
 LngKey = tuple[str, str, str, str]
 _WORST = ("DOWN", "UNKNOWN", "DEGRADED", "UP")
@@ -28,6 +28,9 @@ class TunnelView:
     lng_key: LngKey
     health: str
     wan_ip: str | None  # the confirmed address of this tunnel's WAN source; None = unknown
+    # the address this tunnel's local identifier holds (None = not known: a tunnel a reload
+    # added, without an SA to tell); "=" = whatever its LNG's applied_ip is
+    applied_ip: str | None = "="
 
 
 @dataclass(frozen=True)
@@ -99,12 +102,42 @@ def plan_all(
             role=role,
             last_lng_write=lng.last_write,
         )
-        d = decide(view, histories.get(key) or History(), policy)
+        hist = histories.get(key) or History()
+        d = decide(view, hist, policy)
         if why:
             d = Decision(Plan(reason=why, blocked=why), d.changes)
         names = tuple(t.name for t in members)
-        out.append(LngDecision(key, lng.name, names, d, spread(d.plan, names)))
+        applied = d.changes.applied_ip or lng.applied_ip
+        behind = []
+        if ip and applied == ip and not why and policy.enabled:
+            # the LNG is on the address; a tunnel whose own id is not (a reload added it)
+            # follows it before any DOWN ladder rung, which could never bring it up
+            behind = [t.name for t in members if t.applied_ip not in ("=", ip)]
+            if behind and role != "backup":
+                d = Decision(_follow_plan(now, lng.name, behind, ip, hist, policy), d.changes)
+        acting = tuple(behind) if behind and d.plan.steps else names
+        out.append(LngDecision(key, lng.name, names, d, spread(d.plan, acting)))
     return tuple(out)
+
+
+def _follow_plan(
+    now: float, lng: str, behind: list[str], ip: str, hist: History, policy: Policy
+) -> Plan:
+    """Tunnels of an LNG that already holds ``ip`` whose own local identifier is not on it
+    (a reload added them): re-apply their id, restart and verify them; no Azure write.
+    Backs off on the LNG's attempts towards ``ip`` like a heal."""
+    reason = f"tunnel {', '.join(behind)}: local identifier not on LNG {lng}'s address {ip}"
+    tries = [a for a in hist.attempts if a.target == ip]
+    not_before = tries[-1].time + backoff(len(tries) + 1, policy) if tries else now
+    if now < not_before:
+        return Plan(
+            reason=reason,
+            wait_until=not_before,
+            target=ip,
+            blocked="backing off after a failed attempt",
+        )
+    steps = (Step("apply_local_id", ip), Step("restart_ike"), Step("verify"))
+    return Plan(steps, reason, target=ip)
 
 
 def spread(plan: Plan, tunnels: tuple[str, ...]) -> tuple[tuple[str | None, Step], ...]:
