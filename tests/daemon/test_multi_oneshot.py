@@ -100,7 +100,6 @@ def test_one_shot_reads_every_wan_source_not_only_the_remediated_tunnels(tmp_pat
     """con2 follows another WAN source: the one-shot must read it too (old code read only
     the remediated tunnel's source, so lng-b was never planned)."""
     from s2s_agent import multiloop
-    from s2s_agent.remedyloop import WanMonitor
 
     write(tmp_path)
     text = (tmp_path / "cfg.yaml").read_text()
@@ -111,14 +110,18 @@ def test_one_shot_reads_every_wan_source_not_only_the_remediated_tunnels(tmp_pat
     (tmp_path / "cfg.yaml").write_text(text)
     reads = []
 
-    def monitor(settings, previous, **kw):
-        def read(s):
+    made = multiloop.wan_monitor
+
+    def monitor(*args, **kw):
+        def read(s, **_kw):
             reads.append(s.interface)
             return NEW, ""
 
-        return WanMonitor(settings, previous, read=read, **kw)
+        m = made(*args, **kw)
+        m.read = read
+        return m
 
-    monkeypatch.setattr(multiloop, "WanMonitor", monitor)
+    monkeypatch.setattr(multiloop, "wan_monitor", monitor)
     calls: list = []
     monkeypatch.setattr(
         multiexec, "AzureWorker", lambda path, tunnel=None, lng=None: Worker(tunnel, calls)
