@@ -1,7 +1,7 @@
 """The package's pfSense hooks (s2s-agent-hooks.inc) only poke the agent: one "wake" line on
 its control socket, within 0.5 s in all, never an error when the agent is not there.
 Under php-cli with a real Unix socket listener here; through pfSense's real
-ipsec_reload_package_hook() / pkg_call_plugins() in tests/pkg/test_resolve_src.py's root."""
+ipsec_reload_package_hook() / pkg_call_plugins() in tests/pkg/test_gateway_plugin.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from .conftest import FILES, require_tool
 
 HOOKS = FILES / "usr/local/pkg/s2s-agent-hooks.inc"
-XML = FILES / "usr/local/pkg/s2s-agent.xml"
+XML = FILES / "usr/local/pkg/s2s_agent.xml"
 INFO = FILES / "usr/local/share/pfSense-pkg-s2s-agent/info.xml"
 
 
@@ -146,12 +146,12 @@ def test_a_silent_agent_never_holds_pfsense_past_the_deadline(tmp_path):
     assert took < 2.5  # php startup + the 0.5 s deadline, far below the agent's 3 s
 
 
-def test_no_plugin_gateway_registration_while_the_name_has_a_dash():
-    """pkg_call_plugins() calls <configurationfile minus .xml>_plugin_gateway: with
-    "s2s-agent.xml" that is not a PHP function name and pfSense's gateway evaluation
-    would throw (see test_resolve_src.py). Registering needs another configurationfile."""
+def test_plugin_gateway_and_ipsec_reload_are_registered():
+    """pkg_call_plugins() calls <configurationfile minus .xml>_plugin_gateway: the
+    configurationfile has no "-", so that is s2s_agent_plugin_gateway (the real call through
+    pfSense's gateway evaluation: test_gateway_plugin.py)."""
     conf = ET.parse(INFO).getroot().findtext("package/configurationfile")
-    plugins = [t.text for t in ET.parse(XML).getroot().iter("type") if t.text == "plugin_gateway"]
-    if "-" in conf:
-        assert plugins == []
-    assert ET.parse(XML).getroot().findtext("ipsec_reload_function") == "s2s_agent_ipsec_reload"
+    assert conf == "s2s_agent.xml" and XML.name == conf
+    root = ET.parse(XML).getroot()
+    assert [t.text for t in root.findall("plugins/item/type")] == ["plugin_gateway"]
+    assert root.findtext("ipsec_reload_function") == "s2s_agent_ipsec_reload"

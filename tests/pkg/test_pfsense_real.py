@@ -98,7 +98,7 @@ def build_pkg8_inputs(out: Path) -> None:
         meta = {**b.manifest_meta(abi), "version": version}
         ents = [
             b.pkgformat.Entry(e.path, e.data.replace(b"0.1.0", version.encode()), e.mode)
-            if e.path.endswith("/info.xml") or e.path.endswith("/s2s-agent.xml")
+            if e.path.endswith("/info.xml") or e.path.endswith("/s2s_agent.xml")
             else e
             for e in entries
         ]

@@ -109,7 +109,7 @@ def web(page: str, method: str = "GET", query: str = "", post: dict | None = Non
 
 
 def get_form() -> tuple[str, Form, dict]:
-    r, _ = web("pkg_edit.php", "GET", "xml=s2s-agent.xml&id=0")
+    r, _ = web("pkg_edit.php", "GET", "xml=s2s_agent.xml&id=0")
     assert r.returncode == 0, r.stderr[-2000:]
     # pkg_edit.php's enablefields script: these inputs are disabled while the box is unchecked
     disabled = re.findall(r"\$\('input\[name=\"(\w+)\"\]'\)\.prop\('disabled',true\)", r.stdout)
@@ -119,8 +119,8 @@ def get_form() -> tuple[str, Form, dict]:
 def save(edits: dict):
     _, form, disabled = get_form()
     post = form.post(edits, disabled)
-    post.update({"xml": "s2s-agent.xml", "id": "0"})
-    r, errors = web("pkg_edit.php", "POST", "xml=s2s-agent.xml", post)
+    post.update({"xml": "s2s_agent.xml", "id": "0"})
+    r, errors = web("pkg_edit.php", "POST", "xml=s2s_agent.xml", post)
     return r, errors, post
 
 

@@ -44,9 +44,9 @@ require_once('config.inc');
 $GLOBALS['s2s_test_config'] = json_decode(file_get_contents($config_json), true);
 require_once($inc);
 
-/* The package XML the page runs (S2S_TEST_XML: e.g. s2s-agent-profiles.xml). */
+/* The package XML the page runs (S2S_TEST_XML: e.g. s2s_agent_profiles.xml). */
 function s2s_test_pkg_xml($inc) {
-	return simplexml_load_file(dirname($inc) . '/' . (getenv('S2S_TEST_XML') ?: 's2s-agent.xml'));
+	return simplexml_load_file(dirname($inc) . '/' . (getenv('S2S_TEST_XML') ?: 's2s_agent.xml'));
 }
 
 function s2s_test_pkg_path($pkg) {
