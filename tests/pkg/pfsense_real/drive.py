@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as H  # noqa: E402
 import multi  # noqa: E402
+import rename  # noqa: E402
 from harness import (  # noqa: E402
     HERE,
     PEM,
@@ -606,6 +607,8 @@ def main() -> int:
         apply_myids,
         status_pages,
         restore,
+        rename.restore_old_config,
+        rename.install_over_old_registration,
         legacy_name,
         multi.several_tunnels,
         no_phase1,
