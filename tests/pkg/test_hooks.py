@@ -14,7 +14,9 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from . import multibox
 from .conftest import FILES, require_tool
+from .harness import GOOD, run_harness
 
 HOOKS = FILES / "usr/local/pkg/s2s-agent-hooks.inc"
 XML = FILES / "usr/local/pkg/s2s_agent.xml"
@@ -155,3 +157,38 @@ def test_plugin_gateway_and_ipsec_reload_are_registered():
     root = ET.parse(XML).getroot()
     assert [t.text for t in root.findall("plugins/item/type")] == ["plugin_gateway"]
     assert root.findtext("ipsec_reload_function") == "s2s_agent_ipsec_reload"
+
+
+def test_plugin_gateway_reruns_the_resync_only_when_gateways_changed(tmp_path):
+    """The digest of <gateways> + phase 1 interfaces the last resync wrote: unchanged -> the
+    hook only wakes; a gateway group edited since -> the hook reruns the resync (the YAML is
+    written again, with the group's members as they are now)."""
+    box = {"gateways": multibox.BOX["gateways"], "interfaces": multibox.BOX["interfaces"]}
+    code = """(function () {
+        $yaml = S2S_AGENT_CONF;
+        s2s_agent_resync();
+        $first = trim(file_get_contents(S2S_AGENT_GW_DIGEST));
+        unlink($yaml);
+        s2s_agent_plugin_gateway(array('event' => 'gateway.down', 'name' => 'WAN1GW'));
+        $unchanged = file_exists($yaml);
+        config_set_path('gateways/gateway_group/0/item', array('WAN2GW|1|', 'WAN1GW|2|'));
+        s2s_agent_plugin_gateway(array('event' => 'gateway.up', 'name' => 'WAN1GW'));
+        return array('first' => $first, 'unchanged_rewrote' => $unchanged,
+            'edited_rewrote' => file_exists($yaml),
+            'digest' => trim(file_get_contents(S2S_AGENT_GW_DIGEST)),
+            'now' => s2s_agent_gateways_digest());
+    })()"""
+    out = run_harness(tmp_path, "eval", {**GOOD}, code, extra=box)["result"]
+    assert len(out["first"]) == 64 and out["unchanged_rewrote"] is False
+    assert out["edited_rewrote"] is True and out["digest"] == out["now"] != out["first"]
+    assert (tmp_path / "wake-unreachable").exists()  # no agent: logged once, no error
+
+
+def test_plugin_gateway_does_nothing_more_while_disabled(tmp_path):
+    code = """(function () {
+        s2s_agent_resync();
+        s2s_agent_plugin_gateway(array('event' => 'gateway.down', 'name' => 'WAN1GW'));
+        return array(file_exists(S2S_AGENT_GW_DIGEST), file_exists(S2S_AGENT_CONF));
+    })()"""
+    out = run_harness(tmp_path, "eval", {**GOOD, "enable": ""}, code)["result"]
+    assert out == [False, False]

@@ -25,6 +25,8 @@ define('S2S_AGENT_CONF', "{$etc}/s2s-agent.yaml");
 define('S2S_AGENT_ETC_DIR', "{$etc}/s2s-agent");
 define('S2S_AGENT_PIDFILE', "{$etc}/s2s_agent.pid");
 define('S2S_AGENT_STATE_DIR', "{$etc}/db");
+define('S2S_AGENT_CONTROL_SOCKET', "{$etc}/agent.sock"); /* the hooks' wake: none listens */
+define('S2S_AGENT_WAKE_MARK', "{$etc}/wake-unreachable");
 define('RCFILEPREFIX', "{$etc}/rc.d/");
 putenv("S2S_TEST_VARRUN={$etc}");
 if (getenv('S2S_TEST_PYTHON')) { /* the agent's interpreter (tests: a fake python3.11) */
