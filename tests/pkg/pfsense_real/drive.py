@@ -612,6 +612,7 @@ def main() -> int:
         legacy_name,
         multi.several_tunnels,
         no_phase1,
+        rename.delete_old_registration,  # last: leaves the package unregistered
     ]
     multi.PROJ = proj
     if os.environ.get("S2S_DRIVE_PKG8"):  # "PKG8_BINARY|DIR": the package comes from pkg(8)

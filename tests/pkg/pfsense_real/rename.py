@@ -128,3 +128,24 @@ def install_over_old_registration() -> None:
         r.returncode == 0 and reg == WANT and no_old_name(),
         reg,
     )
+
+
+def delete_old_registration() -> None:
+    """`pkg delete` right after a restore of an old config.xml, before any resync moved the
+    registration: pfSense's delete_package_xml() reads the old configurationfile's menus and
+    service (the small s2s-agent.xml lists them) and removes them with the entry."""
+    write("/cf/conf/config.xml", old_registration(read("/cf/conf/config.xml")))
+    rpath("/tmp/config.cache").unlink(missing_ok=True)
+    settings = pkgcfg()
+    r1 = php("-f", "/etc/rc.packages", "s2s-agent", "DEINSTALL")
+    r2 = php("-f", "/etc/rc.packages", "s2s-agent", "POST-DEINSTALL")
+    reg = registration()
+    check(
+        "pkg delete with an old registration: entry, menus and service removed, agent "
+        "stopped, settings kept",
+        r1.returncode == r2.returncode == 0
+        and reg == {"entries": [], "menus": [], "services": []}
+        and not running()
+        and pkgcfg() == settings,
+        reg,
+    )
