@@ -65,7 +65,7 @@ LIST_TAGS = frozenset(
 BASE64_FIELDS = (
     "tunnel_name",
     "client_certificate",
-)  # <encoding>base64</encoding> in s2s-agent.xml
+)  # <encoding>base64</encoding> in s2s_agent.xml
 
 
 def to_php(el: ET.Element) -> Any:

@@ -68,7 +68,10 @@ def test_expected_files_are_shipped(members):
         "/usr/local/lib/s2s-agent/s2s_agent/__init__.py",
         "/usr/local/lib/s2s-agent/azure/mgmt/network/_client.py",
         "/usr/local/lib/s2s-agent/vici/session.py",
-        "/usr/local/pkg/s2s-agent.xml",
+        "/usr/local/pkg/s2s_agent.xml",
+        "/usr/local/pkg/s2s_agent_profiles.xml",
+        "/usr/local/pkg/s2s-agent.xml",  # stays for registrations by earlier builds
+        "/usr/local/pkg/s2s-agent-registration.inc",
         "/usr/local/pkg/s2s-agent.inc",
         "/usr/local/share/pfSense-pkg-s2s-agent/info.xml",
         "/usr/local/libexec/s2s-agent/apply-myid.php",

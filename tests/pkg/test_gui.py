@@ -65,6 +65,7 @@ PACKAGEGUI_ELEMENTS = {
     "custom_add_php_command_late",
     "custom_delete_php_command",
     "plugins",
+    "item",  # <plugins><item><type>plugin_gateway</type></item></plugins>
     "ramdisk_dir_names",
     # <menu>
     "menu",
@@ -192,7 +193,7 @@ def test_xml_parses_and_uses_known_elements(path):
 
 
 def test_packagegui_wiring():
-    root = ET.parse(FILES / "usr/local/pkg/s2s-agent.xml").getroot()
+    root = ET.parse(FILES / "usr/local/pkg/s2s_agent.xml").getroot()
     assert root.findtext("include_file") == "/usr/local/pkg/s2s-agent.inc"
     assert root.findtext("name") == "s2sagent"  # -> installedpackages/s2sagent/config/0
     svc = root.find("service")
@@ -230,7 +231,7 @@ def test_packagegui_wiring():
     for name in names:  # every field reaches the settings defaults
         assert f"'{name}' =>" in inc, name
     info = ET.parse(FILES / "usr/local/share/pfSense-pkg-s2s-agent/info.xml").getroot()
-    assert info.findtext("package/configurationfile") == "s2s-agent.xml"
+    assert info.findtext("package/configurationfile") == "s2s_agent.xml"
     assert info.findtext("package/logging/logfilename") == "s2s-agent.log"
     assert info.findtext("package/logging/facilityname") == "s2s-agent"
 

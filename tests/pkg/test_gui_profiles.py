@@ -34,7 +34,7 @@ pytest.importorskip("s2s_agent.config")
 
 
 def test_profiles_page_never_renders_a_stored_secret(tmp_path, monkeypatch):
-    monkeypatch.setenv("S2S_TEST_XML", "s2s-agent-profiles.xml")
+    monkeypatch.setenv("S2S_TEST_XML", "s2s_agent_profiles.xml")
     out = run(tmp_path, "form_get", MAIN, PROFILES)
     res = out["result"]
     assert res["prf_name0"] == "branch" and res["prf_secret0"] == DMYPWD
@@ -44,7 +44,7 @@ def test_profiles_page_never_renders_a_stored_secret(tmp_path, monkeypatch):
 
 
 def test_the_placeholder_keeps_a_stored_secret_and_a_new_one_replaces_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("S2S_TEST_XML", "s2s-agent-profiles.xml")
+    monkeypatch.setenv("S2S_TEST_XML", "s2s_agent_profiles.xml")
     post = flat([{**PROFILES[0], "prf_secret": DMYPWD}, {**PROFILES[1], "prf_cert": DMYPWD}])
     out = run(tmp_path, "form_post", MAIN, PROFILES, arg=post)
     assert out["result"]["input_errors"] == []
@@ -63,7 +63,7 @@ def test_removing_a_profile_removes_its_file(tmp_path, monkeypatch):
     run(tmp_path, "resync", MAIN, three)
     spare = tmp_path / "s2s-agent/azure-spare.secret"
     assert spare.read_text() == "sp4re"
-    monkeypatch.setenv("S2S_TEST_XML", "s2s-agent-profiles.xml")
+    monkeypatch.setenv("S2S_TEST_XML", "s2s_agent_profiles.xml")
     post = flat([{**p, "prf_secret": DMYPWD if p["prf_secret"] else ""} for p in PROFILES])
     post["prf_cert1"] = DMYPWD
     out = run(tmp_path, "form_post", MAIN, three, arg=post)
@@ -73,7 +73,7 @@ def test_removing_a_profile_removes_its_file(tmp_path, monkeypatch):
 
 
 def test_a_profile_a_tunnel_uses_cannot_be_removed(tmp_path, monkeypatch):
-    monkeypatch.setenv("S2S_TEST_XML", "s2s-agent-profiles.xml")
+    monkeypatch.setenv("S2S_TEST_XML", "s2s_agent_profiles.xml")
     post = flat([{**PROFILES[1], "prf_cert": DMYPWD}])
     out = run(tmp_path, "form_post", MAIN, PROFILES, arg=post)
     errors = out["result"]["input_errors"]
@@ -93,7 +93,7 @@ def test_a_profile_a_tunnel_uses_cannot_be_removed(tmp_path, monkeypatch):
     ],
 )
 def test_profile_rows_are_checked(tmp_path, monkeypatch, row, want):
-    monkeypatch.setenv("S2S_TEST_XML", "s2s-agent-profiles.xml")
+    monkeypatch.setenv("S2S_TEST_XML", "s2s_agent_profiles.xml")
     post = flat([{**prf("new", secret="s3"), **row}])
     out = run(tmp_path, "form_post", GOOD, [], arg=post)
     assert any(want in e for e in out["result"]["input_errors"]), out["result"]["input_errors"]
@@ -169,7 +169,7 @@ def test_save_shows_the_agents_message_for_one_lng_with_two_wan_sources(tmp_path
 
 def test_profiles_save_is_checked_by_the_real_agent(tmp_path, monkeypatch):
     monkeypatch.setenv("S2S_TEST_CLI", str(real_cli()))
-    monkeypatch.setenv("S2S_TEST_XML", "s2s-agent-profiles.xml")
+    monkeypatch.setenv("S2S_TEST_XML", "s2s_agent_profiles.xml")
     post = flat([{**PROFILES[0], "prf_secret": DMYPWD}, prf("usgov", secret="x")])
     post["prf_cloud1"] = "AzureUSGovernment"
     out = run(tmp_path, "form_post", MAIN, PROFILES[:1], arg=post)
@@ -192,7 +192,7 @@ def test_rows_whose_phase_1_is_gone_still_save_while_disabled(tmp_path):
 
 
 def test_a_new_certificate_profile_is_stored_base64_and_written_0600(tmp_path, monkeypatch):
-    monkeypatch.setenv("S2S_TEST_XML", "s2s-agent-profiles.xml")
+    monkeypatch.setenv("S2S_TEST_XML", "s2s_agent_profiles.xml")
     post = flat([{**PROFILES[0], "prf_secret": DMYPWD}, prf("certy", cert="x")])
     post["prf_cert1"] = PEM.replace("\n", "\r\n")  # as a browser posts a textarea
     out = run(tmp_path, "form_post", MAIN, PROFILES[:1], arg=post)

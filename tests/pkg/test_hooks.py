@@ -1,7 +1,7 @@
 """The package's pfSense hooks (s2s-agent-hooks.inc) only poke the agent: one "wake" line on
 its control socket, within 0.5 s in all, never an error when the agent is not there.
 Under php-cli with a real Unix socket listener here; through pfSense's real
-ipsec_reload_package_hook() / pkg_call_plugins() in tests/pkg/test_resolve_src.py's root."""
+ipsec_reload_package_hook() / pkg_call_plugins() in tests/pkg/test_gateway_plugin.py."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from . import multibox
 from .conftest import FILES, require_tool
+from .harness import GOOD, run_harness
 
 HOOKS = FILES / "usr/local/pkg/s2s-agent-hooks.inc"
-XML = FILES / "usr/local/pkg/s2s-agent.xml"
+XML = FILES / "usr/local/pkg/s2s_agent.xml"
 INFO = FILES / "usr/local/share/pfSense-pkg-s2s-agent/info.xml"
 
 
@@ -146,12 +148,47 @@ def test_a_silent_agent_never_holds_pfsense_past_the_deadline(tmp_path):
     assert took < 2.5  # php startup + the 0.5 s deadline, far below the agent's 3 s
 
 
-def test_no_plugin_gateway_registration_while_the_name_has_a_dash():
-    """pkg_call_plugins() calls <configurationfile minus .xml>_plugin_gateway: with
-    "s2s-agent.xml" that is not a PHP function name and pfSense's gateway evaluation
-    would throw (see test_resolve_src.py). Registering needs another configurationfile."""
+def test_plugin_gateway_and_ipsec_reload_are_registered():
+    """pkg_call_plugins() calls <configurationfile minus .xml>_plugin_gateway: the
+    configurationfile has no "-", so that is s2s_agent_plugin_gateway (the real call through
+    pfSense's gateway evaluation: test_gateway_plugin.py)."""
     conf = ET.parse(INFO).getroot().findtext("package/configurationfile")
-    plugins = [t.text for t in ET.parse(XML).getroot().iter("type") if t.text == "plugin_gateway"]
-    if "-" in conf:
-        assert plugins == []
-    assert ET.parse(XML).getroot().findtext("ipsec_reload_function") == "s2s_agent_ipsec_reload"
+    assert conf == "s2s_agent.xml" and XML.name == conf
+    root = ET.parse(XML).getroot()
+    assert [t.text for t in root.findall("plugins/item/type")] == ["plugin_gateway"]
+    assert root.findtext("ipsec_reload_function") == "s2s_agent_ipsec_reload"
+
+
+def test_plugin_gateway_reruns_the_resync_only_when_gateways_changed(tmp_path):
+    """The digest of <gateways> + phase 1 interfaces the last resync wrote: unchanged -> the
+    hook only wakes; a gateway group edited since -> the hook reruns the resync (the YAML is
+    written again, with the group's members as they are now)."""
+    box = {"gateways": multibox.BOX["gateways"], "interfaces": multibox.BOX["interfaces"]}
+    code = """(function () {
+        $yaml = S2S_AGENT_CONF;
+        s2s_agent_resync();
+        $first = trim(file_get_contents(S2S_AGENT_GW_DIGEST));
+        unlink($yaml);
+        s2s_agent_plugin_gateway(array('event' => 'gateway.down', 'name' => 'WAN1GW'));
+        $unchanged = file_exists($yaml);
+        config_set_path('gateways/gateway_group/0/item', array('WAN2GW|1|', 'WAN1GW|2|'));
+        s2s_agent_plugin_gateway(array('event' => 'gateway.up', 'name' => 'WAN1GW'));
+        return array('first' => $first, 'unchanged_rewrote' => $unchanged,
+            'edited_rewrote' => file_exists($yaml),
+            'digest' => trim(file_get_contents(S2S_AGENT_GW_DIGEST)),
+            'now' => s2s_agent_gateways_digest());
+    })()"""
+    out = run_harness(tmp_path, "eval", {**GOOD}, code, extra=box)["result"]
+    assert len(out["first"]) == 64 and out["unchanged_rewrote"] is False
+    assert out["edited_rewrote"] is True and out["digest"] == out["now"] != out["first"]
+    assert (tmp_path / "wake-unreachable").exists()  # no agent: logged once, no error
+
+
+def test_plugin_gateway_does_nothing_more_while_disabled(tmp_path):
+    code = """(function () {
+        s2s_agent_resync();
+        s2s_agent_plugin_gateway(array('event' => 'gateway.down', 'name' => 'WAN1GW'));
+        return array(file_exists(S2S_AGENT_GW_DIGEST), file_exists(S2S_AGENT_CONF));
+    })()"""
+    out = run_harness(tmp_path, "eval", {**GOOD, "enable": ""}, code)["result"]
+    assert out == [False, False]

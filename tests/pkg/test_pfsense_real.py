@@ -14,6 +14,7 @@ pfSense is copied into the project.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -72,8 +73,36 @@ PKG8 = os.environ.get("S2S_PKG8", "")
 FAKES = DRIVER.parent / "fakes"
 
 
+# 0.1.0's page names (its configurationfile was s2s-agent.xml, without <plugins>)
+OLD_NAMES = (
+    (b"s2s_agent_profiles.xml", b"s2s-agent-profiles.xml"),
+    (b"s2s_agent.xml", b"s2s-agent.xml"),
+)
+
+
+def as_0_1_0(b, ents: list) -> list:
+    """The package's entries as 0.1.0 shipped them: the pages under their old names (and
+    every link, priv match and info.xml naming them), no <plugins>, no s2s-agent.xml stand-in
+    for old registrations (0.1.0's settings page had that name)."""
+    out = []
+    for e in ents:
+        if e.path == "/usr/local/pkg/s2s-agent.xml":
+            continue
+        path, data = e.path, e.data
+        if path.endswith((".xml", ".php", ".priv.inc")):
+            for new, old in OLD_NAMES:
+                data = data.replace(new, old)
+                path = path.replace(new.decode(), old.decode())
+            data = re.sub(rb"\n\t<plugins>.*?</plugins>", b"", data, flags=re.S)
+        out.append(b.pkgformat.Entry(path, data, e.mode))
+    assert b"<configurationfile>s2s-agent.xml<" in next(
+        e.data for e in out if e.path.endswith("/info.xml")
+    )
+    return out
+
+
 def build_pkg8_inputs(out: Path) -> None:
-    """out/v1: the 0.1.0 package + a python311 stub (no files: pfSense's python3.11 is the
+    """out/v1: the 0.1.0 package (page names as 0.1.0 had them: as_0_1_0) + a python311 stub (no files: pfSense's python3.11 is the
     harness's); out/v2: a 0.2.0 of the same. Both ABI FreeBSD:14:*, built by pkg/build.py
     from the package's real files and scripts, with two changes for a Debian chroot: the
     agent's rc.d script and CLI are the harness fakes (FreeBSD's rc.subr and daemon(8) do not
@@ -98,10 +127,12 @@ def build_pkg8_inputs(out: Path) -> None:
         meta = {**b.manifest_meta(abi), "version": version}
         ents = [
             b.pkgformat.Entry(e.path, e.data.replace(b"0.1.0", version.encode()), e.mode)
-            if e.path.endswith("/info.xml") or e.path.endswith("/s2s-agent.xml")
+            if e.path.endswith("/info.xml") or e.path.endswith("/s2s_agent.xml")
             else e
             for e in entries
         ]
+        if version == "0.1.0":
+            ents = as_0_1_0(b, ents)
         manifest = b.pkgformat.build_manifest(
             meta, ents, b.owned_dirs(ents), b.scripts(meta["name"])
         )

@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as H  # noqa: E402
 import multi  # noqa: E402
+import rename  # noqa: E402
 from harness import (  # noqa: E402
     HERE,
     PEM,
@@ -606,9 +607,12 @@ def main() -> int:
         apply_myids,
         status_pages,
         restore,
+        rename.restore_old_config,
+        rename.install_over_old_registration,
         legacy_name,
         multi.several_tunnels,
         no_phase1,
+        rename.delete_old_registration,  # last: leaves the package unregistered
     ]
     multi.PROJ = proj
     if os.environ.get("S2S_DRIVE_PKG8"):  # "PKG8_BINARY|DIR": the package comes from pkg(8)

@@ -108,19 +108,20 @@ def web(page: str, method: str = "GET", query: str = "", post: dict | None = Non
     return r, res.get("input_errors")
 
 
-def get_form() -> tuple[str, Form, dict]:
-    r, _ = web("pkg_edit.php", "GET", "xml=s2s-agent.xml&id=0")
+def get_form(xml: str = "s2s_agent.xml") -> tuple[str, Form, dict]:
+    r, _ = web("pkg_edit.php", "GET", f"xml={xml}&id=0")
     assert r.returncode == 0, r.stderr[-2000:]
     # pkg_edit.php's enablefields script: these inputs are disabled while the box is unchecked
     disabled = re.findall(r"\$\('input\[name=\"(\w+)\"\]'\)\.prop\('disabled',true\)", r.stdout)
     return r.stdout, Form(r.stdout), {"remediation": disabled}
 
 
-def save(edits: dict):
-    _, form, disabled = get_form()
+def save(edits: dict, xml: str = "s2s_agent.xml"):
+    """Save the settings page ``xml`` (0.1.0's was s2s-agent.xml) as a browser posts it."""
+    _, form, disabled = get_form(xml)
     post = form.post(edits, disabled)
-    post.update({"xml": "s2s-agent.xml", "id": "0"})
-    r, errors = web("pkg_edit.php", "POST", "xml=s2s-agent.xml", post)
+    post.update({"xml": xml, "id": "0"})
+    r, errors = web("pkg_edit.php", "POST", f"xml={xml}", post)
     return r, errors, post
 
 

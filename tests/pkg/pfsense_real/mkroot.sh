@@ -22,7 +22,7 @@ FILES=$PROJ/pkg/pfSense-pkg-s2s-agent/files
 	mkdir -p "local/$(dirname "${f#usr/local/}")"
 	cp "$FILES/$f" "local/${f#usr/local/}"
 done
-sed -i 's/%%PKGVERSION%%/0.2.0/' local/pkg/s2s-agent.xml local/pkg/s2s-agent-profiles.xml local/share/pfSense-pkg-s2s-agent/info.xml
+sed -i 's/%%PKGVERSION%%/0.2.0/' local/pkg/s2s_agent.xml local/pkg/s2s_agent_profiles.xml local/share/pfSense-pkg-s2s-agent/info.xml
 mkdir -p local/bin local/sbin local/etc/rc.d
 ln -sf /usr/bin/php local/bin/php
 printf '#!/bin/sh\nexec /usr/bin/php "$@"\n' > local/bin/php-cgi

@@ -16,7 +16,7 @@ import harness as H
 from form import Form
 from harness import SECRET, check, config, php, read, rpath, web, write
 
-PROFILES_XML = "s2s-agent-profiles.xml"
+PROFILES_XML = "s2s_agent_profiles.xml"
 BRANCH = "Br4nch~secret-DO-NOT-LEAK"
 SPARE = "Sp4re~secret-DO-NOT-LEAK"
 SUB = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"  # SETTINGS' subscription
@@ -61,7 +61,7 @@ def page(xml: str) -> tuple[str, Form]:
 def post_page(xml: str, edits: dict, drop: tuple[str, ...] = ()):
     html, form = page(xml)
     disabled = None
-    if xml == "s2s-agent.xml":
+    if xml == "s2s_agent.xml":
         names = re.findall(r"\$\('input\[name=\"(\w+)\"\]'\)\.prop\('disabled',true\)", html)
         disabled = {"remediation": names}
     post = form.post(edits, disabled)
@@ -142,16 +142,19 @@ def profiles_page() -> None:
 
 
 def settings_rows() -> None:
-    html, form = page("s2s-agent.xml")
+    html, form = page("s2s_agent.xml")
+    enabled = [
+        p.findtext("ikeid") for p in config().findall("ipsec/phase1") if p.find("disabled") is None
+    ]
     check(
         "settings GET: phase 1 choices are the enabled ones, profiles listed",
-        options(html, "tun_ikeid0") == ["1", "2", "3"]
+        options(html, "tun_ikeid0") == enabled  # 5, 6: added by drive.py's apply_myids
         and options(html, "tun_profile0") == ["default", "branch", "spare"],
         f"{options(html, 'tun_ikeid0')} {options(html, 'tun_profile0')}",
     )
     # SETTINGS' phase 1 1 uses lng-hq on wan; ikeid 3 (gateway group) on the same LNG
     bad = {**tun(0, "3", "lng-hq", "default", SUB, "rg-net")}
-    r, errors = post_page("s2s-agent.xml", bad)
+    r, errors = post_page("s2s_agent.xml", bad)
     check(
         "settings: same LNG, different WAN sources -> the real agent's message, not saved",
         any(
@@ -162,7 +165,7 @@ def settings_rows() -> None:
         f"{errors} {r.stderr[-500:]}",
     )
     rows = {**tun(0, "3", "lng-b", "branch"), **tun(1, "2", "lng-hq", "default", SUB, "rg-net")}
-    r, errors = post_page("s2s-agent.xml", rows)
+    r, errors = post_page("s2s_agent.xml", rows)
     saved = stored_rows("s2sagent")
     check(
         "settings: two more tunnels saved by the real save loop",

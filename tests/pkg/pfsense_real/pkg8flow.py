@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import harness as H
+import rename
 from harness import (
     SECRET,
     SETTINGS,
@@ -82,6 +83,14 @@ def pkg8_upgraded(
         and config().findtext("installedpackages/package/version") == "0.2.0",
         config().findtext("installedpackages/package/version"),
     )
+    reg = rename.registration()
+    check(
+        f"pkg8 upgrade ({how}) from 0.1.0's s2s-agent.xml: registered as s2s_agent.xml with "
+        "plugin_gateway, menus on the new page, nothing names s2s-agent.xml",
+        reg == rename.WANT and rename.no_old_name(),
+        reg,
+    )
+    rename.gui_reachable(f"pkg8 upgrade ({how})")
     clear_rclog()
     php("-f", "/etc/rc.start_packages")
     check(
@@ -125,7 +134,7 @@ def pkg8_flow() -> None:
     check("pkg8 add: nothing started while disabled", not running(), rclog())
 
     clear_rclog()
-    r, errors, _ = save(SETTINGS)
+    r, errors, _ = save(SETTINGS, rename.OLD)  # 0.1.0's settings page
     check("pkg8: first save starts the service", not errors and running(), f"{errors} {rclog()}")
     before, yaml_before = pkgcfg(), read("/usr/local/etc/s2s-agent.yaml")
     write("/var/log/s2s-agent.log", LOGLINE)
@@ -157,4 +166,5 @@ def pkg8_flow() -> None:
     clear_rclog()
     r = pkg8("upgrade", "-y", env=env)
     pkg8_upgraded("pkg upgrade from a pkg repo", r, before, yaml_before, pid_before)
+    rename.restore_old_config()  # then a backup of the 0.1.0 days is restored
     pkg8_deleted()

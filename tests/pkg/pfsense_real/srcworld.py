@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -58,6 +59,29 @@ CONFIG_PARTS = f"""
     <subnet>198.51.100.50</subnet></vip>
 </virtualip>
 """
+
+
+SOURCES = [p for p in os.environ.get("S2S_PFSENSE_SRC", "").split(":") if p]
+
+
+def why_not() -> str | None:
+    """None, or why a World cannot be built here."""
+    if not SOURCES:
+        return "S2S_PFSENSE_SRC is not set (checkouts of github.com/pfsense/pfsense)"
+    if os.geteuid() != 0:
+        return "needs root (mount namespace and chroot)"
+    for tool in ("php", "unshare", "chroot"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed"
+    return None
+
+
+def php_cannot_load(src: str) -> str | None:
+    """None, or why this php-cli cannot load the checkout's gwlb.inc (master: PHP 8.3)."""
+    r = subprocess.run(
+        ["php", "-l", str(Path(src) / "src/etc/inc/gwlb.inc")], capture_output=True, text=True
+    )
+    return None if r.returncode == 0 else (r.stdout + r.stderr).strip().splitlines()[0]
 
 
 def config_xml() -> str:

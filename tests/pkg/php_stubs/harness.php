@@ -25,6 +25,8 @@ define('S2S_AGENT_CONF', "{$etc}/s2s-agent.yaml");
 define('S2S_AGENT_ETC_DIR', "{$etc}/s2s-agent");
 define('S2S_AGENT_PIDFILE', "{$etc}/s2s_agent.pid");
 define('S2S_AGENT_STATE_DIR', "{$etc}/db");
+define('S2S_AGENT_CONTROL_SOCKET', "{$etc}/agent.sock"); /* the hooks' wake: none listens */
+define('S2S_AGENT_WAKE_MARK', "{$etc}/wake-unreachable");
 define('RCFILEPREFIX', "{$etc}/rc.d/");
 putenv("S2S_TEST_VARRUN={$etc}");
 if (getenv('S2S_TEST_PYTHON')) { /* the agent's interpreter (tests: a fake python3.11) */
@@ -44,9 +46,9 @@ require_once('config.inc');
 $GLOBALS['s2s_test_config'] = json_decode(file_get_contents($config_json), true);
 require_once($inc);
 
-/* The package XML the page runs (S2S_TEST_XML: e.g. s2s-agent-profiles.xml). */
+/* The package XML the page runs (S2S_TEST_XML: e.g. s2s_agent_profiles.xml). */
 function s2s_test_pkg_xml($inc) {
-	return simplexml_load_file(dirname($inc) . '/' . (getenv('S2S_TEST_XML') ?: 's2s-agent.xml'));
+	return simplexml_load_file(dirname($inc) . '/' . (getenv('S2S_TEST_XML') ?: 's2s_agent.xml'));
 }
 
 function s2s_test_pkg_path($pkg) {

@@ -26,7 +26,7 @@ $pglinks = array("", "@self");
 include("head.inc");
 
 $tab_array = array();
-$tab_array[] = array(gettext("Settings"), false, "/pkg_edit.php?xml=s2s-agent.xml&id=0");
+$tab_array[] = array(gettext("Settings"), false, "/pkg_edit.php?xml=s2s_agent.xml&id=0");
 $tab_array[] = array(gettext("Status"), true, "/status_s2s_agent.php");
 $tab_array[] = array(gettext("Logs"), false, "/status_logs_packages.php?pkg=s2s-agent");
 display_top_tabs($tab_array);
