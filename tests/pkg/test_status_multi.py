@@ -76,3 +76,17 @@ def test_single_tunnel_documents_of_before_still_render(tmp_path):
     )
     assert "Azure Local Network Gateways" not in html
     assert "<b>Connected</b>" in html
+
+
+def test_status_page_shows_a_groups_active_member(tmp_path):
+    d = doc()
+    rem = d["tunnels"][0]["remediation"]
+    rem.update(
+        wan_source="gateway_group WAN_FAILOVER",
+        wan_interface="wan2",
+        wan_gateway="WAN2GW" + EVIL,
+        wan_tier=2,
+    )
+    html = page(tmp_path, "status_s2s_agent.php", d)
+    assert "gateway_group WAN_FAILOVER via wan2 (gateway WAN2GW&lt;script&gt;" in html
+    assert ", tier 2)" in html

@@ -103,3 +103,24 @@ def test_status_shows_each_tunnels_lng_and_wan_source():
         in text
     )
     assert "(tunnels" not in render.status_text(doc(remediation={**rem, "lng": None}))
+
+
+def test_status_and_metrics_show_a_groups_active_member():
+    rem = {
+        "enabled": True,
+        "role": "standalone",
+        "wan_ip": "100.64.0.2",
+        "lng": "lng-pfsense",
+        "lng_tunnels": ["con1", "con4"],
+        "wan_source": "gateway_group WAN_FAILOVER",
+        "wan_interface": "igb1",
+        "wan_gateway": "WAN2GW",
+        "wan_tier": 2,
+        "wan_resolver": "pfsense",
+    }
+    text = render.status_text(doc(remediation=rem))
+    assert (
+        "WAN source gateway_group WAN_FAILOVER via igb1 (gateway WAN2GW, tier 2, resolved by "
+        "pfsense)" in text
+    )
+    assert 'gateway="WAN2GW",address="100.64.0.2"' in render.metrics(doc(remediation=rem))

@@ -152,6 +152,7 @@ def _azure_families(doc: dict, family) -> None:
                     **base,
                     "source": rem.get("wan_source") or "",
                     "interface": rem.get("wan_interface") or "",
+                    "gateway": rem.get("wan_gateway") or "",
                     "address": rem.get("wan_ip") or "",
                 },
                 1,
@@ -160,7 +161,7 @@ def _azure_families(doc: dict, family) -> None:
     family("s2s_tunnel_lng_info", "The LNG each tunnel's address is written to", "gauge", mapped)
     family(
         "s2s_tunnel_wan_info",
-        "The WAN source, interface and address each tunnel uses now",
+        "The WAN source, interface, gateway (a group's active member) and address each tunnel uses now",
         "gauge",
         wan,
     )

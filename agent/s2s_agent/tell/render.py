@@ -108,7 +108,7 @@ def status_text(doc: dict) -> str:
                 lines.append(
                     f"  LNG {rem['lng']} (tunnels {', '.join(rem.get('lng_tunnels') or [])}), "
                     f"WAN source {rem.get('wan_source') or '?'}"
-                    f" via {rem.get('wan_interface') or '?'}"
+                    f" via {rem.get('wan_interface') or '?'}" + _member_text(rem)
                 )
                 lines.append(
                     f"  LNG {rem['lng']}: subscription {rem.get('lng_subscription') or '?'}, "
@@ -346,3 +346,15 @@ def plan_text(out: dict, *, dry_run: bool) -> str:
             )
         lines.append(f"result: {'healed' if rec.get('ok') else 'failed'} in {rec.get('seconds')}s")
     return "\n".join(lines) + "\n"
+
+
+def _member_text(rem: dict) -> str:
+    """A gateway group's active member: ``(gateway WAN2GW, tier 2, resolved by kernel)``."""
+    parts = []
+    if rem.get("wan_gateway"):
+        parts.append(f"gateway {rem['wan_gateway']}")
+    if rem.get("wan_tier") is not None:
+        parts.append(f"tier {rem['wan_tier']}")
+    if rem.get("wan_resolver"):
+        parts.append(f"resolved by {rem['wan_resolver']}")
+    return f" ({', '.join(parts)})" if parts else ""

@@ -156,7 +156,12 @@ foreach ($status['tunnels'] as $t) {
 		echo '<h4>' . gettext("Remediation") . '</h4>';
 		echo '<table class="table table-condensed"><tbody>';
 		if (!empty($rs['wan_source'])) {
-			s2s_agent_row(gettext('WAN source'), s2s_agent_h($rs['wan_source']) . ' ' . gettext('via') . ' ' . s2s_agent_h($rs['wan_interface'] ?? '?'));
+			$member = '';
+			if (!empty($rs['wan_gateway'])) {	/* a gateway group's active member */
+				$member = ' (' . gettext('gateway') . ' ' . s2s_agent_h($rs['wan_gateway']) .
+				    (isset($rs['wan_tier']) ? ', ' . gettext('tier') . ' ' . s2s_agent_h($rs['wan_tier']) : '') . ')';
+			}
+			s2s_agent_row(gettext('WAN source'), s2s_agent_h($rs['wan_source']) . ' ' . gettext('via') . ' ' . s2s_agent_h($rs['wan_interface'] ?? '?') . $member);
 		}
 		s2s_agent_row(gettext('Role'), s2s_agent_h($rs['role'] ?? '') . ' ' . s2s_agent_h($rs['role_detail'] ?? ''));
 		s2s_agent_row(gettext('WAN IP'), s2s_agent_h($rs['wan_ip'] ?? '?') .
