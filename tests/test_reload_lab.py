@@ -75,6 +75,15 @@ def start(lab: Lab, name: str, tunnels: tuple[str, ...]):
     return azure, agent
 
 
+def puts_sent(lab: Lab, azure, want: dict[str, int]) -> None:
+    """Wait until the fake Azure answered these LNGs' PUTs (their LROs may still run)."""
+    lab.wait_for(
+        lambda: all(azure.stats()["lngs"][n]["puts"] >= k for n, k in want.items()),
+        20,
+        what=f"PUTs sent: {want}",
+    )
+
+
 def hup(agent: LabAgent) -> None:
     os.kill(agent._agent_pid(), signal.SIGHUP)
 
@@ -84,6 +93,9 @@ def test_reload_to_one_tunnel_while_the_multi_heal_runs(mlab: Lab):
     try:
         mlab.set_wan_ip(NEW_WAN1)
         wait(agent, lambda st: st["con1"]["remediation"]["running"], 20, "the heal running")
+        # both PUTs sent (their long-running operations take 4 s more): a worker that had not
+        # read the config yet would find con2 gone and rightly refuse to write its LNG
+        puts_sent(mlab, azure, {LNG_A: 1, LNG_B: 1})
         rewrite_as_tunnels(agent, azure, ("con1",))
         hup(agent)
         st = wait(
@@ -114,6 +126,7 @@ def test_reload_to_several_tunnels_while_the_single_heal_runs(mlab: Lab):
     try:
         mlab.set_wan_ip(NEW_WAN1)
         wait(agent, lambda st: st["con1"]["remediation"]["running"], 20, "the heal running")
+        puts_sent(mlab, azure, {LNG_A: 1})
         rewrite_as_tunnels(agent, azure, tuple(PINGS))
         hup(agent)
         st = wait(
