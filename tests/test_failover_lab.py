@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.helpers.multiagent import LogWatch, local_hosts, run_agent, tunnels, wait_all
-from tests.helpers.multiwan import PINGS, multiwan_lab, ping
+from tests.helpers.multiwan import GROUP, PINGS, SEEN, multiwan_lab, ping
 from tests.lab import config
 from tests.lab.lab import Lab
 
@@ -28,16 +28,6 @@ pytestmark = pytest.mark.lab
 
 LNG_A, LNG_B = config.LNG_A, config.LNG_B
 WAN1, WAN2 = config.ONPREM_WAN, config.ONPREM_WAN2
-GROUP = {
-    "source": "gateway_group",
-    "group": "WAN_FAILOVER",
-    "resolver": "kernel",
-    "members": [
-        {"gateway": "WAN1GW", "tier": 1, "interface": "wan0"},
-        {"gateway": "WAN2GW", "tier": 2, "interface": "wan2"},
-    ],
-}
-SEEN = "WAN change seen (gateway_group WAN_FAILOVER)"
 
 
 @pytest.fixture

@@ -35,21 +35,12 @@ from pathlib import Path
 from tests.bench.run import first_reply_after
 
 ROOT = Path(__file__).resolve().parents[2]
-GROUP = {
-    "source": "gateway_group",
-    "group": "WAN_FAILOVER",
-    "resolver": "kernel",
-    "members": [
-        {"gateway": "WAN1GW", "tier": 1, "interface": "wan0"},
-        {"gateway": "WAN2GW", "tier": 2, "interface": "wan2"},
-    ],
-}
-SEEN = "WAN change seen (gateway_group WAN_FAILOVER)"
-PINGS = {"con1": ("192.168.1.1", "10.1.10.1"), "con2": ("192.168.1.1", "10.1.20.1")}
+MEASURED = ("con1", "con2")  # one tunnel of each LNG
 
 
 def one_switch(lab, agent, member: str, target: str) -> dict:
     from tests.helpers.multiagent import LogWatch, tunnels, wait_all
+    from tests.helpers.multiwan import PINGS, SEEN
 
     before = len(tunnels(agent)["con1"].get("remediations") or [])
     pingers = {
@@ -59,7 +50,7 @@ def one_switch(lab, agent, member: str, target: str) -> dict:
             stdout=subprocess.PIPE,
             text=True,
         )
-        for ike, (src, dst) in PINGS.items()
+        for ike, (src, dst) in ((k, PINGS[k]) for k in MEASURED)
     }
     time.sleep(0.3)
     watch = LogWatch(agent.stderr_path, SEEN)
@@ -106,7 +97,7 @@ def one_switch(lab, agent, member: str, target: str) -> dict:
 def bench_failover(runs: int) -> dict:
     from tests.conftest import lab_unavailable_reason
     from tests.helpers.multiagent import run_agent
-    from tests.helpers.multiwan import bring_up
+    from tests.helpers.multiwan import GROUP, bring_up
     from tests.lab import config
     from tests.lab.lab import Lab
 

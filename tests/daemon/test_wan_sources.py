@@ -16,19 +16,11 @@ from s2s_agent.daemon import Daemon
 from s2s_agent.multiloop import MultiRemedyLoop
 from s2s_agent.observe import wanmonitor
 from s2s_agent.observe.addrevents import AddressEvents
+from tests.helpers.multiwan import GROUP
 
 SUB_A = "00000000-1111-2222-3333-444444444444"
 SUB_B = "00000000-1111-2222-3333-555555555555"
 WAN1, WAN2 = "198.51.100.2", "100.64.0.2"
-GROUP = {
-    "source": "gateway_group",
-    "group": "WAN_FAILOVER",
-    "resolver": "kernel",
-    "members": [
-        {"gateway": "WAN1GW", "tier": 1, "interface": "wan0"},
-        {"gateway": "WAN2GW", "tier": 2, "interface": "wan2"},
-    ],
-}
 
 
 def cfg(tmp_path, hold=5.0, count=2, backend="none", resolver="kernel"):

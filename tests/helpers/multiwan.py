@@ -21,6 +21,18 @@ PINGS = {  # tunnel -> (LAN source, VNet destination)
 NEW_WAN1 = "192.0.2.50"  # in MOVE_NET, routed both ways
 
 
+GROUP = {  # the lab's gateway group as a tunnel's `wan:` (WAN1 veth wan0 tier 1, WAN2 wan2 tier 2)
+    "source": "gateway_group",
+    "group": "WAN_FAILOVER",
+    "resolver": "kernel",
+    "members": [
+        {"gateway": "WAN1GW", "tier": 1, "interface": "wan0"},
+        {"gateway": "WAN2GW", "tier": 2, "interface": "wan2"},
+    ],
+}
+SEEN = "WAN change seen (gateway_group WAN_FAILOVER)"  # the agent's log line on a switch
+
+
 def require_lab() -> None:
     """Skip when the lab cannot run here; fail instead when ``S2S_REQUIRE_LAB`` is set (CI)."""
     from tests.conftest import lab_unavailable_reason
