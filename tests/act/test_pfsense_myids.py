@@ -303,7 +303,7 @@ def test_apply_tunnel_myids_refresh_through_the_real_helper_no_write(
 
 
 # ---- the executor's pfSense branch -------------------------------------------------------
-def multi_cfg(xml_path: Path):
+def multi_cfg(xml_path: Path, ikeids=(1, 7, 8)):
     prof = {
         "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
         "client_id": "11111111-2222-3333-4444-555555555555",
@@ -326,7 +326,7 @@ def multi_cfg(xml_path: Path):
 
     data = {
         "azure_profiles": {"a": prof},
-        "tunnels": [t(1, "lng-a"), t(7, "lng-a"), t(8, "lng-b")],
+        "tunnels": [t(i, "lng-b" if i == 8 else "lng-a") for i in ikeids],
         "pfsense": {"config_xml": str(xml_path)},
         "remediation": {"enabled": True, "local_backend": "pfsense"},
     }
@@ -385,3 +385,29 @@ def test_executor_applies_every_phase_1_in_one_helper_run_and_a_bad_one_fails_it
     assert [t["ok"] for n in ("con1", "con7") for t in m.tunnel_records[n]] == [True, True]
     assert any(s == "err" and "tunnel=con8" in msg for s, msg in alerts)
     assert not any(s == "err" and "tunnel=con1" in msg for s, msg in alerts)
+
+
+# ---- the single-tunnel executor's pfSense branch (act/localapply.py) -------------------
+def test_single_tunnel_my_ip_address_is_refreshed_and_errors_keep_their_type(tmp_path, monkeypatch):
+    """One Azure tunnel (the single-tunnel loop) on a "My IP address" phase 1: the same
+    --refresh as with several tunnels (it returned the plan's reason and ran nothing)."""
+    from s2s_agent.act import localapply
+    from s2s_agent.core.errors import ConfigError
+
+    xml = with_phase1(FIX27, 8, extra="<disabled></disabled>")
+    st = settings_for(tmp_path, xml)
+    sent: list = []
+    monkeypatch.setattr(pfsense, "apply_myids", fake_apply(sent))
+
+    def single(ikeid):
+        return multi_cfg(Path(st.config_xml), ikeids=(ikeid,))  # one tunnel: single loop
+
+    c = single(2)
+    t = c.tunnels[0]
+    detail = localapply.apply_local_identity(c, t, OLD, NEW)
+    assert sent == [([], [2])]
+    assert "My IP address" in detail
+    assert f"phase 1 2: charon's local address {OLD} -> {NEW}" in detail
+    c = single(8)
+    with pytest.raises(ConfigError, match="disabled"):
+        localapply.apply_local_identity(c, t, OLD, NEW)
