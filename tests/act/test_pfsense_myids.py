@@ -83,6 +83,31 @@ def test_apply_myids_a_broken_answer_is_a_typed_error(stdout, code, words):
     assert words in str(exc.value) and exc.value.step == "apply-myid"
 
 
+def test_apply_myids_refresh_goes_in_the_same_run_and_parses_charon_s_address():
+    calls: list = []
+    out = json.dumps(
+        {
+            "results": [
+                row(1),
+                row(2, old="100.64.0.1", new="100.64.0.2"),
+                row(3, changed=False, old=None, new=None, error="phase 1 3 is disabled"),
+            ],
+            "pending_applied": False,
+        }
+    )
+    res = apply_myids([(1, NEW)], [2, 3], runner=runner_of(out, 1, calls))
+    assert [c[0][2:] for c in calls] == [["--set", f"1={NEW}", "--refresh", "2", "--refresh", "3"]]
+    one, two, three = res.results
+    assert one == MyidOutcome(1, True, OLD, NEW, None)
+    assert two == MyidOutcome(2, True, "100.64.0.1", "100.64.0.2", None, refresh=True)
+    assert three.refresh and "phase 1 3 local address: phase 1 3 is disabled" in str(three.error)
+    with pytest.raises(LocalApplyError, match="named twice"):
+        apply_myids([(1, NEW)], [1], runner=runner_of(""))
+    bad = json.dumps({"results": [row(2, new=None)]})  # no address and no error
+    with pytest.raises(LocalApplyError, match="not one of"):
+        apply_myids([], [2], runner=runner_of(bad))
+
+
 def test_apply_myids_refuses_a_phase_1_named_twice_and_does_nothing_for_none():
     with pytest.raises(LocalApplyError, match="named twice"):
         apply_myids([(1, NEW), (1, OLD)], runner=runner_of(""))
@@ -113,40 +138,79 @@ def with_phase1(xml: str, ikeid: int, myid: str = OLD, extra: str = "") -> str:
     return xml.replace(p1, p1 + "\n\t\t" + new, 1)
 
 
-def test_apply_tunnel_myids_plans_each_and_sends_only_the_static_ids_once(tmp_path):
+def fake_apply(sent: list, charon_had: str | None = OLD, errors: dict | None = None):
+    """A stand-in of :func:`apply_myids`: records each run; a refreshed phase 1 is reported
+    as pfSense's address ``NEW`` that charon did not have yet (``charon_had``)."""
+
+    def apply(items, refresh=()):
+        sent.append((list(items), list(refresh)))
+        errs = errors or {}
+        out = [MyidOutcome(i, True, OLD, ip, errs.get(i)) for i, ip in items]
+        out += [
+            MyidOutcome(i, charon_had != NEW, charon_had, NEW, errs.get(i), refresh=True)
+            for i in refresh
+        ]
+        return MyidBatch(tuple(out), False)
+
+    return apply
+
+
+def test_apply_tunnel_myids_plans_each_and_sends_one_run_static_ids_set_others_refreshed(
+    tmp_path,
+):
     xml = with_phase1(with_phase1(FIX27, 7), 8, extra="<disabled></disabled>")
     sent: list = []
-
-    def apply(items):
-        sent.append(items)
-        return MyidBatch(tuple(MyidOutcome(i, True, OLD, ip) for i, ip in items), False)
-
     items = [("hq", 1, NEW), ("lyon", 2, NEW), ("aa", 7, NEW), ("off", 8, NEW), ("gone", 9, NEW)]
     with pytest.raises(PhaseOneErrors) as exc:
-        apply_tunnel_myids(settings_for(tmp_path, xml), items, apply=apply)
-    assert sent == [[(1, NEW), (7, NEW)]]  # one run: the two static identifiers
+        apply_tunnel_myids(settings_for(tmp_path, xml), items, apply=fake_apply(sent))
+    # one run: the two static identifiers set, lyon's "My IP address" phase 1 refreshed
+    assert sent == [([(1, NEW), (7, NEW)], [2])]
     assert sorted(exc.value.failed) == ["gone", "off"]
     assert "disabled" in str(exc.value.failed["off"]) and "ikeid 9" in str(exc.value.failed["gone"])
     done = exc.value.done
     assert f"phase 1 1 My identifier {OLD} -> {NEW}" in done and "phase 1 7" in done
-    assert "My IP address" in done  # lyon: myaddress follows the WAN itself
+    assert "My IP address" in done
+    assert f"phase 1 2: charon's local address {OLD} -> {NEW} (IPsec regenerated now" in done
+
+
+def test_apply_tunnel_myids_refreshes_my_ip_address_after_a_failover(tmp_path):
+    """The bug: a "My IP address" phase 1 was planned "none" and nothing ran, so after a
+    gateway-group failover (no rc.newwanip; rc.ipsec waits 12 + 3 s) the agent restarted
+    and verified while charon still had WAN1's local address and id."""
+    sent: list = []
+    detail = apply_tunnel_myids(settings_for(tmp_path), [("lyon", 2, NEW)], apply=fake_apply(sent))
+    assert sent == [([], [2])]
+    assert f"phase 1 2: charon's local address {OLD} -> {NEW}" in detail
+    sent.clear()
+    detail = apply_tunnel_myids(
+        settings_for(tmp_path), [("lyon", 2, NEW)], apply=fake_apply(sent, charon_had=NEW)
+    )
+    assert sent == [([], [2])] and f"phase 1 2: charon already uses {NEW}" in detail
+
+
+def test_apply_tunnel_myids_a_refresh_failure_fails_every_tunnel_of_that_phase_1(tmp_path):
+    sent: list = []
+    err = LocalApplyError("apply-myid", "phase 1 2 local address: strongSwan did not load con2")
+    items = [("a", 2, NEW), ("b", 2, NEW), ("hq", 1, NEW)]
+    with pytest.raises(PhaseOneErrors) as exc:
+        apply_tunnel_myids(settings_for(tmp_path), items, apply=fake_apply(sent, errors={2: err}))
+    assert sent == [([(1, NEW)], [2])]  # phase 1 2 asked once
+    assert sorted(exc.value.failed) == ["a", "b"]
+    assert f"phase 1 1 My identifier {OLD} -> {NEW}" in exc.value.done
 
 
 def test_apply_tunnel_myids_a_tunnel_without_a_phase_1_fails_alone(tmp_path):
     sent: list = []
-
-    def apply(items):
-        sent.append(items)
-        return MyidBatch(tuple(MyidOutcome(i, True, OLD, ip) for i, ip in items), False)
-
     with pytest.raises(PhaseOneErrors) as exc:
-        apply_tunnel_myids(settings_for(tmp_path), [("x", None, NEW), ("hq", 1, NEW)], apply=apply)
+        apply_tunnel_myids(
+            settings_for(tmp_path), [("x", None, NEW), ("hq", 1, NEW)], apply=fake_apply(sent)
+        )
     assert list(exc.value.failed) == ["x"] and "pfsense.ikeid" in str(exc.value.failed["x"])
-    assert sent == [[(1, NEW)]]
+    assert sent == [([(1, NEW)], [])]
 
 
 def test_apply_tunnel_myids_a_helper_failure_names_the_tunnel(tmp_path):
-    def apply(items):
+    def apply(items, refresh=()):
         err = LocalApplyError("apply-myid", "phase 1 7 My identifier: charon did not load it")
         return MyidBatch(
             (MyidOutcome(1, True, OLD, NEW), MyidOutcome(7, True, OLD, NEW, err)), False
@@ -213,8 +277,33 @@ def test_apply_tunnel_myids_through_the_real_helper_one_write(tmp_path, real_hel
     assert (ids["1"], ids["7"], ids["8"]) == (NEW, NEW, OLD)
 
 
+def test_apply_tunnel_myids_refresh_through_the_real_helper_no_write(
+    tmp_path, real_helper, monkeypatch
+):
+    """Phase 1 2 ("My IP address" on wan) after its source moved: charon still has OLD as
+    local address and id. One run of the real helper: no write_config, one ipsec_configure,
+    charon has NEW when it returns; a second run finds it right and reloads nothing."""
+    prepare, dump = real_helper
+    monkeypatch.setenv("S2S_TEST_SRC", json.dumps({"wan": NEW}))  # ipsec_get_phase1_src
+    (tmp_path / "loaded").write_text(f"con2 {OLD} {OLD}\n")
+    st = settings_for(tmp_path)
+    detail = apply_tunnel_myids(st, [("lyon", 2, NEW)], apply=prepare(st))
+    assert f"phase 1 2: charon's local address {OLD} -> {NEW}" in detail
+    state = json.loads(dump.read_text())
+    assert [c[0] for c in state["calls"]] == [
+        "log_error",
+        "ipsec_configure",
+        "ipsec_reload_package_hook",
+    ]
+    line = next(x for x in (tmp_path / "loaded").read_text().splitlines() if x.startswith("con2 "))
+    assert line == f"con2 {NEW} {NEW}"
+    detail = apply_tunnel_myids(st, [("lyon", 2, NEW)], apply=prepare(st))
+    assert f"phase 1 2: charon already uses {NEW}" in detail
+    assert json.loads(dump.read_text())["calls"] == []
+
+
 # ---- the executor's pfSense branch -------------------------------------------------------
-def multi_cfg(xml_path: Path):
+def multi_cfg(xml_path: Path, ikeids=(1, 7, 8)):
     prof = {
         "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
         "client_id": "11111111-2222-3333-4444-555555555555",
@@ -237,7 +326,7 @@ def multi_cfg(xml_path: Path):
 
     data = {
         "azure_profiles": {"a": prof},
-        "tunnels": [t(1, "lng-a"), t(7, "lng-a"), t(8, "lng-b")],
+        "tunnels": [t(i, "lng-b" if i == 8 else "lng-a") for i in ikeids],
         "pfsense": {"config_xml": str(xml_path)},
         "remediation": {"enabled": True, "local_backend": "pfsense"},
     }
@@ -259,7 +348,11 @@ def test_executor_applies_every_phase_1_in_one_helper_run_and_a_bad_one_fails_it
     st = settings_for(tmp_path, xml)
     runs: list = []
     apply = prepare(st)
-    monkeypatch.setattr(pfsense, "apply_myids", lambda items: runs.append(items) or apply(items))
+    monkeypatch.setattr(
+        pfsense,
+        "apply_myids",
+        lambda items, refresh=(): runs.append((items, list(refresh))) or apply(items, refresh),
+    )
     c = multi_cfg(Path(st.config_xml))
     steps, alerts = [], []
     m = MultiRemediator(
@@ -275,7 +368,7 @@ def test_executor_applies_every_phase_1_in_one_helper_run_and_a_bad_one_fails_it
         r.applied_ip = r.lng_ip = OLD
     health = {"con1": "DOWN", "con7": "DOWN", "con8": "DOWN"}
     recs = m.execute(m.decide(health, dict.fromkeys(health, NEW), "standalone"))
-    assert runs == [[(1, NEW), (7, NEW)]]  # ONE run of the helper
+    assert runs == [([(1, NEW), (7, NEW)], [])]  # ONE run of the helper
     state = json.loads(dump.read_text())
     assert [c[0] for c in state["calls"]].count("write_config") == 1
     assert sorted(steps) == sorted(
@@ -292,3 +385,29 @@ def test_executor_applies_every_phase_1_in_one_helper_run_and_a_bad_one_fails_it
     assert [t["ok"] for n in ("con1", "con7") for t in m.tunnel_records[n]] == [True, True]
     assert any(s == "err" and "tunnel=con8" in msg for s, msg in alerts)
     assert not any(s == "err" and "tunnel=con1" in msg for s, msg in alerts)
+
+
+# ---- the single-tunnel executor's pfSense branch (act/localapply.py) -------------------
+def test_single_tunnel_my_ip_address_is_refreshed_and_errors_keep_their_type(tmp_path, monkeypatch):
+    """One Azure tunnel (the single-tunnel loop) on a "My IP address" phase 1: the same
+    --refresh as with several tunnels (it returned the plan's reason and ran nothing)."""
+    from s2s_agent.act import localapply
+    from s2s_agent.core.errors import ConfigError
+
+    xml = with_phase1(FIX27, 8, extra="<disabled></disabled>")
+    st = settings_for(tmp_path, xml)
+    sent: list = []
+    monkeypatch.setattr(pfsense, "apply_myids", fake_apply(sent))
+
+    def single(ikeid):
+        return multi_cfg(Path(st.config_xml), ikeids=(ikeid,))  # one tunnel: single loop
+
+    c = single(2)
+    t = c.tunnels[0]
+    detail = localapply.apply_local_identity(c, t, OLD, NEW)
+    assert sent == [([], [2])]
+    assert "My IP address" in detail
+    assert f"phase 1 2: charon's local address {OLD} -> {NEW}" in detail
+    c = single(8)
+    with pytest.raises(ConfigError, match="disabled"):
+        localapply.apply_local_identity(c, t, OLD, NEW)

@@ -34,7 +34,12 @@ azure: IKEv2, no reauthentication, rekeying every 28800s, dpd delay 10s
 
 
 def run_apply(
-    tmp_path: Path, *args: str, phase1=None, noload: bool = False, dirty: bool = False
+    tmp_path: Path,
+    *args: str,
+    phase1=None,
+    noload: bool = False,
+    dirty: bool = False,
+    src: dict | None = None,
 ) -> tuple[int, dict, dict]:
     php = require_tool("php")
     cfg_file = tmp_path / "config.json"
@@ -61,6 +66,7 @@ def run_apply(
         "S2S_TEST_LOADED": str(tmp_path / "loaded"),
         "S2S_TEST_VARRUN": str(tmp_path),
         "S2S_TEST_SWANCTL_NOLOAD": "1" if noload else "0",
+        "S2S_TEST_SRC": json.dumps(src or {}),  # ipsec_get_phase1_src stand-in: if -> address
     }
     r = subprocess.run(
         [
@@ -350,3 +356,160 @@ def test_apply_myid_set_nothing_to_change_writes_nothing(tmp_path):
 def test_apply_myid_set_usage_errors_exit_2(tmp_path, args):
     code, out, state = run_apply(tmp_path, *args, phase1=THREE)
     assert code == 2 and "error" in out and state.get("calls", []) == []
+
+
+# ---- --refresh IKEID: charon gets the new source now, no config write -------------------
+WAN1, WAN2 = "100.64.0.1", "100.64.0.2"  # the gateway group's members' addresses
+GROUP = [
+    {
+        "ikeid": "2",
+        "descr": "Azure on WAN_FAILOVER",
+        "interface": "WAN_FAILOVER",  # a gateway group (tier 1 WAN1GW, tier 2 WAN2GW)
+        "protocol": "inet",
+        "remote-gateway": "198.51.100.2",
+        "myid_type": "myaddress",
+    },
+    {**_p1("1", "203.0.113.5"), "protocol": "inet"},
+    {
+        "ikeid": "3",
+        "descr": "static id on the group",
+        "interface": "WAN_FAILOVER",
+        "protocol": "inet",
+        "myid_type": "address",
+        "myid_data": "203.0.113.7",
+    },
+]
+
+
+def loaded_row(tmp_path: Path, conn: str) -> list[str]:
+    for line in (tmp_path / "loaded").read_text().splitlines():
+        if line.split()[0] == conn:
+            return line.split()[1:]
+    return []
+
+
+def test_refresh_myaddress_after_a_failover_reloads_once_without_a_config_write(tmp_path):
+    """rc.ipsec regenerates IPsec only 12 + 3 s after the failover; until then charon has
+    WAN1's address as con2's local_addrs and local id. --refresh: one ipsec_configure, no
+    write_config (no Config History entry), back once charon has WAN2's."""
+    (tmp_path / "loaded").write_text(f"con2 {WAN1} {WAN1}\ncon1 203.0.113.5\n")
+    code, out, state = run_apply(
+        tmp_path, "--refresh", "2", phase1=GROUP, src={"WAN_FAILOVER": WAN2}
+    )
+    assert (code, out) == (
+        0,
+        {
+            "results": [{"ikeid": 2, "changed": True, "old": WAN1, "new": WAN2, "error": None}],
+            "pending_applied": False,
+        },
+    )
+    names = [c[0] for c in state["calls"]]
+    assert names == ["log_error", "ipsec_configure", "ipsec_reload_package_hook"]
+    assert "phase 1 2" in state["calls"][0][1] and "gateway group" in state["calls"][0][1]
+    assert state["config"]["ipsec"]["phase1"] == GROUP  # config.xml untouched
+    assert loaded_row(tmp_path, "con2") == [WAN2, WAN2]  # local id and local_addrs
+    calls = (tmp_path / "loaded.calls").read_text().splitlines()
+    assert calls == ["--list-conns", f"--load-conns --file {tmp_path}/swanctl.conf", "--list-conns"]
+
+
+def test_refresh_when_charon_is_already_right_reloads_nothing(tmp_path):
+    (tmp_path / "loaded").write_text(f"con2 {WAN2} {WAN2}\n")
+    code, out, state = run_apply(
+        tmp_path, "--refresh", "2", phase1=GROUP, src={"WAN_FAILOVER": WAN2}
+    )
+    assert code == 0
+    assert out["results"] == [
+        {"ikeid": 2, "changed": False, "old": WAN2, "new": WAN2, "error": None}
+    ]
+    assert state["calls"] == []
+    assert (tmp_path / "loaded.calls").read_text().splitlines() == ["--list-conns"]
+
+
+def test_refresh_myaddress_with_the_right_address_but_the_old_id_is_stale(tmp_path):
+    (tmp_path / "loaded").write_text(f"con2 {WAN1} {WAN2}\n")
+    code, out, state = run_apply(
+        tmp_path, "--refresh", "2", phase1=GROUP, src={"WAN_FAILOVER": WAN2}
+    )
+    assert code == 0 and out["results"][0]["changed"] is True
+    assert [c[0] for c in state["calls"]].count("ipsec_configure") == 1
+    assert loaded_row(tmp_path, "con2") == [WAN2, WAN2]
+
+
+def test_refresh_of_a_static_id_checks_only_the_local_address(tmp_path):
+    (tmp_path / "loaded").write_text(f"con3 203.0.113.7 {WAN2}\n")
+    code, out, state = run_apply(
+        tmp_path, "--refresh", "3", phase1=GROUP, src={"WAN_FAILOVER": WAN2}
+    )
+    assert (code, out["results"][0]["changed"], state["calls"]) == (0, False, [])
+
+
+def test_set_and_refresh_together_are_one_write_and_one_ipsec_configure(tmp_path):
+    (tmp_path / "loaded").write_text(f"con1 203.0.113.5\ncon2 {WAN1} {WAN1}\n")
+    code, out, state = run_apply(
+        tmp_path,
+        *("--set", "1=203.0.113.9", "--refresh", "2"),
+        phase1=GROUP,
+        src={"WAN_FAILOVER": WAN2},
+        dirty=True,
+    )
+    assert code == 0, out
+    assert [(r["ikeid"], r["changed"], r["new"], r["error"]) for r in out["results"]] == [
+        (1, True, "203.0.113.9", None),
+        (2, True, WAN2, None),
+    ]
+    names = [c[0] for c in state["calls"]]
+    assert names.count("write_config") == 1 and names.count("ipsec_configure") == 1
+    assert "phase 1 2" not in state["calls"][names.index("write_config")][1]  # only the set one
+    assert out["pending_applied"] is True and not (tmp_path / "ipsec.dirty").exists()
+    assert loaded_row(tmp_path, "con2") == [WAN2, WAN2]
+    assert loaded_row(tmp_path, "con1")[0] == "203.0.113.9"
+
+
+def test_refresh_a_bad_phase_1_fails_alone_and_charon_not_loading_is_an_error(tmp_path):
+    phase1 = [*GROUP, {**GROUP[0], "ikeid": "4", "disabled": ""}]
+    phase1.append({**GROUP[0], "ikeid": "5", "interface": "opt9"})  # resolves no address
+    (tmp_path / "loaded").write_text(f"con2 {WAN1} {WAN1}\n")
+    args = [a for i in ("2", "4", "5", "9") for a in ("--refresh", i)]
+    code, out, state = run_apply(
+        tmp_path, *args, phase1=phase1, src={"WAN_FAILOVER": WAN2}, noload=True
+    )
+    assert code == 1
+    res = {r["ikeid"]: r for r in out["results"]}
+    assert [r["ikeid"] for r in out["results"]] == [2, 4, 5, 9]
+    assert "disabled" in res[4]["error"] and "ikeid 9" in res[9]["error"]
+    assert "no address" in res[5]["error"] and "opt9" in res[5]["error"]
+    err = res[2]["error"]
+    assert f"did not load con2 with local id {WAN2} and local address {WAN2}" in err
+    assert f"loaded: local id {WAN1}; local address {WAN1}" in err
+    assert [c[0] for c in state["calls"]].count("ipsec_configure") == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--refresh", "x"),
+        ("--refresh", "2", "--refresh", "2"),
+        ("--set", "2=203.0.113.9", "--refresh", "2"),
+        ("--refresh", "2", "--ikeid", "1", "--ip", "203.0.113.9"),
+    ],
+)
+def test_refresh_usage_errors_exit_2(tmp_path, args):
+    code, out, state = run_apply(tmp_path, *args, phase1=GROUP)
+    assert code == 2 and "error" in out and state.get("calls", []) == []
+
+
+def test_parse_local_addrs_of_real_swanctl_output():
+    php = require_tool("php")
+    inc = FILES / "usr/local/pkg/s2s-agent-myid.inc"
+    two = LIST_CONNS_SAMPLE.replace("local:  198.51.100.2", "local:  198.51.100.2, 2001:db8::2")
+    code = (
+        f"require {json.dumps(str(inc))};"
+        f"echo json_encode([s2s_agent_parse_local_addrs({json.dumps(LIST_CONNS_SAMPLE)}, 'azure'),"
+        f" s2s_agent_parse_local_addrs({json.dumps(two)}, 'azure'),"
+        f" s2s_agent_parse_local_addrs({json.dumps(LIST_CONNS_SAMPLE)}, 'azure-net'),"
+        " s2s_agent_parse_local_addrs(\"con1: IKEv2\\n  local:  %any\\n\", 'con1')]);"
+    )
+    r = subprocess.run([php, "-r", code], capture_output=True, text=True, timeout=60)
+    assert json.loads(r.stdout) == [["198.51.100.2"], ["198.51.100.2", "2001:db8::2"], [], []], (
+        r.stderr
+    )

@@ -2,7 +2,9 @@
 
 * ``pfsense``: pfSense generates swanctl.conf from config.xml, so never edit it: plan from
   config.xml (:mod:`.pfsense`), then run the package's PHP helper, which changes the phase 1
-  through pfSense's config API (``write_config`` + ``ipsec_configure``).
+  through pfSense's config API (``write_config`` + ``ipsec_configure``), or, when its config
+  needs no change ("My IP address"), regenerates IPsec only if charon's loaded source is
+  stale (``--refresh``: a gateway-group failover).
 * ``swanctl``: plain strongSwan (and the lab): rewrite the connection's ``local { id }``
   (and a pinned ``local_addrs``) in swanctl.conf atomically and reload; a failed reload
   restores the backup; a file already right but not loaded by charon (a crash between the
@@ -42,14 +44,10 @@ def apply_local_identity(
     if kind == "pfsense":
         from . import pfsense
 
-        phase1 = pfsense.load_phase1(cfg.pfsense)
-        plan = pfsense.plan_myid(phase1, new_ip)
-        if plan.action == "none":
-            return plan.reason
-        res = pfsense.apply_myid(phase1.ikeid, new_ip)
-        return f"phase 1 {phase1.ikeid} My identifier {res.old} -> {new_ip}" + (
-            "" if res.changed else " (already)"
-        )
+        try:  # also refreshes charon for "My IP address" (a gateway-group failover)
+            return pfsense.apply_tunnel_myids(cfg.pfsense, [(tunnel.name, None, new_ip)])
+        except pfsense.PhaseOneErrors as exc:
+            raise next(iter(exc.failed.values())) from None
     if kind == "swanctl":
         from . import swanctl_apply, tunnelctl
 

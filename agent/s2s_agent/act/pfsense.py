@@ -280,8 +280,8 @@ def plan_myid(phase1: Phase1, new_ip: str) -> MyidPlan:
     if kind == "myaddress":
         return MyidPlan(
             "none",
-            f"{name} uses 'My IP address': pfSense uses the interface "
-            "address; rc.newwanip re-applies it",
+            f"{name} uses 'My IP address': pfSense derives it from the interface "
+            "(a gateway group: its active member); rc.newwanip re-applies it",
             None,
             new_ip,
         )
@@ -320,18 +320,23 @@ def apply_tunnel_myids(
     settings: PfsenseSettings,
     items: list[tuple[str, int | None, str]],
     *,
-    apply: Callable[[list[tuple[int, str]]], MyidBatch] | None = None,
+    apply: Callable[[list[tuple[int, str]], list[int]], MyidBatch] | None = None,
 ) -> str:
     """Re-apply the phase 1s of several tunnels (``[(tunnel name, ikeid, new address)]``;
     ikeid None: the ``pfsense`` section's phase 1) with ONE run of the helper (one
     ``write_config``). config.xml is read once and each phase 1 planned (:func:`plan_myid`);
-    only those whose static identifier must change are sent. Returns what was done; raises
-    :class:`PhaseOneErrors` naming the tunnels that failed (the others are applied)."""
+    those whose static identifier must change are sent to be set, every other one (e.g.
+    "My IP address") to be refreshed: after a gateway-group failover charon keeps the old
+    local address and id until rc.ipsec regenerates IPsec 12 + 3 s later, so the helper
+    regenerates it now when charon's loaded source is not pfSense's (no config write).
+    Returns what was done; raises :class:`PhaseOneErrors` naming the tunnels that failed
+    (the others are applied)."""
     text = _config_text(settings)
     done: list[str] = []
     failed: dict[str, S2SError] = {}
     send: dict[int, tuple[str, str | None]] = {}
     asked: list[tuple[int, str]] = []
+    refresh: dict[int, list[str]] = {}
     for name, ikeid, new_ip in items:
         if ikeid is None and settings.ikeid is None and settings.descr is None:
             failed[name] = ConfigError(
@@ -348,6 +353,7 @@ def apply_tunnel_myids(
             continue
         if plan.action == "none":
             done.append(plan.reason)
+            refresh.setdefault(p1.ikeid, []).append(name)
         elif p1.ikeid in send:
             failed[name] = LocalApplyError(
                 "apply-myid", f"phase 1 {p1.ikeid} is also the phase 1 of {send[p1.ikeid][0]}"
@@ -355,11 +361,19 @@ def apply_tunnel_myids(
         else:
             send[p1.ikeid] = (name, plan.old)
             asked.append((p1.ikeid, new_ip))
-    if asked:
-        for o in (apply or apply_myids)(asked).results:
-            name = send[o.ikeid][0]
+    fresh = [i for i in refresh if i not in send]  # a set one is regenerated anyway
+    if asked or fresh:
+        for o in (apply or apply_myids)(asked, fresh).results:
+            names = refresh[o.ikeid] if o.refresh else [send[o.ikeid][0]]
             if o.error is not None:
-                failed[name] = o.error
+                failed.update(dict.fromkeys(names, o.error))
+            elif o.refresh:
+                done.append(
+                    f"phase 1 {o.ikeid}: charon's local address {o.old} -> {o.new} "
+                    "(IPsec regenerated now, no config change)"
+                    if o.changed
+                    else f"phase 1 {o.ikeid}: charon already uses {o.new}"
+                )
             else:
                 done.append(
                     f"phase 1 {o.ikeid} My identifier {o.old} -> {o.new}"

@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as H  # noqa: E402
 import multi  # noqa: E402
+import refresh  # noqa: E402
 import rename  # noqa: E402
 from harness import (  # noqa: E402
     HERE,
@@ -605,6 +606,7 @@ def main() -> int:
         upgrade,
         apply_myid,
         apply_myids,
+        refresh.refresh_myaddress,
         status_pages,
         restore,
         rename.restore_old_config,

@@ -3,7 +3,7 @@
 /*
  * apply-myid.php: re-apply IPsec phase 1 "My identifier"s after a WAN address change.
  *
- * Usage: php /usr/local/libexec/s2s-agent/apply-myid.php --set IKEID=IP [--set IKEID=IP ...]
+ * Usage: php /usr/local/libexec/s2s-agent/apply-myid.php [--set IKEID=IP ...] [--refresh IKEID ...]
  *        php /usr/local/libexec/s2s-agent/apply-myid.php --ikeid N --ip A.B.C.D
  *
  * --set (any number, each ikeid once): every phase 1 that can take its address is changed in
@@ -16,6 +16,15 @@
  * the other family, or one charon did not load within 20 s fails alone ("error" says why);
  * the others still apply. Exit status: 0 every one applied, 1 some failed (the results say
  * which), 2 usage error ({"error": "message"}).
+ *
+ * --refresh IKEID (any number, combinable with --set; each ikeid once in both): a phase 1
+ * whose config needs no change (e.g. "My IP address") but whose source may have moved (a
+ * gateway-group failover: pfSense's rc.ipsec regenerates IPsec only 12 + 3 s later). When
+ * charon's loaded local address (local_addrs), or for "My IP address" its local id, is not
+ * what pfSense resolves now (ipsec_get_phase1_src), IPsec is regenerated at once: no
+ * write_config, the same ONE ipsec_configure() as --set (one for both), then the same wait
+ * until charon has it. Its result row: "old" charon's local address before, "new"
+ * pfSense's, "changed" false when charon already had it (then nothing is reloaded).
  *
  * --ikeid/--ip (one phase 1, the older form): {"changed": true|false, "old": ..., "new": ...,
  * "pending_applied": ...} or {"error": "message"}; exit 0 done, 1 could not apply, 2 usage.
@@ -39,18 +48,19 @@ if (PHP_SAPI !== 'cli' && PHP_SAPI !== 'cgi-fcgi' && PHP_SAPI !== 'cgi') {
 	exit(2);
 }
 
-$usage = 'usage: apply-myid.php --set IKEID=IP [--set IKEID=IP ...] | --ikeid N --ip A.B.C.D';
-$opts = getopt('', array('ikeid:', 'ip:', 'set:'), $rest);
+$usage = 'usage: apply-myid.php [--set IKEID=IP ...] [--refresh IKEID ...] | --ikeid N --ip A.B.C.D';
+$opts = getopt('', array('ikeid:', 'ip:', 'set:', 'refresh:'), $rest);
 if ($rest < count($argv)) {
 	s2s_agent_cli_exit(array('error' => "{$usage} (unexpected '{$argv[$rest]}')"), 2);
 }
 $items = null;
-if (isset($opts['set'])) {
+$refresh = array();
+if (isset($opts['set']) || isset($opts['refresh'])) {
 	if (isset($opts['ikeid']) || isset($opts['ip'])) {
-		s2s_agent_cli_exit(array('error' => "{$usage} (--set or --ikeid/--ip, not both)"), 2);
+		s2s_agent_cli_exit(array('error' => "{$usage} (--set/--refresh or --ikeid/--ip, not both)"), 2);
 	}
 	$items = array();
-	foreach ((array)$opts['set'] as $set) {
+	foreach (isset($opts['set']) ? (array)$opts['set'] : array() as $set) {
 		if (!preg_match('/^([0-9]+)=(.+)$/', $set, $m)) {
 			s2s_agent_cli_exit(array('error' => "--set '{$set}': expected IKEID=IP"), 2);
 		}
@@ -61,6 +71,15 @@ if (isset($opts['set'])) {
 			s2s_agent_cli_exit(array('error' => "--set: ikeid {$m[1]} given twice"), 2);
 		}
 		$items[$m[1]] = array($m[1], $m[2]);
+	}
+	foreach (isset($opts['refresh']) ? (array)$opts['refresh'] : array() as $id) {
+		if (!preg_match('/^[0-9]+$/', $id)) {
+			s2s_agent_cli_exit(array('error' => "--refresh '{$id}': expected an IKEID"), 2);
+		}
+		if (isset($items[$id]) || isset($refresh[$id])) {
+			s2s_agent_cli_exit(array('error' => "--refresh: ikeid {$id} given twice"), 2);
+		}
+		$refresh[$id] = $id;
 	}
 } else {
 	$ikeid = isset($opts['ikeid']) ? $opts['ikeid'] : '';
@@ -82,7 +101,7 @@ if (isset($opts['set'])) {
 require_once(dirname(__DIR__, 2) . '/pkg/s2s-agent.inc');
 
 if ($items !== null) {
-	$result = s2s_agent_apply_myids(array_values($items));
+	$result = s2s_agent_apply_myids(array_values($items), array_values($refresh));
 	$failed = 0;
 	foreach ($result['results'] as $r) {
 		$failed += $r['error'] !== null ? 1 : 0;
