@@ -1,4 +1,4 @@
-"""``s2s-agent run``: the observing daemon's loop, signals, control socket and persistence.
+"""``s2s-agent run``: the observing daemon's loop, signals and control socket.
 
 One main thread around one selector; it never waits on a blocking call. What blocks runs
 on worker threads and reports back through the wake-up socket: the SA fetch of each cycle
@@ -7,7 +7,8 @@ CARP reads (:mod:`.remedyloop`), a remediation. So the control socket answers wh
 them hangs. Signal handlers only set flags and wake the selector: SIGTERM/SIGINT stop
 cleanly (running commands such as a probe's ping are killed), SIGHUP reloads the config:
 an invalid new config -- whatever the error -- is logged and the old one kept, and a
-running remediation is never waited for. The Azure SDK is never imported here.
+running remediation is never waited for (:mod:`.daemon_reload`). The persisted state is
+:mod:`.daemon_state`. The Azure SDK is never imported here.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import socket
 import time
 
 from . import __version__
-from . import config as config_mod
 from .config import Config
-from .core import osio, statefile
+from .core import osio
 from .core.atomic import write_atomic
 from .core.background import Background
 from .core.clock import iso
-from .core.errors import S2SError, StateError
+from .core.errors import StateError
+from .daemon_reload import Reloading, tunnel_lngs
+from .daemon_state import PERSIST_EVERY, STATE_VERSION, Persisting  # noqa: F401 -- re-exported
 from .observe.observer import Observer
 from .tell import render
 from .tell.alerts import AlertTracker
@@ -36,11 +38,8 @@ from .tell.syslogsend import QueuedSender, SyslogSender
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = statefile.STATE_VERSION
-PERSIST_EVERY = 60.0
 
-
-class Daemon:
+class Daemon(Persisting, Reloading):
     def __init__(
         self,
         cfg: Config,
@@ -54,7 +53,7 @@ class Daemon:
         self.observer = observer or Observer(cfg, clock=clock)
         self.sender = sender or self._sender(cfg)
         self.tracker = AlertTracker(cfg.alerts.reminder_interval)
-        self.tracker.lngs = _tunnel_lngs(cfg)
+        self.tracker.lngs = tunnel_lngs(cfg)
         self.started = clock()
         self.tunnels: list[dict] = []
         self.observed_at: float | None = None
@@ -72,6 +71,7 @@ class Daemon:
         self._observe_again = False
         self._reloading = Background("reload", self._wake)
         self.remedy_loop = None
+        self.run_lock = None  # held while run() runs; a reload may move it (agent.state_dir)
         # remediation disabled by a reload: the last loop, closed, keeps its memory (write
         # history per LNG, records) and any heal still running for the next enabling reload
         self._parked = None
@@ -110,22 +110,6 @@ class Daemon:
         # queued: the main loop never waits on syslogd (its socket queue may be full)
         return QueuedSender(SyslogSender(a.syslog_socket, facility=a.facility, tag=a.tag))
 
-    # ---- state -------------------------------------------------------------------------
-    def _restore_state(self) -> dict:
-        path = self.cfg.agent.state_file
-        try:
-            data = statefile.load(path)
-        except FileNotFoundError:
-            return {}
-        except StateError as exc:
-            moved = statefile.set_aside(path, clock=self.clock)
-            log.warning(
-                "ignoring persisted state: %s%s", exc, f"; kept as {moved}" if moved else ""
-            )
-            return {}
-        self.tracker.load(data.get("alerts") or {})
-        return data
-
     def status(self, _req: dict | None = None) -> dict:
         return {
             "version": 1,
@@ -154,36 +138,6 @@ class Daemon:
             return self.tunnels
         per = loop.tunnel_status()  # several Azure tunnels: one entry each
         return [{**t, **per[t["name"]]} if t["name"] in per else t for t in self.tunnels]
-
-    def persist(self, now: float, *, force: bool = False) -> None:
-        key = [(t["name"], t["health"], tuple(t["reasons"])) for t in self.tunnels]
-        loop = self.remedy_loop or self._parked
-        rem = loop.to_dict() if loop else None
-        if rem:
-            key.append(
-                (
-                    rem["applied_ip"],
-                    rem["wan_ip"],
-                    len(rem["records"]),
-                    tuple(r["ok"] for r in rem["records"]),
-                )
-            )
-        if not force and key == self._persisted_key and now - self._last_persist < PERSIST_EVERY:
-            return
-        doc = {
-            "version": STATE_VERSION,
-            "saved": now,
-            "status": self.status(),
-            "alerts": self.tracker.to_dict(),
-            "remediation": rem,
-        }
-        try:
-            os.makedirs(self.cfg.agent.state_dir, mode=0o700, exist_ok=True)
-            write_atomic(self.cfg.agent.state_file, render.to_json(doc), mode=0o600)
-        except (StateError, OSError) as exc:
-            log.error("cannot persist state (will retry): %s", exc)
-            return
-        self._persisted_key, self._last_persist = key, now
 
     # ---- one cycle ---------------------------------------------------------------------
     def cycle(self) -> None:
@@ -244,97 +198,6 @@ class Daemon:
         with contextlib.suppress(BlockingIOError):
             self._wake_r.recv(4096)
 
-    def reload(self) -> None:
-        """Re-read the config now (inline; the daemon's loop reads it on a worker thread)."""
-        self.reload_requested = False
-        try:
-            new = _load_checked(self.cfg.path)
-        except Exception as exc:  # ConfigError, or anything a bad file can still cause
-            self._refuse_reload(exc)
-            return
-        self._apply_config(new)
-
-    def _start_reload(self) -> None:
-        path = self.cfg.path
-        if self._reloading.start(lambda: _load_checked(path)):
-            self.reload_requested = False  # else: still reading the last one; read again after
-
-    def _collect_reload(self) -> bool:
-        done, new, error = self._reloading.take()
-        if not done:
-            return False
-        if error is not None:
-            self._refuse_reload(error)
-            return False
-        return self._apply_config(new)
-
-    def _refuse_reload(self, exc: BaseException) -> None:
-        why = str(exc) if isinstance(exc, S2SError) else f"{type(exc).__name__}: {exc}"
-        log.error("reload refused, keeping the running config: %s", why)
-        self.sender.send("err", f"event=reload_failed error={why}")
-
-    def _apply_config(self, new: Config) -> bool:
-        """Swap in a loaded config without waiting for anything; False if refused."""
-        try:
-            observer = Observer(new, clock=self.clock, probes=self.observer.probes)
-            sender = self._sender(new)
-        except Exception as exc:
-            self._refuse_reload(exc)
-            return False
-        old_log, old_sender = self.observer.tailer, self.sender
-        if (
-            old_log is not None
-            and observer.tailer is not None
-            and old_log.path == observer.tailer.path
-        ):
-            observer.tailer.close()
-            observer.tailer = old_log  # keep the position: no re-read, no missed lines
-        elif old_log is not None:
-            old_log.close()
-        observer.events = self.observer.events
-        observer.since = self.observer.since
-        self.cfg = new
-        self.observer = observer
-        self.sender = sender
-        old_sender.close()
-        self.tracker.reminder_interval = new.alerts.reminder_interval
-        self.tracker.lngs = _tunnel_lngs(new)
-        self._swap_remedy_loop(new)
-        logging.getLogger("s2s_agent").setLevel(new.agent.log_level.upper())
-        log.info("configuration reloaded from %s", new.path)
-        return True
-
-    def _swap_remedy_loop(self, new: Config) -> None:
-        """A running remediation goes on; the new loop adopts it when it ends (no wait)."""
-        old, parked = self.remedy_loop, self._parked
-        if old is not None:
-            self._unwatch(old)
-            old.close()
-        else:
-            old = parked  # disabled before: its memory (and a heal it still runs) comes back
-        running = old.running() if old is not None else None
-        saved = old.to_dict() if old else {}
-        background = self.control is not None
-        self.remedy_loop = self._parked = None
-        if new.remediation.enabled:
-            self.remedy_loop = self._make_remedy_loop(
-                new, saved, background=background, predecessor=running
-            )
-        else:
-            self._parked = old
-            if running is not None:
-                log.info("remediation disabled by the reload; the running one finishes on its own")
-        self._watch(self.remedy_loop)
-
-    def _watch(self, loop) -> None:
-        if loop is not None and loop.fileno() is not None and self.control is not None:
-            self.selector.register(loop.fileno(), selectors.EVENT_READ, self._on_address_event)
-
-    def _unwatch(self, loop) -> None:
-        if loop.fileno() is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self.selector.unregister(loop.fileno())
-
     def _on_address_event(self, _mask) -> None:
         loop = self.remedy_loop
         if loop is not None and loop.wake():  # the loop logs which interface and source
@@ -377,13 +240,14 @@ class Daemon:
         from .core import runlock  # one remediator per host: the one-shot mode takes it too
 
         check_credential_file(self.cfg)  # now, not at the first WAN change
-        lock = runlock.acquire(
+        self.run_lock = runlock.acquire(
             self.cfg.agent.state_dir, wait=runlock.START_WAIT, what="cannot start the daemon"
         )
         try:
             return self._run()
         finally:
-            lock.release()
+            self.run_lock.release()  # the one a reload moved it to, if it did
+            self.run_lock = None
 
     def _run(self) -> int:
         self.control = ControlServer(
@@ -487,21 +351,6 @@ class Daemon:
         log.info("s2s-agent stopped")
 
 
-def _tunnel_lngs(cfg: Config) -> dict[str, str]:
-    """tunnel -> its Azure LNG's name, for the alert lines (``lng=``)."""
-    return {t.name: t.azure.local_network_gateway for t in cfg.azure_tunnels()}
-
-
 def _printable(text: str, limit: int = 200) -> str:
     """A client's free text made safe for one log line."""
     return "".join(c if c.isprintable() else "?" for c in text[:limit])
-
-
-def _load_checked(path: str) -> Config:
-    """Load the config and check its credential file with the rules of its use (a reload
-    with a missing or too open credential file keeps the running config)."""
-    from .config.azure import check_credential_file
-
-    new = config_mod.load(path)
-    check_credential_file(new)
-    return new

@@ -14,7 +14,16 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[2] / "agent" / "s2s_agent"
 LAYERS = ("core", "config", "decide", "observe", "act", "tell", "top")
-TOP = ("__init__", "__main__", "daemon", "remedyloop", "multiloop", "cli")
+TOP = (
+    "__init__",
+    "__main__",
+    "daemon",
+    "daemon_reload",
+    "daemon_state",
+    "remedyloop",
+    "multiloop",
+    "cli",
+)
 # stdlib and third-party modules that do I/O: decide must stay pure
 IO_MODULES = {
     "os",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from s2s_agent import config
+from s2s_agent.core import runlock
 from s2s_agent.daemon import Daemon
 from s2s_agent.observe.observer import Observer
 from s2s_agent.tell import control
@@ -177,6 +178,60 @@ def test_daemon_process_status_reload_and_stop(env):
     assert r.returncode == 1 and "NOT running" in r.stdout
     r = cli("status", "--json", "-c", cfgpath, check=False)
     assert json.loads(r.stdout)["source"] == "state_file"
+
+
+def lock_free(state_dir) -> bool:
+    try:
+        runlock.acquire(str(state_dir)).release()
+    except runlock.LockHeld:
+        return False
+    return True
+
+
+def test_reload_moves_the_run_lock_with_agent_state_dir(env):
+    """A reload that changes agent.state_dir takes the lock there before it lets the old
+    one go; one another s2s-agent holds refuses the reload and keeps config and lock."""
+    tmp, _sas, logsock = env
+    cfgpath = tmp / "cfg.yaml"
+    good = cfgpath.read_text()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "s2s_agent", "run", "-c", str(cfgpath)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_status(str(cfgpath), lambda d: d["tunnels"][0]["health"] == "UP")
+        assert not lock_free(tmp / "state")
+        held = runlock.acquire(str(tmp / "busy"))  # a one-shot remediate of that dir, say
+        try:
+            received(logsock)
+            cfgpath.write_text(good.replace(f"{tmp}/state,", f"{tmp}/busy,"))
+            proc.send_signal(signal.SIGHUP)
+            msg = wait_datagram(logsock, "event=reload_failed")
+            assert "cannot move agent.state_dir" in msg
+            assert f"{tmp}/busy/s2s-agent.lock is held by pid {os.getpid()}" in msg
+            assert not lock_free(tmp / "state")  # still the daemon's
+        finally:
+            held.release()
+        assert not (tmp / "busy" / "state.json").exists()
+
+        cfgpath.write_text(good.replace(f"{tmp}/state,", f"{tmp}/state2,"))
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while not ((tmp / "state2" / "state.json").exists() and lock_free(tmp / "state")):
+            assert time.monotonic() < deadline, "the lock never moved to agent.state_dir"
+            time.sleep(0.1)
+        assert not lock_free(tmp / "state2")
+        saved = json.loads((tmp / "state2" / "state.json").read_text())
+        assert saved["status"]["tunnels"][0]["name"] == "hq"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert lock_free(tmp / "state2")
+    assert "moved from" in proc.stderr.read()
 
 
 def test_invalid_config_exits_2_with_one_message(tmp_path):

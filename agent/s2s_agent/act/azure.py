@@ -2,8 +2,8 @@
 
 Importing this module is free: azure.identity / azure.mgmt.network / azure.core are imported
 only inside the functions that talk to Azure, so an idle daemon never loads them. Settings
-and credentials live in :mod:`.azure_settings`, the error family in :mod:`.azure_errors`
-(both re-exported here).
+and credentials live in :mod:`..config.azure`, the error family in :mod:`.azure_errors`,
+the views it returns in :mod:`.azure_types` (all re-exported here).
 
 Retries are ours (the SDK pipeline runs with ``retry_total=0``, so they never multiply):
 429/408/5xx and connection errors back off exponentially (capped), honouring
@@ -16,7 +16,6 @@ import copy
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..config.azure import CLOUDS, AzureSettings, parse_azure, read_private_file
@@ -33,6 +32,7 @@ from .azure_errors import (
     retry_after,
     translate,
 )
+from .azure_types import ConnectionView, LngView, UpdateResult
 from .credential import make_credential
 
 log = logging.getLogger(__name__)
@@ -56,101 +56,6 @@ __all__ = [
     "read_private_file",
 ]
 MAX_PUTS = 3
-
-
-@dataclass(frozen=True)
-class LngView:
-    id: str
-    name: str
-    location: str
-    ip: str | None
-    etag: str | None
-    address_prefixes: tuple[str, ...]
-    fqdn: str | None
-    bgp: dict | None
-    tags: dict
-    provisioning_state: str | None
-    raw: dict = field(repr=False, compare=False, default_factory=dict)
-
-    @classmethod
-    def from_json(cls, d: dict) -> LngView:
-        p = d.get("properties") or {}
-        return cls(
-            id=d.get("id", ""),
-            name=d.get("name", ""),
-            location=d.get("location", ""),
-            ip=p.get("gatewayIpAddress"),
-            etag=d.get("etag"),
-            address_prefixes=tuple(
-                (p.get("localNetworkAddressSpace") or {}).get("addressPrefixes") or ()
-            ),
-            fqdn=p.get("fqdn"),
-            bgp=p.get("bgpSettings"),
-            tags=dict(d.get("tags") or {}),
-            provisioning_state=p.get("provisioningState"),
-            raw=copy.deepcopy(d),
-        )
-
-    def as_dict(self) -> dict:
-        out = asdict(self)
-        out.pop("raw")
-        out["address_prefixes"] = list(self.address_prefixes)
-        return out
-
-
-@dataclass(frozen=True)
-class ConnectionView:
-    id: str
-    name: str
-    status: str | None
-    ingress_bytes: int | None
-    egress_bytes: int | None
-    connection_type: str | None
-    protocol: str | None
-    provisioning_state: str | None
-    lng_id: str | None
-    tunnels: tuple[dict, ...] = ()
-    """``tunnelConnectionStatus``: one entry per tunnel of an active-active gateway."""
-
-    @classmethod
-    def from_json(cls, d: dict) -> ConnectionView:
-        p = d.get("properties") or {}
-        per = [x for x in p.get("tunnelConnectionStatus") or () if isinstance(x, dict)]
-        return cls(
-            id=d.get("id", ""),
-            name=d.get("name", ""),
-            status=p.get("connectionStatus"),
-            ingress_bytes=p.get("ingressBytesTransferred"),
-            egress_bytes=p.get("egressBytesTransferred"),
-            connection_type=p.get("connectionType"),
-            protocol=p.get("connectionProtocol"),
-            provisioning_state=p.get("provisioningState"),
-            lng_id=(p.get("localNetworkGateway2") or {}).get("id"),
-            tunnels=tuple(
-                {
-                    "tunnel": x.get("tunnel"),
-                    "status": x.get("connectionStatus"),
-                    "ingress_bytes": x.get("ingressBytesTransferred"),
-                    "egress_bytes": x.get("egressBytesTransferred"),
-                    "last_established": x.get("lastConnectionEstablishedUtcTime"),
-                }
-                for x in per
-            ),
-        )
-
-    def as_dict(self) -> dict:
-        out = asdict(self)
-        out["tunnels"] = [dict(x) for x in self.tunnels]
-        return out
-
-
-@dataclass(frozen=True)
-class UpdateResult:
-    changed: bool
-    old_ip: str | None
-    new_ip: str
-    attempts: int
-    seconds: float
 
 
 class AzureClient:

@@ -28,14 +28,19 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..config import Config, TunnelSettings
-from ..core.errors import S2SError
 from ..decide import multiplan as M
 from ..decide import plan as R
 from .azureworker import AzureWorker
 from .executor import RECORDS_KEPT, Record, Remediator, StepRecord
-from .multiparts import NoAzure, failure_text, lng_config, lng_groups, tunnel_id
-from .pfsense import PhaseOneErrors, apply_tunnel_myids
-from .swanctl_conf import is_ip
+from .multiparts import (
+    NoAzure,
+    apply_local_ids,
+    failure_text,
+    lng_config,
+    lng_groups,
+    tunnel_id,
+)
+from .pfsense import PhaseOneErrors
 
 __all__ = ["BATCH_GRACE", "MultiRemediator", "lng_config", "lng_groups"]
 
@@ -378,48 +383,7 @@ class MultiRemediator:
 
     # ---- the tunnel steps ----------------------------------------------------------------
     def _apply_local_ids(self, items: list[tuple[TunnelSettings, str | None, str]]) -> str:
-        from . import localapply
-
-        if localapply.backend(self.cfg) == "swanctl":
-            from . import swanctl_apply, tunnelctl
-
-            path, sock = self.cfg.remediation.swanctl_conf, self.cfg.strongswan.vici_socket
-
-            def ids(ike):
-                return lambda: tunnelctl.conn_local_ids(ike, socket_path=sock)
-
-            def known(ike, old, new):
-                """Unknown old address: the IP id charon has loaded (never local_addrs
-                guessed: behind NAT they differ, and rewrite_local_id leaves them then)."""
-                if old is not None:
-                    return old
-                try:
-                    loaded = ids(ike)()
-                except S2SError:
-                    return None
-                return next((i for i in loaded if is_ip(i) and i != new), None)
-
-            changes = swanctl_apply.apply_local_ids(
-                [(t.ike, known(t.ike, old, new), new, ids(t.ike)) for t, old, new in items],
-                path=path,
-                swanctl=self.cfg.strongswan.swanctl,
-            )
-            if not changes:
-                return f"{path}: every connection already uses its address"
-            return (
-                f"{path}: "
-                + ", ".join(f"{c.key} {c.old} -> {c.new}" for c in changes)
-                + ("; reloaded once")
-            )
-        if localapply.backend(self.cfg) == "pfsense" and self.cfg.pfsense is not None:
-            return apply_tunnel_myids(  # every phase 1 in one write_config
-                self.cfg.pfsense, [(t.name, t.ikeid, new) for t, _old, new in items]
-            )
-        done = []
-        for t, old, new in items:
-            sub = lng_config(self.cfg, (t,))
-            done.append(localapply.apply_local_identity(sub, t, old, new))
-        return "; ".join(done)
+        return apply_local_ids(self.cfg, items)
 
     def _tunnel_step(self, kind: str) -> Callable[[TunnelSettings, R.Step], str]:
         def run(t: TunnelSettings, step: R.Step) -> str:
