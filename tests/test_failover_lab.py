@@ -165,7 +165,9 @@ def test_a_flap_within_the_hold_writes_no_lng(mlab: Lab):
         st = tunnels(agent)
         assert {t["remediation"]["wan_ip"] for t in st.values()} == {WAN1}
         assert {t["remediation"]["wan_candidate"] for t in st.values()} == {None}
-        assert not any("remediation_failed" in a or "remediated" in a for a in agent.alerts())
+        # the flap dropped the SAs: the DOWN ladder may restart a tunnel (under load it does),
+        # but no remediation may have touched an LNG
+        assert not any("update_lng" in a for a in agent.alerts())
     finally:
         agent.stop()
         azure.stop()

@@ -9,7 +9,7 @@ for that LNG's target (``--tunnel``). One run:
    parallel, one thread per LNG (If-Match and the long-running operation as always, in the
    worker);
 2. the local identifiers of every tunnel whose LNG is right are re-applied at once:
-   swanctl: one file write and one reload; pfSense: the package's apply-myid per phase 1
+   swanctl: one file write and one reload; pfSense: one apply-myid.php run (--set / --refresh) for every phase 1
    (its PHP helper takes one ikeid per call);
 3. each of those tunnels is restarted and verified, in parallel.
 
