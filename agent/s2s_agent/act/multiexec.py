@@ -9,8 +9,8 @@ for that LNG's target (``--tunnel``). One run:
    parallel, one thread per LNG (If-Match and the long-running operation as always, in the
    worker);
 2. the local identifiers of every tunnel whose LNG is right are re-applied at once:
-   swanctl: one file write and one reload; pfSense: one apply-myid.php run (--set / --refresh) for every phase 1
-   (its PHP helper takes one ikeid per call);
+   swanctl: one file write and one reload; pfSense: one apply-myid.php run (``--set`` /
+   ``--refresh``) for every phase 1, i.e. one write_config and one ipsec_configure;
 3. each of those tunnels is restarted and verified, in parallel.
 
 A failing LNG stops only its own tunnels; every LNG gets its record, its alert and its
