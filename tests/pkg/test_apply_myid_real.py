@@ -12,9 +12,6 @@ Needs S2S_PFSENSE_SRC, root, php-cli with php-xml; see tests/pkg/pfsense_real/RE
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,32 +20,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "pfsense_real"))
 import srcworld  # noqa: E402
 
-SOURCES = [p for p in os.environ.get("S2S_PFSENSE_SRC", "").split(":") if p]
 WAN1, WAN2 = "198.51.100.2", "100.64.0.2"  # srcworld's igb0 / igb1 addresses
 
 
-def _why_not() -> str | None:
-    if not SOURCES:
-        return "S2S_PFSENSE_SRC is not set (checkouts of github.com/pfsense/pfsense)"
-    if os.geteuid() != 0:
-        return "needs root (mount namespace and chroot)"
-    for tool in ("php", "unshare", "chroot"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed"
-    return None
+pytestmark = pytest.mark.skipif(srcworld.why_not() is not None, reason=srcworld.why_not() or "")
 
 
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
-
-
-@pytest.fixture(scope="module", params=SOURCES, ids=lambda p: Path(p).name)
+@pytest.fixture(scope="module", params=srcworld.SOURCES, ids=lambda p: Path(p).name)
 def world(request, tmp_path_factory):
-    r = subprocess.run(
-        ["php", "-l", str(Path(request.param) / "src/etc/inc/gwlb.inc")],
-        capture_output=True,
-        text=True,
-    )
-    if r.returncode != 0:
+    if srcworld.php_cannot_load(request.param) is not None:
         pytest.skip(f"{Path(request.param).name}: this php-cli cannot load gwlb.inc (PHP 8.3)")
     w = srcworld.World(Path(request.param), tmp_path_factory.mktemp("srcroot") / "root")
     # a fake swanctl whose --list-conns shows con1 on the address in /var/run/loaded-src

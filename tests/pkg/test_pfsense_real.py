@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,18 +25,11 @@ import pytest
 from .conftest import ROOT
 
 DRIVER = Path(__file__).parent / "pfsense_real" / "drive.py"
-SOURCES = [p for p in os.environ.get("S2S_PFSENSE_SRC", "").split(":") if p]
+sys.path.insert(0, str(Path(__file__).parent / "pfsense_real"))
+import srcworld  # noqa: E402
 
-
-def _why_not() -> str | None:
-    if not SOURCES:
-        return "S2S_PFSENSE_SRC is not set (checkouts of github.com/pfsense/pfsense)"
-    if os.geteuid() != 0:
-        return "needs root (mount namespace and chroot)"
-    for tool in ("php", "unshare", "chroot"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed"
-    return None
+SOURCES = srcworld.SOURCES
+_why_not = srcworld.why_not  # S2S_PFSENSE_SRC set, root, php/unshare/chroot present
 
 
 @pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")

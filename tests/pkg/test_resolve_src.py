@@ -11,9 +11,6 @@ with php-xml; see tests/pkg/pfsense_real/README.md."""
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,34 +19,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "pfsense_real"))
 import srcworld  # noqa: E402
 
-SOURCES = [p for p in os.environ.get("S2S_PFSENSE_SRC", "").split(":") if p]
+pytestmark = pytest.mark.skipif(srcworld.why_not() is not None, reason=srcworld.why_not() or "")
 
 
-def _why_not() -> str | None:
-    if not SOURCES:
-        return "S2S_PFSENSE_SRC is not set (checkouts of github.com/pfsense/pfsense)"
-    if os.geteuid() != 0:
-        return "needs root (mount namespace and chroot)"
-    for tool in ("php", "unshare", "chroot"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed"
-    return None
-
-
-def _php_can_load(src: str) -> str | None:
-    """None, or why this php-cli cannot load the checkout's gwlb.inc (master: PHP 8.3)."""
-    r = subprocess.run(
-        ["php", "-l", str(Path(src) / "src/etc/inc/gwlb.inc")], capture_output=True, text=True
-    )
-    return None if r.returncode == 0 else (r.stdout + r.stderr).strip().splitlines()[0]
-
-
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
-
-
-@pytest.fixture(scope="module", params=SOURCES, ids=lambda p: Path(p).name)
+@pytest.fixture(scope="module", params=srcworld.SOURCES, ids=lambda p: Path(p).name)
 def world(request, tmp_path_factory):
-    why = _php_can_load(request.param)
+    why = srcworld.php_cannot_load(request.param)
     if why:
         pytest.skip(f"{Path(request.param).name}: this php-cli cannot load gwlb.inc: {why}")
     w = srcworld.World(Path(request.param), tmp_path_factory.mktemp("srcroot") / "root")
