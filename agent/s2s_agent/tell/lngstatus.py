@@ -63,6 +63,10 @@ def lng_entry(
     wait = plan.wait_until if plan is not None else None
     waiting = isinstance(wait, int | float) and wait > now
     records = mem["records"]
+    # a view read before our last write says nothing about now (re-read right after a heal)
+    writes = remedy.history.writes_last_hour(now)
+    age = (seen or {}).get("age_seconds")
+    stale = bool(writes) and isinstance(age, int | float) and now - age < max(writes)
     conns: dict[str, str] = {}
     for t in tunnels:
         if t.azure is not None and t.azure.connection:
@@ -81,7 +85,8 @@ def lng_entry(
         "lng_ip": mem["lng_ip"],
         "azure": seen,
         "azure_error": views.failing.get(key),
-        "ip_matches_wan": None if not azure_ip or not wan_ip else azure_ip == wan_ip,
+        "ip_matches_wan": None if stale or not azure_ip or not wan_ip else azure_ip == wan_ip,
+        "azure_stale": stale,
         "writes_last_hour": len(remedy.history.writes_last_hour(now)),
         "write_limit": remedy.cfg.remediation.max_azure_writes_per_hour,
         "backoff_until": iso(wait) if waiting else None,

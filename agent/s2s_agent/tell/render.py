@@ -182,6 +182,8 @@ def _lng_text(x: dict) -> list[str]:
     match = {True: "matches the WAN", False: "DIFFERS from the WAN", None: "unknown"}.get(
         x.get("ip_matches_wan"), "?"
     )
+    if x.get("azure_stale"):
+        match = "read before our last write, re-reading"
     out = [
         f"  {x.get('name')} (subscription {x.get('subscription_id') or '?'}, resource group "
         f"{x.get('resource_group') or '?'}, profile {x.get('profile') or '?'}): tunnels "
