@@ -98,7 +98,6 @@ class Remediator:
         self.last_lng_write: float | None = None
         self.history = R.History()
         self.records: deque[Record] = deque(maxlen=RECORDS_KEPT)
-        self.azure_view: dict | None = None
         self.last_plan: R.Plan | None = None
         self._lock = threading.Lock()
         # the only way to Azure: every write is counted against the hourly limit here
